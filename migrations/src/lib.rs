@@ -1,0 +1,16 @@
+//! Attune's schema, one file per migration. The same migrations run on SQLite and
+//! PostgreSQL: times are stored as epoch milliseconds (`BIGINT`) so comparisons and
+//! ordering behave identically on both, and ids are UUIDv7.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_accounts::Migration)]
+    }
+}

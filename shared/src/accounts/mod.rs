@@ -1,0 +1,387 @@
+//! Accounts: registration, sign-in, token rotation, profile, deletion and purge.
+
+pub mod password;
+pub mod throttle;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    Clock,
+    domain::{DisplayName, Email, Password, Timezone, ValidationErrors},
+    entities::{
+        refresh_token::{self, Entity as RefreshToken},
+        session::{self, Entity as Session},
+        user::{self, Entity as User},
+    },
+    jobs::{Job, JobQueue},
+    secrets::Secrets,
+};
+use tokens::{ACCESS_TOKEN_TTL, SESSION_IDLE_TTL, TokenKeys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("the email or password is not right")]
+    InvalidCredentials,
+    #[error("too many failed sign-ins; try again later")]
+    Throttled { retry_after_secs: u64 },
+    #[error("the refresh token is not valid")]
+    InvalidRefreshToken,
+    #[error("missing, expired or revoked access token")]
+    Unauthenticated,
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ValidationErrors> for AccountError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+/// Tokens handed to a client after sign-in or refresh.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in_secs: i64,
+}
+
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: user::Model,
+    pub session_id: Uuid,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RegisterInput {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    pub display_name: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// Everything the account has, for `GET /v1/me/export`.
+#[derive(Debug, Clone)]
+pub struct AccountExport {
+    pub user: user::Model,
+    pub sessions: Vec<session::Model>,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    keys: TokenKeys,
+    queue: JobQueue,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts").finish_non_exhaustive()
+    }
+}
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, secrets: &Secrets, queue: JobQueue) -> Self {
+        Self { db, clock, keys: TokenKeys::new(&secrets.jwt_secret), queue }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, input: RegisterInput) -> Result<(user::Model, IssuedTokens), AccountError> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", Email::parse(&input.email));
+        let password = errors.check("password", Password::parse(&input.password));
+        let name = errors.check("display_name", DisplayName::parse(&input.display_name));
+        let tz = errors.check("timezone", Timezone::parse(&input.timezone));
+        let (Some(email), Some(password), Some(name), Some(tz)) = (email, password, name, tz) else {
+            return Err(errors.into());
+        };
+        let password_hash = password::hash(&password).await.map_err(|e| AccountError::Internal(e.to_string()))?;
+        let now = self.clock.now_ms();
+        let txn = self.db.begin().await?;
+        let user = user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email.as_str().to_owned()),
+            password_hash: Set(password_hash),
+            display_name: Set(name.as_str().to_owned()),
+            timezone: Set(tz.name().to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AccountError::EmailTaken,
+            _ => AccountError::Database(e),
+        })?;
+        let tokens = self.start_session(&txn, user.id, now).await?;
+        txn.commit().await?;
+        tracing::info!(user_id = %user.id, "account registered");
+        Ok((user, tokens))
+    }
+
+    /// Signs in. An unknown email and a wrong password answer alike and cost alike.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<(user::Model, IssuedTokens), AccountError> {
+        let now = self.clock.now_ms();
+        let normalised = email.trim().to_lowercase();
+        let account_key = throttle::account_key(&normalised);
+        let address_key = throttle::address_key(client_address);
+        let locked = [
+            throttle::locked_for(&self.db, &account_key, now).await?,
+            throttle::locked_for(&self.db, &address_key, now).await?,
+        ];
+        if let Some(wait_ms) = locked.into_iter().flatten().max() {
+            return Err(AccountError::Throttled { retry_after_secs: (wait_ms as u64).div_ceil(1000) });
+        }
+        let user = User::find()
+            .filter(user::Column::Email.eq(normalised.as_str()))
+            .filter(user::Column::DeletedAt.is_null())
+            .one(&self.db)
+            .await?;
+        let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await
+            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let Some(user) = user.filter(|_| ok) else {
+            throttle::record_failure(&self.db, &account_key, throttle::PER_ACCOUNT, now).await?;
+            throttle::record_failure(&self.db, &address_key, throttle::PER_ADDRESS, now).await?;
+            tracing::info!("sign-in refused");
+            return Err(AccountError::InvalidCredentials);
+        };
+        throttle::clear(&self.db, &account_key).await?;
+        let txn = self.db.begin().await?;
+        let tokens = self.start_session(&txn, user.id, now).await?;
+        txn.commit().await?;
+        tracing::info!(user_id = %user.id, "signed in");
+        Ok((user, tokens))
+    }
+
+    /// Rotates a refresh token. Presenting one that was already used means it was
+    /// copied: the whole session (token family) is revoked.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, presented: &str) -> Result<(user::Model, IssuedTokens), AccountError> {
+        let now = self.clock.now_ms();
+        let hash = tokens::hash_refresh_token(presented);
+        let txn = self.db.begin().await?;
+        let Some((token, Some(session))) = RefreshToken::find()
+            .filter(refresh_token::Column::TokenHash.eq(hash))
+            .find_also_related(Session)
+            .one(&txn)
+            .await?
+        else {
+            return Err(AccountError::InvalidRefreshToken);
+        };
+        if session.revoked_at.is_some() || session.expires_at <= now {
+            return Err(AccountError::InvalidRefreshToken);
+        }
+        // Conditional on `used_at IS NULL`, so of two concurrent uses exactly one wins.
+        let claimed = RefreshToken::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(refresh_token::Column::Id.eq(token.id))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if token.used_at.is_some() || claimed.rows_affected == 0 {
+            revoke_sessions(&txn, session::Column::Id.eq(session.id), now).await?;
+            txn.commit().await?;
+            tracing::warn!(user_id = %session.user_id, session_id = %session.id, "refresh token reused; session revoked");
+            return Err(AccountError::InvalidRefreshToken);
+        }
+        let Some(user) = User::find_by_id(session.user_id).one(&txn).await?.filter(|u| u.deleted_at.is_none()) else {
+            return Err(AccountError::InvalidRefreshToken);
+        };
+        Session::update_many()
+            .col_expr(session::Column::LastUsedAt, Expr::value(now))
+            .col_expr(session::Column::ExpiresAt, Expr::value(now + SESSION_IDLE_TTL.num_milliseconds()))
+            .filter(session::Column::Id.eq(session.id))
+            .exec(&txn)
+            .await?;
+        let tokens = self.issue_tokens(&txn, user.id, session.id, now).await?;
+        txn.commit().await?;
+        Ok((user, tokens))
+    }
+
+    /// Resolves a bearer token to its user, checking the session is still live, so
+    /// logout and account deletion end access tokens at once.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, AccountError> {
+        let now = self.clock.now();
+        let claims = self.keys.verify(bearer, now.timestamp()).ok_or(AccountError::Unauthenticated)?;
+        let Some((session, Some(user))) = Session::find_by_id(claims.sid).find_also_related(User).one(&self.db).await?
+        else {
+            return Err(AccountError::Unauthenticated);
+        };
+        let live = session.user_id == claims.sub
+            && session.revoked_at.is_none()
+            && session.expires_at > now.timestamp_millis()
+            && user.deleted_at.is_none();
+        if !live {
+            return Err(AccountError::Unauthenticated);
+        }
+        Ok(Authenticated { user, session_id: session.id })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
+    pub async fn logout(&self, who: &Authenticated) -> Result<(), AccountError> {
+        revoke_sessions(&self.db, session::Column::Id.eq(who.session_id), self.clock.now_ms()).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
+    pub async fn update_profile(&self, who: &Authenticated, patch: ProfilePatch) -> Result<user::Model, AccountError> {
+        let mut errors = ValidationErrors::new();
+        let name = patch.display_name.map(|n| errors.check("display_name", DisplayName::parse(&n)));
+        let tz = patch.timezone.map(|t| errors.check("timezone", Timezone::parse(&t)));
+        errors.into_result()?;
+        let mut model: user::ActiveModel = who.user.clone().into();
+        if let Some(Some(name)) = name {
+            model.display_name = Set(name.as_str().to_owned());
+        }
+        if let Some(Some(tz)) = tz {
+            model.timezone = Set(tz.name().to_owned());
+        }
+        model.updated_at = Set(self.clock.now_ms());
+        Ok(model.update(&self.db).await?)
+    }
+
+    pub async fn export(&self, who: &Authenticated) -> Result<AccountExport, AccountError> {
+        let sessions = Session::find()
+            .filter(session::Column::UserId.eq(who.user.id))
+            .order_by_asc(session::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        Ok(AccountExport { user: who.user.clone(), sessions })
+    }
+
+    /// Deletes the account: from this moment it cannot sign in and every token it
+    /// holds is dead; a purge job then removes every row it had. Its email is
+    /// released at once, so the person may start afresh.
+    #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
+    pub async fn delete(&self, who: &Authenticated) -> Result<(), AccountError> {
+        let now = self.clock.now_ms();
+        let user_id = who.user.id;
+        let txn = self.db.begin().await?;
+        User::update_many()
+            .col_expr(user::Column::DeletedAt, Expr::value(now))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .col_expr(user::Column::Email, Expr::value(format!("deleted-{user_id}@deleted.invalid")))
+            .col_expr(user::Column::PasswordHash, Expr::value(String::new()))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        revoke_sessions(&txn, session::Column::UserId.eq(user_id), now).await?;
+        throttle::clear(&txn, &throttle::account_key(&who.user.email)).await?;
+        txn.commit().await?;
+        // Should enqueueing fail, the worker's sweep of deleted accounts purges it.
+        if let Err(error) = self.queue.enqueue(Job::PurgeAccount { user_id }).await {
+            tracing::error!(%error, "could not enqueue the purge; the sweep will purge the account");
+        }
+        tracing::info!("account deleted; purge enqueued");
+        Ok(())
+    }
+
+    async fn start_session(&self, db: &impl ConnectionTrait, user_id: Uuid, now: i64) -> Result<IssuedTokens, AccountError> {
+        let session = session::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            created_at: Set(now),
+            last_used_at: Set(now),
+            expires_at: Set(now + SESSION_IDLE_TTL.num_milliseconds()),
+            revoked_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        self.issue_tokens(db, user_id, session.id, now).await
+    }
+
+    async fn issue_tokens(
+        &self,
+        db: &impl ConnectionTrait,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: i64,
+    ) -> Result<IssuedTokens, AccountError> {
+        let refresh_token = tokens::new_refresh_token();
+        refresh_token::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            session_id: Set(session_id),
+            user_id: Set(user_id),
+            token_hash: Set(tokens::hash_refresh_token(&refresh_token)),
+            created_at: Set(now),
+            used_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        let access_token = self
+            .keys
+            .issue(user_id, session_id, now.div_euclid(1000))
+            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        Ok(IssuedTokens { access_token, refresh_token, expires_in_secs: ACCESS_TOKEN_TTL.num_seconds() })
+    }
+}
+
+async fn revoke_sessions(
+    db: &impl ConnectionTrait,
+    which: sea_orm::sea_query::SimpleExpr,
+    now: i64,
+) -> Result<(), DbErr> {
+    Session::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .filter(which)
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Removes every row a deleted account had (child rows go by `ON DELETE CASCADE`).
+/// Does nothing for an account that is not deleted, or already purged.
+#[tracing::instrument(skip_all, fields(%user_id))]
+pub async fn purge_account(db: &DatabaseConnection, user_id: Uuid) -> Result<bool, DbErr> {
+    let result = User::delete_many()
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::DeletedAt.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Accounts deleted longer ago than `older_than_ms` and still present: the sweep
+/// purges them in case their purge job was lost.
+pub async fn deleted_accounts_pending_purge(
+    db: &DatabaseConnection,
+    deleted_before_ms: i64,
+) -> Result<Vec<Uuid>, DbErr> {
+    Ok(User::find()
+        .filter(user::Column::DeletedAt.lt(deleted_before_ms))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect())
+}

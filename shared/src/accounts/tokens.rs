@@ -1,0 +1,120 @@
+//! Access tokens (short-lived JWTs, HS256) and refresh tokens (opaque, random,
+//! stored only as SHA-256 hashes).
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Duration;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::secrets::Secret;
+
+pub const ACCESS_TOKEN_TTL: Duration = Duration::minutes(15);
+/// A session that is not refreshed for this long ends.
+pub const SESSION_IDLE_TTL: Duration = Duration::days(30);
+const ISSUER: &str = "attune";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// The user.
+    pub sub: Uuid,
+    /// The session (refresh-token family) the token belongs to.
+    pub sid: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+}
+
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys([redacted])")
+    }
+}
+
+impl TokenKeys {
+    pub fn new(secret: &Secret) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+        }
+    }
+
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid, now_secs: i64) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = AccessClaims {
+            sub: user_id,
+            sid: session_id,
+            iat: now_secs,
+            exp: now_secs + ACCESS_TOKEN_TTL.num_seconds(),
+            iss: ISSUER.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// Checks signature, issuer and expiry against `now_secs` (the injected clock,
+    /// not the library's).
+    pub fn verify(&self, token: &str, now_secs: i64) -> Option<AccessClaims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "sub", "iss"].iter().map(|s| (*s).to_owned()).collect();
+        validation.set_issuer(&[ISSUER]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).ok()?.claims;
+        (claims.exp > now_secs).then_some(claims)
+    }
+}
+
+/// A new opaque refresh token: 256 random bits.
+pub fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("rt_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What the database keeps of a refresh token.
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&Secret::new("0123456789abcdef0123456789abcdef"))
+    }
+
+    #[test]
+    fn access_tokens_expire_after_fifteen_minutes() {
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = keys().issue(user, session, 1_000).unwrap();
+        let claims = keys().verify(&token, 1_000 + 899).unwrap();
+        assert_eq!((claims.sub, claims.sid), (user, session));
+        assert!(keys().verify(&token, 1_000 + 900).is_none());
+    }
+
+    #[test]
+    fn tokens_from_another_key_or_tampered_are_refused() {
+        let token = keys().issue(Uuid::now_v7(), Uuid::now_v7(), 1_000).unwrap();
+        let other = TokenKeys::new(&Secret::new("another-secret-another-secret-xx"));
+        assert!(other.verify(&token, 1_000).is_none());
+        let mut tampered = token.clone();
+        tampered.push('x');
+        assert!(keys().verify(&tampered, 1_000).is_none());
+        assert!(keys().verify("not.a.jwt", 1_000).is_none());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let (a, b) = (new_refresh_token(), new_refresh_token());
+        assert_ne!(a, b);
+        assert_eq!(hash_refresh_token(&a).len(), 64);
+        assert_ne!(hash_refresh_token(&a), hash_refresh_token(&b));
+    }
+}

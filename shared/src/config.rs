@@ -1,0 +1,134 @@
+//! Settings: environment variables (12-factor), each also a command-line flag.
+//! `attune-api --help` and `attune-worker --help` list them all.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+use crate::secrets::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything an Attune process can be told. Secrets are [`Secret`]s: their
+/// `Debug` prints `[redacted]`.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database URL: `postgres://…` for a scaled install; unset means SQLite at
+    /// `<data dir>/attune.db` (embedded mode).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<Secret>,
+
+    /// Redis URL for the job queue (`redis://…`); unset means a SQLite queue at
+    /// `<data dir>/queue.db` with the worker inside the API process.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<Secret>,
+
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "ATTUNE_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: SocketAddr,
+
+    /// Directory for the embedded SQLite files and generated development secrets.
+    #[arg(long, env = "ATTUNE_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Secret for signing access tokens (at least 32 characters). Generated into the
+    /// data directory in embedded mode; required when scaled.
+    #[arg(long, env = "ATTUNE_JWT_SECRET", global = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Key ring for encrypting private text: comma-separated `id:base64key` entries
+    /// (32-byte keys); the last one encrypts new values. Generated in embedded mode;
+    /// required when scaled.
+    #[arg(long, env = "ATTUNE_DATA_KEYS", global = true)]
+    pub data_keys: Option<Secret>,
+
+    /// VAPID private key for Web Push (base64url P-256 scalar). Generated in embedded
+    /// mode; required when scaled. Never change it: subscriptions are bound to it.
+    #[arg(long, env = "ATTUNE_VAPID_PRIVATE_KEY", global = true)]
+    pub vapid_private_key: Option<Secret>,
+
+    /// Contact for push services, `mailto:` or `https:` URL.
+    #[arg(
+        long,
+        env = "ATTUNE_VAPID_SUBJECT",
+        default_value = "mailto:operator@example.invalid",
+        global = true
+    )]
+    pub vapid_subject: String,
+
+    /// Push-service hosts the worker may contact (comma-separated; a leading `*.`
+    /// matches subdomains). Defaults to the known browser push services.
+    #[arg(
+        long,
+        env = "ATTUNE_PUSH_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com",
+        global = true
+    )]
+    pub push_allowed_hosts: Vec<String>,
+
+    /// Allow plain-http push endpoints (tests and local development only).
+    #[arg(long, env = "ATTUNE_PUSH_ALLOW_HTTP", default_value_t = false, global = true)]
+    pub push_allow_http: bool,
+
+    /// How often the reminder dispatcher looks for due reminders, in seconds.
+    #[arg(
+        long,
+        env = "ATTUNE_DISPATCH_INTERVAL_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub dispatch_interval_secs: u64,
+
+    /// Origins allowed to call the API from a browser (comma-separated). Empty: no
+    /// cross-origin access (native apps need none).
+    #[arg(long, env = "ATTUNE_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "ATTUNE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Prefix of every job-queue key or queue name, so several installs (or
+    /// tests) can share one Redis.
+    #[arg(long, env = "ATTUNE_QUEUE_NAMESPACE", default_value = "attune", global = true)]
+    pub queue_namespace: String,
+
+    /// Log filter, e.g. `info` or `attune_api=debug,info`.
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
+    pub rust_log: String,
+
+    /// Log line format.
+    #[arg(long, env = "ATTUNE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Embedded mode: SQLite database and SQLite queue, worker in the API process.
+    pub fn is_embedded(&self) -> bool {
+        self.redis_url.is_none() && self.database_url().starts_with("sqlite:")
+    }
+
+    /// The database URL in use (the embedded SQLite file when none is set).
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("attune.db").display()),
+        }
+    }
+
+    /// The SQLite queue file used when no Redis is configured.
+    pub fn queue_database_url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.data_dir.join("queue.db").display())
+    }
+
+    pub fn dispatch_interval(&self) -> Duration {
+        Duration::from_secs(self.dispatch_interval_secs)
+    }
+}

@@ -1,0 +1,6 @@
+//! sea-orm entities. Times are epoch milliseconds (see `attune-migrations`).
+
+pub mod login_throttle;
+pub mod refresh_token;
+pub mod session;
+pub mod user;

@@ -1,0 +1,15 @@
+//! Attune's shared core: configuration, database, entities, domain rules, the
+//! account services and the job queue that the API enqueues into and the worker
+//! consumes.
+
+pub mod accounts;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entities;
+pub mod jobs;
+pub mod secrets;
+pub mod telemetry;
+
+pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,0 +1,255 @@
+//! Secrets: a redacting wrapper, and how a process gets its secrets.
+//!
+//! Embedded mode generates development secrets once into the data directory (and
+//! says so loudly); a scaled install must be given every secret, and a missing one
+//! stops the start with a message naming its variable.
+
+use std::{fmt, path::Path, str::FromStr};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+
+/// A string that never shows itself in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// One data-encryption key of the key ring.
+#[derive(Clone)]
+pub struct DataKey {
+    pub id: String,
+    pub key: [u8; 32],
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKey").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// The keys that encrypt private text; the last one encrypts new values.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    keys: Vec<DataKey>,
+}
+
+impl KeyRing {
+    /// Parses `id:base64key[,id:base64key…]`.
+    pub fn parse(value: &str) -> Result<Self, SecretsError> {
+        let mut keys: Vec<DataKey> = Vec::new();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, encoded) = entry.split_once(':').ok_or_else(|| {
+                SecretsError::Invalid("ATTUNE_DATA_KEYS", "each entry must be `id:base64key`".into())
+            })?;
+            let id_ok = !id.is_empty()
+                && id.len() <= 16
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !id_ok {
+                return Err(SecretsError::Invalid(
+                    "ATTUNE_DATA_KEYS",
+                    "a key id is 1–16 characters of letters, digits, `-` and `_`".into(),
+                ));
+            }
+            if keys.iter().any(|k| k.id == id) {
+                return Err(SecretsError::Invalid(
+                    "ATTUNE_DATA_KEYS",
+                    format!("key id `{id}` appears twice"),
+                ));
+            }
+            let bytes = STANDARD.decode(encoded.trim()).map_err(|_| {
+                SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key `{id}` is not valid base64"))
+            })?;
+            let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key `{id}` must be 32 bytes"))
+            })?;
+            keys.push(DataKey { id: id.to_owned(), key });
+        }
+        if keys.is_empty() {
+            return Err(SecretsError::Invalid("ATTUNE_DATA_KEYS", "no key given".into()));
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn current(&self) -> &DataKey {
+        // `parse` guarantees at least one key.
+        &self.keys[self.keys.len() - 1]
+    }
+
+    pub fn get(&self, id: &str) -> Option<&DataKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+}
+
+/// The secrets a running process holds, parsed.
+#[derive(Clone)]
+pub struct Secrets {
+    pub jwt_secret: Secret,
+    pub data_keys: KeyRing,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secrets([redacted])")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("{0} is not set; a scaled install (PostgreSQL or Redis) needs every secret given explicitly. See `attune-api --help`.")]
+    Missing(&'static str),
+    #[error("{0} is invalid: {1}")]
+    Invalid(&'static str, String),
+    #[error("could not read or write development secrets in {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+const DEV_SECRETS_FILE: &str = "dev-secrets.json";
+
+#[derive(Serialize, Deserialize)]
+struct DevSecrets {
+    jwt_secret: String,
+    data_keys: String,
+}
+
+impl Secrets {
+    /// Reads the secrets from the settings; in embedded mode, fills any missing one
+    /// from (or generates it into) `<data dir>/dev-secrets.json`.
+    pub fn resolve(settings: &Settings) -> Result<Self, SecretsError> {
+        let dev = if settings.is_embedded()
+            && (settings.jwt_secret.is_none() || settings.data_keys.is_none())
+        {
+            Some(load_or_generate_dev_secrets(&settings.data_dir)?)
+        } else {
+            None
+        };
+        let jwt_secret = match (&settings.jwt_secret, &dev) {
+            (Some(s), _) => s.clone(),
+            (None, Some(dev)) => Secret::new(dev.jwt_secret.clone()),
+            (None, None) => return Err(SecretsError::Missing("ATTUNE_JWT_SECRET")),
+        };
+        if jwt_secret.expose().len() < 32 {
+            return Err(SecretsError::Invalid(
+                "ATTUNE_JWT_SECRET",
+                "must be at least 32 characters".into(),
+            ));
+        }
+        let data_keys = match (&settings.data_keys, &dev) {
+            (Some(s), _) => KeyRing::parse(s.expose())?,
+            (None, Some(dev)) => KeyRing::parse(&dev.data_keys)?,
+            (None, None) => return Err(SecretsError::Missing("ATTUNE_DATA_KEYS")),
+        };
+        Ok(Self { jwt_secret, data_keys })
+    }
+}
+
+fn load_or_generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> {
+    let path = dir.join(DEV_SECRETS_FILE);
+    let io = |source| SecretsError::Io { path: path.display().to_string(), source };
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(io)?;
+        return serde_json::from_str(&text).map_err(|e| {
+            SecretsError::Invalid("development secrets file", format!("{}: {e}", path.display()))
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let secrets = DevSecrets {
+        jwt_secret: random_base64(48),
+        data_keys: format!("dev1:{}", random_base64(32)),
+    };
+    let text = serde_json::to_string_pretty(&secrets)
+        .map_err(|e| SecretsError::Invalid("development secrets", e.to_string()))?;
+    write_private_file(&path, text.as_bytes()).map_err(io)?;
+    tracing::warn!(
+        path = %path.display(),
+        "generated DEVELOPMENT secrets; fine for trying Attune on one machine, never for real \
+         people's data: set ATTUNE_JWT_SECRET and ATTUNE_DATA_KEYS for production"
+    );
+    Ok(secrets)
+}
+
+/// `n` random bytes, base64 (standard alphabet, padded).
+pub fn random_base64(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    STANDARD.encode(bytes)
+}
+
+#[cfg(unix)]
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)
+}
+
+#[cfg(not(unix))]
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ring_uses_the_last_key_for_new_values() {
+        let a = STANDARD.encode([1u8; 32]);
+        let b = STANDARD.encode([2u8; 32]);
+        let ring = KeyRing::parse(&format!("old:{a}, new:{b}")).unwrap();
+        assert_eq!(ring.current().id, "new");
+        assert_eq!(ring.get("old").unwrap().key, [1u8; 32]);
+        assert!(ring.get("other").is_none());
+    }
+
+    #[test]
+    fn key_ring_rejects_bad_entries() {
+        let good = STANDARD.encode([1u8; 32]);
+        for bad in [
+            String::new(),
+            "nocolon".to_owned(),
+            format!(":{good}"),
+            "k:not base64!".to_owned(),
+            format!("k:{}", STANDARD.encode([1u8; 16])),
+            format!("k:{good},k:{good}"),
+        ] {
+            assert!(KeyRing::parse(&bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_secret_values() {
+        let secret = Secret::new("hunter2-hunter2");
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        let ring = KeyRing::parse(&format!("k1:{}", STANDARD.encode([7u8; 32]))).unwrap();
+        let shown = format!("{ring:?}");
+        assert!(shown.contains("k1") && !shown.contains("BwcH"), "{shown}");
+    }
+}
