@@ -10,6 +10,7 @@ pub mod domain;
 pub mod entities;
 pub mod jobs;
 pub mod secrets;
+pub mod shutdown;
 pub mod telemetry;
 
 pub use clock::{Clock, ManualClock, SystemClock};

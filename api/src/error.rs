@@ -1,0 +1,237 @@
+//! One error type for the API, rendered once as RFC 9457 problem+json. Internal
+//! causes are logged (inside the request's span, so with its request id) and never
+//! sent to the client.
+
+use axum::{
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use attune_shared::{
+    accounts::AccountError,
+    domain::{FieldError, ValidationErrors},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem (`about:blank` for plain HTTP errors).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: every field that is wrong, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed (bad JSON syntax, bad query string).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 405
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 409: the request conflicts with the current state; `slug` names the kind.
+    #[error("{detail}")]
+    Conflict { slug: &'static str, detail: String },
+    /// 413
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed but invalid values, field by field.
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    /// 429, with `Retry-After`.
+    #[error("{detail}")]
+    TooManyRequests { retry_after_secs: u64, detail: String },
+    /// 503: a dependency (database, queue) is unreachable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: logged in full, shown to nobody.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status();
+        let (kind, detail, errors) = match self {
+            Self::Validation(errors) => (
+                "/problems/validation".to_owned(),
+                format!("The request has invalid values: {}.", field_list(errors)),
+                errors.0.clone(),
+            ),
+            Self::Conflict { slug, detail } => (format!("/problems/{slug}"), detail.clone(), vec![]),
+            Self::TooManyRequests { detail, .. } => ("/problems/rate-limited".to_owned(), detail.clone(), vec![]),
+            Self::Internal(_) => (
+                "about:blank".to_owned(),
+                "Something went wrong on our side. It has been logged; please try again.".to_owned(),
+                vec![],
+            ),
+            other => ("about:blank".to_owned(), other.to_string(), vec![]),
+        };
+        Problem {
+            kind,
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+fn field_list(errors: &ValidationErrors) -> String {
+    errors.0.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+}
+
+/// Renders a problem with the given status (used for responses that did not come
+/// from an `ApiError`, such as framework-generated errors).
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            _ => {}
+        }
+        let mut response = problem_response(&self.problem());
+        match &self {
+            Self::TooManyRequests { retry_after_secs, .. } => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unauthorized(_) => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Validation(errors) => Self::Validation(errors),
+            AccountError::EmailTaken => Self::Conflict {
+                slug: "email-taken",
+                detail: "An account with this email already exists. Sign in instead.".into(),
+            },
+            AccountError::InvalidCredentials => Self::Unauthorized("The email or password is not right.".into()),
+            AccountError::Throttled { retry_after_secs } => Self::TooManyRequests {
+                retry_after_secs,
+                detail: format!(
+                    "Too many sign-in attempts. Please wait {} before trying again.",
+                    human_duration(retry_after_secs)
+                ),
+            },
+            AccountError::InvalidRefreshToken => {
+                Self::Unauthorized("The refresh token is not valid; please sign in again.".into())
+            }
+            AccountError::Unauthenticated => {
+                Self::Unauthorized("A valid access token is required (Authorization: Bearer …).".into())
+            }
+            AccountError::Database(e) => Self::internal(e),
+            AccountError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        0..=90 => format!("{secs} seconds"),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => {
+                let detail = e.body_text();
+                let field = detail
+                    .split_once(": ")
+                    .and_then(|(_, rest)| rest.split_once(": "))
+                    .map(|(path, _)| path.to_owned())
+                    .filter(|p| !p.contains(' '))
+                    .or_else(|| missing_field(&detail))
+                    .unwrap_or_else(|| "body".to_owned());
+                Self::Validation(ValidationErrors::single(field, detail))
+            }
+            JsonRejection::JsonSyntaxError(e) => Self::BadRequest(format!("The body is not valid JSON: {}", e.body_text())),
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::UnsupportedMediaType("Send the body as JSON with `Content-Type: application/json`.".into())
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge("The request body is larger than this server accepts.".into())
+            }
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// serde's "missing field `name`" names the field only inside the message.
+fn missing_field(detail: &str) -> Option<String> {
+    let rest = detail.split_once("missing field `")?.1;
+    Some(rest.split_once('`')?.0.to_owned())
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::NotFound(format!("No such resource: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::Validation(ValidationErrors::single("query", rejection.body_text()))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

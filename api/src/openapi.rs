@@ -1,0 +1,34 @@
+//! The OpenAPI document's frame; paths and schemas come from the handlers.
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Attune API",
+        description = "Backend of Attune, a paced ten-step program for overcoming emotional and physical intimacy barriers. \
+                       Every error is application/problem+json (RFC 9457).",
+        license(name = "AGPL-3.0-only")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Registration, sign-in, tokens and the person's own account"),
+        (name = "operations", description = "Health, readiness, metrics and this documentation"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Registration, sign-in, token rotation and sign-out.
+
+use attune_shared::accounts::{IssuedTokens, RegisterInput};
+use attune_shared::entities::user;
+use axum::{http::StatusCode, response::IntoResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::UserView;
+use crate::{
+    error::{ApiResult, Problem},
+    extract::{ClientAddress, CurrentUser, Json},
+    state::AppState,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub display_name: String,
+    /// IANA time zone name, e.g. `Europe/Berlin`.
+    pub timezone: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub user: UserView,
+    /// JWT for `Authorization: Bearer`; valid for `expires_in` seconds.
+    pub access_token: String,
+    /// Opaque; exchange at `/v1/auth/refresh`. Each one works once.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: i64,
+}
+
+impl TokenResponse {
+    fn new(user: &user::Model, tokens: IssuedTokens) -> Self {
+        Self {
+            user: user.into(),
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: tokens.expires_in_secs,
+        }
+    }
+}
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created and signed in", body = TokenResponse),
+        (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn register(state: AppState, Json(body): Json<RegisterRequest>) -> ApiResult<impl IntoResponse> {
+    let input = RegisterInput {
+        email: body.email,
+        password: body.password,
+        display_name: body.display_name,
+        timezone: body.timezone,
+    };
+    let (user, tokens) = state.accounts.register(input).await?;
+    Ok((StatusCode::CREATED, Json(TokenResponse::new(&user, tokens))))
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong email or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn login(
+    state: AppState,
+    ClientAddress(address): ClientAddress,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let (user, tokens) = state.accounts.login(&body.email, &body.password, &address).await?;
+    Ok(Json(TokenResponse::new(&user, tokens)))
+}
+
+/// Exchange a refresh token for new tokens. A refresh token works once; using one
+/// twice revokes its whole session.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "Unknown, used, expired or revoked refresh token", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn refresh(state: AppState, Json(body): Json<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
+    let (user, tokens) = state.accounts.refresh(&body.refresh_token).await?;
+    Ok(Json(TokenResponse::new(&user, tokens)))
+}
+
+/// Sign out: ends this session; its access and refresh tokens stop working.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn logout(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<StatusCode> {
+    state.accounts.logout(&who).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}

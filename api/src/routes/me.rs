@@ -1,0 +1,122 @@
+//! The signed-in person's own account: profile, export and deletion.
+
+use attune_shared::accounts::ProfilePatch;
+use axum::{http::StatusCode, response::IntoResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{UserView, rfc3339};
+use crate::{
+    error::{ApiResult, Problem},
+    extract::{CurrentUser, Json},
+    state::AppState,
+};
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    /// IANA time zone name.
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletionAccepted {
+    /// Always `deletion_scheduled`.
+    pub status: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// Everything Attune holds about the account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountExportView {
+    pub exported_at: String,
+    pub user: UserView,
+    pub sessions: Vec<SessionView>,
+}
+
+/// The signed-in person's profile.
+#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_me(CurrentUser(who): CurrentUser) -> Json<UserView> {
+    Json((&who.user).into())
+}
+
+/// Change the display name or time zone.
+#[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = ProfileUpdate,
+    responses(
+        (status = 200, body = UserView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn update_me(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    Json(body): Json<ProfileUpdate>,
+) -> ApiResult<Json<UserView>> {
+    let patch = ProfilePatch { display_name: body.display_name, timezone: body.timezone };
+    let user = state.accounts.update_profile(&who, patch).await?;
+    Ok(Json((&user).into()))
+}
+
+/// Delete the account. Every token stops working at once; everything the account
+/// had is then purged by a background job.
+#[utoipa::path(delete, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 202, body = DeletionAccepted),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<impl IntoResponse> {
+    state.accounts.delete(&who).await?;
+    let body = DeletionAccepted {
+        status: "deletion_scheduled".into(),
+        detail: "Your account is closed and everything in it will be erased shortly.".into(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// Download everything Attune holds about the account.
+#[utoipa::path(get, path = "/v1/me/export", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, body = AccountExportView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<AccountExportView>> {
+    let export = state.accounts.export(&who).await?;
+    Ok(Json(AccountExportView {
+        exported_at: rfc3339(state.clock.now_ms()),
+        user: (&export.user).into(),
+        sessions: export
+            .sessions
+            .iter()
+            .map(|s| SessionView {
+                id: s.id,
+                created_at: rfc3339(s.created_at),
+                last_used_at: rfc3339(s.last_used_at),
+                expires_at: rfc3339(s.expires_at),
+                revoked_at: s.revoked_at.map(rfc3339),
+            })
+            .collect(),
+    }))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_me, update_me, delete_me))
+        .routes(routes!(export_me))
+}

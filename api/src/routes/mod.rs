@@ -1,0 +1,45 @@
+//! One file per area; each ends with its `router()`.
+
+pub mod auth;
+pub mod docs;
+pub mod me;
+pub mod ops;
+
+use attune_shared::entities::user;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Milliseconds since the epoch as RFC 3339 UTC, the API's time format.
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The signed-in person's profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    /// IANA time zone name.
+    pub timezone: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&user::Model> for UserView {
+    fn from(user: &user::Model) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            timezone: user.timezone.clone(),
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Operations: liveness, readiness and metrics.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    error::{ApiError, ApiResult, Problem},
+    extract::Json,
+    state::AppState,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+/// The database and the job queue answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "A dependency does not answer", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn readyz(state: AppState) -> ApiResult<Json<Health>> {
+    if let Err(error) = attune_shared::db::ping(&state.db).await {
+        tracing::warn!(%error, "readiness: database does not answer");
+        return Err(ApiError::Unavailable("The database does not answer.".into()));
+    }
+    if let Err(error) = state.queue.ping().await {
+        tracing::warn!(%error, "readiness: job queue does not answer");
+        return Err(ApiError::Unavailable("The job queue does not answer.".into()));
+    }
+    Ok(Json(Health { status: "ready".into() }))
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(state: AppState) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}

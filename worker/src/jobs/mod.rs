@@ -1,0 +1,29 @@
+//! One job a file; this module routes a queued [`Job`] to its handler.
+
+pub mod purge_account;
+
+use apalis::prelude::{BoxDynError, Data};
+use attune_shared::jobs::Job;
+
+use crate::WorkerDeps;
+
+pub(crate) async fn handle(job: Job, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {
+    run(&deps, job).await.map_err(|e| {
+        tracing::error!(error = %e, "job failed; it will be retried");
+        e.into()
+    })
+}
+
+pub(crate) async fn run(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let kind = match &job {
+        Job::PurgeAccount { .. } => "purge_account",
+    };
+    let result = match job {
+        Job::PurgeAccount { user_id } => purge_account::run(deps, user_id).await,
+    };
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::counter!("attune_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
+    metrics::histogram!("attune_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+    result
+}

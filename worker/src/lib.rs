@@ -1,0 +1,90 @@
+//! Attune's worker: consumes the job queue and runs the schedules. Runs inside the
+//! API process in embedded mode and as `attune-worker` replicas when scaled.
+
+pub mod jobs;
+
+use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
+
+use apalis::prelude::*;
+use apalis_cron::{CronScheduler, Tick};
+use attune_shared::{
+    Clock,
+    jobs::{Job, JobQueue},
+};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+/// What every job handler may use.
+#[derive(Clone, Debug)]
+pub struct WorkerDeps {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How long in-flight jobs get to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// Runs the job consumer and the schedules until `shutdown` resolves, then lets
+/// in-flight jobs finish (up to [`SHUTDOWN_GRACE`]).
+///
+/// Each process names its workers with a fresh UUID, so the queue can tell a dead
+/// worker's in-flight jobs (no heartbeat) from a live one's and hand them to others.
+pub async fn run(
+    deps: WorkerDeps,
+    queue: JobQueue,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let instance = Uuid::now_v7();
+    tracing::info!(%instance, queue = ?queue, "worker starting");
+    let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
+    let monitor = match queue {
+        JobQueue::Redis(storage) => {
+            let deps = deps.clone();
+            monitor.register(move |_| {
+                WorkerBuilder::new(format!("attune-jobs-{instance}"))
+                    .backend(storage.clone())
+                    .concurrency(8)
+                    .data(deps.clone())
+                    .build(jobs::handle)
+            })
+        }
+        JobQueue::Sqlite(storage) => {
+            let deps = deps.clone();
+            monitor.register(move |_| {
+                WorkerBuilder::new(format!("attune-jobs-{instance}"))
+                    .backend(storage.clone())
+                    .concurrency(4)
+                    .data(deps.clone())
+                    .build(jobs::handle)
+            })
+        }
+    };
+    let sweep = cron::Schedule::from_str(jobs::purge_account::SWEEP_SCHEDULE)?;
+    let monitor = monitor.register(move |_| {
+        WorkerBuilder::new(format!("attune-sweep-{instance}"))
+            .backend(CronScheduler::new(sweep.clone()))
+            .data(deps.clone())
+            .build(sweep_deleted_accounts)
+    });
+    monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            tracing::info!("worker stopping; letting in-flight jobs finish");
+            Ok(())
+        })
+        .await?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn sweep_deleted_accounts(_tick: Tick, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {
+    jobs::purge_account::sweep(&deps).await?;
+    Ok(())
+}
+
+pub use attune_shared::jobs::Job as QueuedJob;
+
+/// Runs one job by hand (tests and operator commands).
+pub async fn run_job(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
+    jobs::run(deps, job).await
+}
