@@ -109,7 +109,26 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
+/// Parses settings from command-line style arguments alone (the environment still
+/// fills what the arguments leave out, as for the binaries).
+#[derive(Debug, clap::Parser)]
+struct SettingsOnly {
+    #[command(flatten)]
+    settings: Settings,
+}
+
 impl Settings {
+    /// Settings from arguments such as `["--data-dir", "/tmp/x"]`; for tools and tests.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        let argv = std::iter::once(std::ffi::OsString::from("attune")).chain(args.into_iter().map(Into::into));
+        SettingsOnly::try_parse_from(argv).map(|s| s.settings)
+    }
+
     /// Embedded mode: SQLite database and SQLite queue, worker in the API process.
     pub fn is_embedded(&self) -> bool {
         self.redis_url.is_none() && self.database_url().starts_with("sqlite:")
