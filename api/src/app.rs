@@ -73,7 +73,9 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         if options.migrate {
-            db::migrate(&db).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+            db::migrate(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
         }
         let queue = JobQueue::connect(&settings).await?;
         let run_worker = match options.worker {
@@ -81,7 +83,10 @@ impl Application {
             WorkerMode::InProcess => true,
             WorkerMode::None => false,
         };
-        let worker = run_worker.then(|| WorkerDeps { db: db.clone(), clock: options.clock.clone() });
+        let worker = run_worker.then(|| WorkerDeps {
+            db: db.clone(),
+            clock: options.clock.clone(),
+        });
         let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
         let state = AppState(Arc::new(App {
             db,
@@ -93,7 +98,12 @@ impl Application {
             settings,
         }));
         let router = router(state.clone())?;
-        Ok(Self { listener, router, state, worker })
+        Ok(Self {
+            listener,
+            router,
+            state,
+            worker,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -106,7 +116,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves; then stops taking requests, lets the
     /// in-flight ones finish, and stops the in-process worker the same way.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
         let worker = self.worker.map(|deps| {
             let queue = self.state.queue.clone();
@@ -122,8 +135,12 @@ impl Application {
         });
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, embedded = self.state.settings.is_embedded(), "Attune API listening");
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         tracing::info!("HTTP server stopped");
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
@@ -175,7 +192,10 @@ fn router(state: AppState) -> anyhow::Result<Router> {
                         .unwrap_or_default()
                 }))
                 .option_layer(cors)
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT)),
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    REQUEST_TIMEOUT,
+                )),
         );
     Ok(router)
 }
@@ -216,7 +236,10 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
         .iter()
         .map(|o| o.trim())
         .filter(|o| !o.is_empty())
-        .map(|o| HeaderValue::from_str(o).map_err(|_| anyhow::anyhow!("ATTUNE_CORS_ORIGINS: `{o}` is not a valid origin")))
+        .map(|o| {
+            HeaderValue::from_str(o)
+                .map_err(|_| anyhow::anyhow!("ATTUNE_CORS_ORIGINS: `{o}` is not a valid origin"))
+        })
         .collect::<Result<_, _>>()?;
     if origins.is_empty() {
         return Ok(None);
@@ -224,9 +247,23 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
     Ok(Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
-            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER, header::ETAG])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                header::ETAG,
+            ])
             .max_age(Duration::from_secs(600)),
     ))
 }
@@ -236,5 +273,8 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed("This resource does not support that method; the `Allow` header lists those it does.".into())
+    ApiError::MethodNotAllowed(
+        "This resource does not support that method; the `Allow` header lists those it does."
+            .into(),
+    )
 }

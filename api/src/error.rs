@@ -2,14 +2,14 @@
 //! causes are logged (inside the request's span, so with its request id) and never
 //! sent to the client.
 
+use attune_shared::{
+    accounts::AccountError,
+    domain::{FieldError, ValidationErrors},
+};
 use axum::{
     extract::rejection::{JsonRejection, PathRejection, QueryRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-};
-use attune_shared::{
-    accounts::AccountError,
-    domain::{FieldError, ValidationErrors},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -58,7 +58,10 @@ pub enum ApiError {
     Validation(ValidationErrors),
     /// 429, with `Retry-After`.
     #[error("{detail}")]
-    TooManyRequests { retry_after_secs: u64, detail: String },
+    TooManyRequests {
+        retry_after_secs: u64,
+        detail: String,
+    },
     /// 503: a dependency (database, queue) is unreachable.
     #[error("{0}")]
     Unavailable(String),
@@ -96,11 +99,16 @@ impl ApiError {
                 format!("The request has invalid values: {}.", field_list(errors)),
                 errors.0.clone(),
             ),
-            Self::Conflict { slug, detail } => (format!("/problems/{slug}"), detail.clone(), vec![]),
-            Self::TooManyRequests { detail, .. } => ("/problems/rate-limited".to_owned(), detail.clone(), vec![]),
+            Self::Conflict { slug, detail } => {
+                (format!("/problems/{slug}"), detail.clone(), vec![])
+            }
+            Self::TooManyRequests { detail, .. } => {
+                ("/problems/rate-limited".to_owned(), detail.clone(), vec![])
+            }
             Self::Internal(_) => (
                 "about:blank".to_owned(),
-                "Something went wrong on our side. It has been logged; please try again.".to_owned(),
+                "Something went wrong on our side. It has been logged; please try again."
+                    .to_owned(),
                 vec![],
             ),
             other => ("about:blank".to_owned(), other.to_string(), vec![]),
@@ -116,7 +124,12 @@ impl ApiError {
 }
 
 fn field_list(errors: &ValidationErrors) -> String {
-    errors.0.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+    errors
+        .0
+        .iter()
+        .map(|e| format!("{} {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Renders a problem with the given status (used for responses that did not come
@@ -125,23 +138,30 @@ pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(problem).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
-            _ => {}
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
         }
         let mut response = problem_response(&self.problem());
         match &self {
-            Self::TooManyRequests { retry_after_secs, .. } => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Unauthorized(_) => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }
@@ -157,7 +177,9 @@ impl From<AccountError> for ApiError {
                 slug: "email-taken",
                 detail: "An account with this email already exists. Sign in instead.".into(),
             },
-            AccountError::InvalidCredentials => Self::Unauthorized("The email or password is not right.".into()),
+            AccountError::InvalidCredentials => {
+                Self::Unauthorized("The email or password is not right.".into())
+            }
             AccountError::Throttled { retry_after_secs } => Self::TooManyRequests {
                 retry_after_secs,
                 detail: format!(
@@ -168,9 +190,9 @@ impl From<AccountError> for ApiError {
             AccountError::InvalidRefreshToken => {
                 Self::Unauthorized("The refresh token is not valid; please sign in again.".into())
             }
-            AccountError::Unauthenticated => {
-                Self::Unauthorized("A valid access token is required (Authorization: Bearer …).".into())
-            }
+            AccountError::Unauthenticated => Self::Unauthorized(
+                "A valid access token is required (Authorization: Bearer …).".into(),
+            ),
             AccountError::Database(e) => Self::internal(e),
             AccountError::Internal(e) => Self::Internal(e),
         }
@@ -204,10 +226,12 @@ impl From<JsonRejection> for ApiError {
                     .unwrap_or_else(|| "body".to_owned());
                 Self::Validation(ValidationErrors::single(field, detail))
             }
-            JsonRejection::JsonSyntaxError(e) => Self::BadRequest(format!("The body is not valid JSON: {}", e.body_text())),
-            JsonRejection::MissingJsonContentType(_) => {
-                Self::UnsupportedMediaType("Send the body as JSON with `Content-Type: application/json`.".into())
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::BadRequest(format!("The body is not valid JSON: {}", e.body_text()))
             }
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
+                "Send the body as JSON with `Content-Type: application/json`.".into(),
+            ),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Self::PayloadTooLarge("The request body is larger than this server accepts.".into())
             }

@@ -32,7 +32,10 @@ impl Deref for AppState {
 impl axum::extract::FromRequestParts<AppState> for AppState {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(_: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        _: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(state.clone())
     }
 }

@@ -29,7 +29,12 @@ pub struct Settings {
     pub redis_url: Option<Secret>,
 
     /// Address the HTTP API listens on.
-    #[arg(long, env = "ATTUNE_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "ATTUNE_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: SocketAddr,
 
     /// Directory for the embedded SQLite files and generated development secrets.
@@ -73,7 +78,12 @@ pub struct Settings {
     pub push_allowed_hosts: Vec<String>,
 
     /// Allow plain-http push endpoints (tests and local development only).
-    #[arg(long, env = "ATTUNE_PUSH_ALLOW_HTTP", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "ATTUNE_PUSH_ALLOW_HTTP",
+        default_value_t = false,
+        global = true
+    )]
     pub push_allow_http: bool,
 
     /// How often the reminder dispatcher looks for due reminders, in seconds.
@@ -88,7 +98,12 @@ pub struct Settings {
 
     /// Origins allowed to call the API from a browser (comma-separated). Empty: no
     /// cross-origin access (native apps need none).
-    #[arg(long, env = "ATTUNE_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "ATTUNE_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
     pub cors_origins: Vec<String>,
 
     /// Largest accepted request body, in bytes.
@@ -97,7 +112,12 @@ pub struct Settings {
 
     /// Prefix of every job-queue key or queue name, so several installs (or
     /// tests) can share one Redis.
-    #[arg(long, env = "ATTUNE_QUEUE_NAMESPACE", default_value = "attune", global = true)]
+    #[arg(
+        long,
+        env = "ATTUNE_QUEUE_NAMESPACE",
+        default_value = "attune",
+        global = true
+    )]
     pub queue_namespace: String,
 
     /// Log filter, e.g. `info` or `attune_api=debug,info`.
@@ -125,7 +145,8 @@ impl Settings {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::Parser;
-        let argv = std::iter::once(std::ffi::OsString::from("attune")).chain(args.into_iter().map(Into::into));
+        let argv = std::iter::once(std::ffi::OsString::from("attune"))
+            .chain(args.into_iter().map(Into::into));
         SettingsOnly::try_parse_from(argv).map(|s| s.settings)
     }
 
@@ -138,13 +159,19 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_owned(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("attune.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("attune.db").display()
+            ),
         }
     }
 
     /// The SQLite queue file used when no Redis is configured.
     pub fn queue_database_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.data_dir.join("queue.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.data_dir.join("queue.db").display()
+        )
     }
 
     pub fn dispatch_interval(&self) -> Duration {

@@ -10,14 +10,14 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 /// timeout; sea-orm keeps a single SQLite connection, which serialises writers and
 /// so rules out `SQLITE_BUSY` on lock upgrades.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    if let Some(path) = sqlite_file_path(url) {
-        if let Some(parent) = std::path::Path::new(&path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    DbErr::Custom(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
-        }
+    let parent = sqlite_file_path(url).and_then(|p| {
+        std::path::Path::new(&p)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+    });
+    if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -52,7 +52,9 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
 }
 
 fn sqlite_file_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }
@@ -63,7 +65,10 @@ mod tests {
 
     #[test]
     fn finds_the_file_of_a_sqlite_url() {
-        assert_eq!(sqlite_file_path("sqlite://./data/a.db?mode=rwc").as_deref(), Some("./data/a.db"));
+        assert_eq!(
+            sqlite_file_path("sqlite://./data/a.db?mode=rwc").as_deref(),
+            Some("./data/a.db")
+        );
         assert_eq!(sqlite_file_path("sqlite:a.db").as_deref(), Some("a.db"));
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
         assert_eq!(sqlite_file_path("postgres://localhost/test"), None);

@@ -55,7 +55,9 @@ impl JobQueue {
         let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
         match &settings.redis_url {
             Some(url) => {
-                let conn = apalis_redis::connect(url.expose()).await.map_err(|e| unavailable(&e))?;
+                let conn = apalis_redis::connect(url.expose())
+                    .await
+                    .map_err(|e| unavailable(&e))?;
                 let config = apalis_redis::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
@@ -76,7 +78,9 @@ impl JobQueue {
                     .connect_with(options)
                     .await
                     .map_err(|e| unavailable(&e))?;
-                SqliteStorage::setup(&pool).await.map_err(|e| unavailable(&e))?;
+                SqliteStorage::setup(&pool)
+                    .await
+                    .map_err(|e| unavailable(&e))?;
                 let config = apalis_sqlite::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
@@ -126,6 +130,9 @@ mod tests {
         let id = Uuid::nil();
         let json = serde_json::to_value(Job::PurgeAccount { user_id: id }).unwrap();
         assert_eq!(json["kind"], "purge_account");
-        assert_eq!(serde_json::from_value::<Job>(json).unwrap(), Job::PurgeAccount { user_id: id });
+        assert_eq!(
+            serde_json::from_value::<Job>(json).unwrap(),
+            Job::PurgeAccount { user_id: id }
+        );
     }
 }

@@ -48,7 +48,9 @@ pub struct DataKey {
 
 impl fmt::Debug for DataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DataKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("DataKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,11 +66,16 @@ impl KeyRing {
         let mut keys: Vec<DataKey> = Vec::new();
         for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, encoded) = entry.split_once(':').ok_or_else(|| {
-                SecretsError::Invalid("ATTUNE_DATA_KEYS", "each entry must be `id:base64key`".into())
+                SecretsError::Invalid(
+                    "ATTUNE_DATA_KEYS",
+                    "each entry must be `id:base64key`".into(),
+                )
             })?;
             let id_ok = !id.is_empty()
                 && id.len() <= 16
-                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !id_ok {
                 return Err(SecretsError::Invalid(
                     "ATTUNE_DATA_KEYS",
@@ -82,15 +89,24 @@ impl KeyRing {
                 ));
             }
             let bytes = STANDARD.decode(encoded.trim()).map_err(|_| {
-                SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key `{id}` is not valid base64"))
+                SecretsError::Invalid(
+                    "ATTUNE_DATA_KEYS",
+                    format!("key `{id}` is not valid base64"),
+                )
             })?;
             let key: [u8; 32] = bytes.try_into().map_err(|_| {
                 SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key `{id}` must be 32 bytes"))
             })?;
-            keys.push(DataKey { id: id.to_owned(), key });
+            keys.push(DataKey {
+                id: id.to_owned(),
+                key,
+            });
         }
         if keys.is_empty() {
-            return Err(SecretsError::Invalid("ATTUNE_DATA_KEYS", "no key given".into()));
+            return Err(SecretsError::Invalid(
+                "ATTUNE_DATA_KEYS",
+                "no key given".into(),
+            ));
         }
         Ok(Self { keys })
     }
@@ -120,12 +136,17 @@ impl fmt::Debug for Secrets {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    #[error("{0} is not set; a scaled install (PostgreSQL or Redis) needs every secret given explicitly. See `attune-api --help`.")]
+    #[error(
+        "{0} is not set; a scaled install (PostgreSQL or Redis) needs every secret given explicitly. See `attune-api --help`."
+    )]
     Missing(&'static str),
     #[error("{0} is invalid: {1}")]
     Invalid(&'static str, String),
     #[error("could not read or write development secrets in {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 const DEV_SECRETS_FILE: &str = "dev-secrets.json";
@@ -163,17 +184,26 @@ impl Secrets {
             (None, Some(dev)) => KeyRing::parse(&dev.data_keys)?,
             (None, None) => return Err(SecretsError::Missing("ATTUNE_DATA_KEYS")),
         };
-        Ok(Self { jwt_secret, data_keys })
+        Ok(Self {
+            jwt_secret,
+            data_keys,
+        })
     }
 }
 
 fn load_or_generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> {
     let path = dir.join(DEV_SECRETS_FILE);
-    let io = |source| SecretsError::Io { path: path.display().to_string(), source };
+    let io = |source| SecretsError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     if path.exists() {
         let text = std::fs::read_to_string(&path).map_err(io)?;
         return serde_json::from_str(&text).map_err(|e| {
-            SecretsError::Invalid("development secrets file", format!("{}: {e}", path.display()))
+            SecretsError::Invalid(
+                "development secrets file",
+                format!("{}: {e}", path.display()),
+            )
         });
     }
     std::fs::create_dir_all(dir).map_err(io)?;

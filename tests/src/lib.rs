@@ -6,7 +6,11 @@
 //! set, each test gets a fresh PostgreSQL database (dropped afterwards) and its own
 //! Redis key prefix (deleted afterwards) instead.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test harness: a failed expectation is a failed test")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test harness: a failed expectation is a failed test"
+)]
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -86,7 +90,9 @@ impl TestApp {
         let mut pg = None;
         if let Some(admin_url) = env_nonempty("ATTUNE_TEST_DATABASE_URL") {
             let name = format!("attune_test_{}", Uuid::new_v4().simple());
-            let admin = Database::connect(admin_url.as_str()).await.expect("connect to ATTUNE_TEST_DATABASE_URL");
+            let admin = Database::connect(admin_url.as_str())
+                .await
+                .expect("connect to ATTUNE_TEST_DATABASE_URL");
             admin
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
@@ -102,15 +108,27 @@ impl TestApp {
         adjust(&mut settings);
 
         let clock = ManualClock::new(chrono::Utc::now());
-        let options = BuildOptions { clock: Arc::new(clock.clone()), migrate: true, worker: WorkerMode::InProcess };
-        let app = Application::build(settings.clone(), options).await.expect("build the app");
+        let options = BuildOptions {
+            clock: Arc::new(clock.clone()),
+            migrate: true,
+            worker: WorkerMode::InProcess,
+        };
+        let app = Application::build(settings.clone(), options)
+            .await
+            .expect("build the app");
         let addr = app.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        let db = attune_shared::db::connect(&settings.database_url()).await.expect("test db handle");
-        let backend = if db.get_database_backend() == DbBackend::Postgres { Backend::Postgres } else { Backend::Sqlite };
+        let db = attune_shared::db::connect(&settings.database_url())
+            .await
+            .expect("test db handle");
+        let backend = if db.get_database_backend() == DbBackend::Postgres {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -178,12 +196,22 @@ impl TestApp {
     /// backend stores it).
     pub async fn count_rows_for_user(&self, table: &str, column: &str, user_id: Uuid) -> i64 {
         let (sql, values) = match self.backend {
-            Backend::Postgres => (format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"), vec![user_id.into()]),
-            Backend::Sqlite => (format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = ?"), vec![user_id.into()]),
+            Backend::Postgres => (
+                format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"),
+                vec![user_id.into()],
+            ),
+            Backend::Sqlite => (
+                format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = ?"),
+                vec![user_id.into()],
+            ),
         };
         let row = self
             .db
-            .query_one_raw(Statement::from_sql_and_values(self.db.get_database_backend(), sql, values))
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                values,
+            ))
             .await
             .expect("count query")
             .expect("a row");
@@ -218,7 +246,12 @@ impl TestApp {
             .await
             .expect("schema query");
         rows.iter()
-            .map(|r| (r.try_get::<String>("", "t").expect("t"), r.try_get::<String>("", "c").expect("c")))
+            .map(|r| {
+                (
+                    r.try_get::<String>("", "t").expect("t"),
+                    r.try_get::<String>("", "c").expect("c"),
+                )
+            })
             .collect()
     }
 
@@ -229,7 +262,10 @@ impl TestApp {
         }
         if let Some(server) = self.server.take() {
             let result = tokio::time::timeout(Duration::from_secs(60), server).await;
-            assert!(matches!(result, Ok(Ok(Ok(())))), "the app did not stop cleanly: {result:?}");
+            assert!(
+                matches!(result, Ok(Ok(Ok(())))),
+                "the app did not stop cleanly: {result:?}"
+            );
         }
         self.cleanup().await;
     }
@@ -256,7 +292,10 @@ impl Drop for TestApp {
             return;
         }
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async move {
@@ -277,8 +316,14 @@ impl TestUser {
         Self {
             id: body["user"]["id"].as_str().expect("user id").to_owned(),
             email: email.to_owned(),
-            access_token: body["access_token"].as_str().expect("access token").to_owned(),
-            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
+            access_token: body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
         }
     }
 
@@ -300,7 +345,10 @@ where
         if check().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -325,8 +373,14 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
     assert_eq!(actual, status, "unexpected status; body: {body}");
     assert_eq!(content_type, "application/problem+json", "body: {body}");
     assert_eq!(body["status"], status.as_u16(), "body: {body}");
-    assert!(body["title"].is_string() && body["type"].is_string(), "body: {body}");
-    assert!(!body["detail"].as_str().unwrap_or_default().is_empty(), "problem without detail: {body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "body: {body}"
+    );
+    assert!(
+        !body["detail"].as_str().unwrap_or_default().is_empty(),
+        "problem without detail: {body}"
+    );
     body
 }
 
@@ -334,7 +388,12 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
 pub fn problem_fields(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -343,7 +402,9 @@ fn env_nonempty(name: &str) -> Option<String> {
 }
 
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.rfind('/') {
         Some(slash) if slash > "postgres://".len() => &base[..slash],
         _ => base,
@@ -356,15 +417,25 @@ fn replace_database(url: &str, name: &str) -> String {
 
 async fn drop_database(pg: &PgDatabase) {
     if let Ok(admin) = Database::connect(pg.admin_url.as_str()).await {
-        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name)).await;
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name))
+            .await;
         let _ = admin.close().await;
     }
 }
 
 async fn delete_redis_prefix(url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(url) else { return };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap_or_default();
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
     if !keys.is_empty() {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
@@ -382,8 +453,17 @@ mod tests {
 
     #[test]
     fn swaps_the_database_of_a_postgres_url() {
-        assert_eq!(replace_database("postgres://root@127.0.0.1:5432/test", "x"), "postgres://root@127.0.0.1:5432/x");
-        assert_eq!(replace_database("postgres://root@127.0.0.1:5432/test?sslmode=disable", "x"), "postgres://root@127.0.0.1:5432/x?sslmode=disable");
-        assert_eq!(replace_database("postgres://root@127.0.0.1:5432", "x"), "postgres://root@127.0.0.1:5432/x");
+        assert_eq!(
+            replace_database("postgres://root@127.0.0.1:5432/test", "x"),
+            "postgres://root@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://root@127.0.0.1:5432/test?sslmode=disable", "x"),
+            "postgres://root@127.0.0.1:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("postgres://root@127.0.0.1:5432", "x"),
+            "postgres://root@127.0.0.1:5432/x"
+        );
     }
 }

@@ -19,6 +19,9 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&settings.rust_log, settings.log_format);
     let db = db::connect(&settings.database_url()).await?;
     let queue = JobQueue::connect(&settings).await?;
-    let deps = WorkerDeps { db, clock: Arc::new(SystemClock) };
+    let deps = WorkerDeps {
+        db,
+        clock: Arc::new(SystemClock),
+    };
     attune_worker::run(deps, queue, attune_shared::shutdown::signal()).await
 }

@@ -41,7 +41,9 @@ fn default_detail(status: StatusCode) -> &'static str {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than this server accepts.",
         StatusCode::SERVICE_UNAVAILABLE => "The server could not answer in time; please try again.",
-        StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong on our side. It has been logged; please try again.",
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            "Something went wrong on our side. It has been logged; please try again."
+        }
         StatusCode::METHOD_NOT_ALLOWED => "This resource does not support that method.",
         StatusCode::NOT_FOUND => "There is nothing at this address.",
         _ => "The request could not be handled.",

@@ -69,7 +69,10 @@ async fn update_me(
     CurrentUser(who): CurrentUser,
     Json(body): Json<ProfileUpdate>,
 ) -> ApiResult<Json<UserView>> {
-    let patch = ProfilePatch { display_name: body.display_name, timezone: body.timezone };
+    let patch = ProfilePatch {
+        display_name: body.display_name,
+        timezone: body.timezone,
+    };
     let user = state.accounts.update_profile(&who, patch).await?;
     Ok(Json((&user).into()))
 }
@@ -96,7 +99,10 @@ async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
         (status = 200, body = AccountExportView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<AccountExportView>> {
+async fn export_me(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+) -> ApiResult<Json<AccountExportView>> {
     let export = state.accounts.export(&who).await?;
     Ok(Json(AccountExportView {
         exported_at: rfc3339(state.clock.now_ms()),

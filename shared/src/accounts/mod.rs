@@ -102,21 +102,37 @@ impl std::fmt::Debug for Accounts {
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, secrets: &Secrets, queue: JobQueue) -> Self {
-        Self { db, clock, keys: TokenKeys::new(&secrets.jwt_secret), queue }
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        secrets: &Secrets,
+        queue: JobQueue,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            keys: TokenKeys::new(&secrets.jwt_secret),
+            queue,
+        }
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, input: RegisterInput) -> Result<(user::Model, IssuedTokens), AccountError> {
+    pub async fn register(
+        &self,
+        input: RegisterInput,
+    ) -> Result<(user::Model, IssuedTokens), AccountError> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&input.email));
         let password = errors.check("password", Password::parse(&input.password));
         let name = errors.check("display_name", DisplayName::parse(&input.display_name));
         let tz = errors.check("timezone", Timezone::parse(&input.timezone));
-        let (Some(email), Some(password), Some(name), Some(tz)) = (email, password, name, tz) else {
+        let (Some(email), Some(password), Some(name), Some(tz)) = (email, password, name, tz)
+        else {
             return Err(errors.into());
         };
-        let password_hash = password::hash(&password).await.map_err(|e| AccountError::Internal(e.to_string()))?;
+        let password_hash = password::hash(&password)
+            .await
+            .map_err(|e| AccountError::Internal(e.to_string()))?;
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
         let user = user::ActiveModel {
@@ -158,7 +174,9 @@ impl Accounts {
             throttle::locked_for(&self.db, &address_key, now).await?,
         ];
         if let Some(wait_ms) = locked.into_iter().flatten().max() {
-            return Err(AccountError::Throttled { retry_after_secs: (wait_ms as u64).div_ceil(1000) });
+            return Err(AccountError::Throttled {
+                retry_after_secs: (wait_ms as u64).div_ceil(1000),
+            });
         }
         let user = User::find()
             .filter(user::Column::Email.eq(normalised.as_str()))
@@ -185,7 +203,10 @@ impl Accounts {
     /// Rotates a refresh token. Presenting one that was already used means it was
     /// copied: the whole session (token family) is revoked.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, presented: &str) -> Result<(user::Model, IssuedTokens), AccountError> {
+    pub async fn refresh(
+        &self,
+        presented: &str,
+    ) -> Result<(user::Model, IssuedTokens), AccountError> {
         let now = self.clock.now_ms();
         let hash = tokens::hash_refresh_token(presented);
         let txn = self.db.begin().await?;
@@ -213,12 +234,19 @@ impl Accounts {
             tracing::warn!(user_id = %session.user_id, session_id = %session.id, "refresh token reused; session revoked");
             return Err(AccountError::InvalidRefreshToken);
         }
-        let Some(user) = User::find_by_id(session.user_id).one(&txn).await?.filter(|u| u.deleted_at.is_none()) else {
+        let Some(user) = User::find_by_id(session.user_id)
+            .one(&txn)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+        else {
             return Err(AccountError::InvalidRefreshToken);
         };
         Session::update_many()
             .col_expr(session::Column::LastUsedAt, Expr::value(now))
-            .col_expr(session::Column::ExpiresAt, Expr::value(now + SESSION_IDLE_TTL.num_milliseconds()))
+            .col_expr(
+                session::Column::ExpiresAt,
+                Expr::value(now + SESSION_IDLE_TTL.num_milliseconds()),
+            )
             .filter(session::Column::Id.eq(session.id))
             .exec(&txn)
             .await?;
@@ -231,8 +259,14 @@ impl Accounts {
     /// logout and account deletion end access tokens at once.
     pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, AccountError> {
         let now = self.clock.now();
-        let claims = self.keys.verify(bearer, now.timestamp()).ok_or(AccountError::Unauthenticated)?;
-        let Some((session, Some(user))) = Session::find_by_id(claims.sid).find_also_related(User).one(&self.db).await?
+        let claims = self
+            .keys
+            .verify(bearer, now.timestamp())
+            .ok_or(AccountError::Unauthenticated)?;
+        let Some((session, Some(user))) = Session::find_by_id(claims.sid)
+            .find_also_related(User)
+            .one(&self.db)
+            .await?
         else {
             return Err(AccountError::Unauthenticated);
         };
@@ -243,20 +277,36 @@ impl Accounts {
         if !live {
             return Err(AccountError::Unauthenticated);
         }
-        Ok(Authenticated { user, session_id: session.id })
+        Ok(Authenticated {
+            user,
+            session_id: session.id,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
     pub async fn logout(&self, who: &Authenticated) -> Result<(), AccountError> {
-        revoke_sessions(&self.db, session::Column::Id.eq(who.session_id), self.clock.now_ms()).await?;
+        revoke_sessions(
+            &self.db,
+            session::Column::Id.eq(who.session_id),
+            self.clock.now_ms(),
+        )
+        .await?;
         Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn update_profile(&self, who: &Authenticated, patch: ProfilePatch) -> Result<user::Model, AccountError> {
+    pub async fn update_profile(
+        &self,
+        who: &Authenticated,
+        patch: ProfilePatch,
+    ) -> Result<user::Model, AccountError> {
         let mut errors = ValidationErrors::new();
-        let name = patch.display_name.map(|n| errors.check("display_name", DisplayName::parse(&n)));
-        let tz = patch.timezone.map(|t| errors.check("timezone", Timezone::parse(&t)));
+        let name = patch
+            .display_name
+            .map(|n| errors.check("display_name", DisplayName::parse(&n)));
+        let tz = patch
+            .timezone
+            .map(|t| errors.check("timezone", Timezone::parse(&t)));
         errors.into_result()?;
         let mut model: user::ActiveModel = who.user.clone().into();
         if let Some(Some(name)) = name {
@@ -275,7 +325,10 @@ impl Accounts {
             .order_by_asc(session::Column::CreatedAt)
             .all(&self.db)
             .await?;
-        Ok(AccountExport { user: who.user.clone(), sessions })
+        Ok(AccountExport {
+            user: who.user.clone(),
+            sessions,
+        })
     }
 
     /// Deletes the account: from this moment it cannot sign in and every token it
@@ -289,7 +342,10 @@ impl Accounts {
         User::update_many()
             .col_expr(user::Column::DeletedAt, Expr::value(now))
             .col_expr(user::Column::UpdatedAt, Expr::value(now))
-            .col_expr(user::Column::Email, Expr::value(format!("deleted-{user_id}@deleted.invalid")))
+            .col_expr(
+                user::Column::Email,
+                Expr::value(format!("deleted-{user_id}@deleted.invalid")),
+            )
             .col_expr(user::Column::PasswordHash, Expr::value(String::new()))
             .filter(user::Column::Id.eq(user_id))
             .exec(&txn)
@@ -305,7 +361,12 @@ impl Accounts {
         Ok(())
     }
 
-    async fn start_session(&self, db: &impl ConnectionTrait, user_id: Uuid, now: i64) -> Result<IssuedTokens, AccountError> {
+    async fn start_session(
+        &self,
+        db: &impl ConnectionTrait,
+        user_id: Uuid,
+        now: i64,
+    ) -> Result<IssuedTokens, AccountError> {
         let session = session::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
@@ -341,7 +402,11 @@ impl Accounts {
             .keys
             .issue(user_id, session_id, now.div_euclid(1000))
             .map_err(|e| AccountError::Internal(e.to_string()))?;
-        Ok(IssuedTokens { access_token, refresh_token, expires_in_secs: ACCESS_TOKEN_TTL.num_seconds() })
+        Ok(IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_in_secs: ACCESS_TOKEN_TTL.num_seconds(),
+        })
     }
 }
 

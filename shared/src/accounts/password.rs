@@ -37,12 +37,18 @@ fn argon2() -> Argon2<'static> {
 
 fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
 }
 
 fn verify_blocking(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -51,7 +57,11 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 pub struct HashingError(String);
 
 pub async fn hash(password: &Password) -> Result<String, HashingError> {
-    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(|e| HashingError(e.to_string()))?;
+    let _slot = HASHING_SLOTS
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| HashingError(e.to_string()))?;
     let password = password.expose().to_owned();
     tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
@@ -62,7 +72,11 @@ pub async fn hash(password: &Password) -> Result<String, HashingError> {
 /// Verifies `password` against `hash`, or against a dummy hash when there is no
 /// account, so both cases cost the same.
 pub async fn verify(password: &str, hash: Option<&str>) -> Result<bool, HashingError> {
-    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(|e| HashingError(e.to_string()))?;
+    let _slot = HASHING_SLOTS
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| HashingError(e.to_string()))?;
     let password = password.to_owned();
     let real = hash.map(str::to_owned);
     tokio::task::spawn_blocking(move || match real {
@@ -86,10 +100,17 @@ mod tests {
     async fn hashes_verify_only_the_right_password() {
         let password = Password::parse("a long enough secret").unwrap();
         let hash = hash(&password).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify("a long enough secret", Some(&hash)).await.unwrap());
         assert!(!verify("a long enough secreT", Some(&hash)).await.unwrap());
         assert!(!verify("a long enough secret", None).await.unwrap());
-        assert!(!verify("a long enough secret", Some("not a hash")).await.unwrap());
+        assert!(
+            !verify("a long enough secret", Some("not a hash"))
+                .await
+                .unwrap()
+        );
     }
 }

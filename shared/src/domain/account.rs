@@ -22,10 +22,14 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@');
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@');
         if !domain_ok || !local_ok {
             return Err("must be an email address like name@example.com".into());
         }
@@ -127,12 +131,24 @@ mod tests {
 
     #[test]
     fn email_is_normalised() {
-        assert_eq!(Email::parse("  Ana@Example.ORG ").unwrap().as_str(), "ana@example.org");
+        assert_eq!(
+            Email::parse("  Ana@Example.ORG ").unwrap().as_str(),
+            "ana@example.org"
+        );
     }
 
     #[test]
     fn email_rejects_malformed_addresses() {
-        for bad in ["", "ana", "ana@", "@example.org", "ana@example", "a b@example.org", "ana@ex..org", "ana@.org"] {
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.org",
+            "ana@example",
+            "a b@example.org",
+            "ana@ex..org",
+            "ana@.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -148,7 +164,9 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug() {
-        assert!(!format!("{:?}", Password::parse("correct horse battery").unwrap()).contains("horse"));
+        assert!(
+            !format!("{:?}", Password::parse("correct horse battery").unwrap()).contains("horse")
+        );
         assert!(!format!("{:?}", Email::parse("ana@example.org").unwrap()).contains("ana"));
     }
 
@@ -162,7 +180,10 @@ mod tests {
 
     #[test]
     fn timezone_must_be_iana() {
-        assert_eq!(Timezone::parse("Europe/Berlin").unwrap().name(), "Europe/Berlin");
+        assert_eq!(
+            Timezone::parse("Europe/Berlin").unwrap().name(),
+            "Europe/Berlin"
+        );
         assert!(Timezone::parse("Mars/Olympus").is_err());
         assert!(Timezone::parse("").is_err());
     }
