@@ -63,3 +63,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn help_lists_every_setting_with_its_variable() {
+        let help = Cli::command().render_long_help().to_string();
+        for variable in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "ATTUNE_BIND",
+            "ATTUNE_DATA_DIR",
+            "ATTUNE_JWT_SECRET",
+            "ATTUNE_DATA_KEYS",
+            "ATTUNE_VAPID_PRIVATE_KEY",
+            "ATTUNE_VAPID_SUBJECT",
+            "ATTUNE_PUSH_ALLOWED_HOSTS",
+            "ATTUNE_PUSH_ALLOW_HTTP",
+            "ATTUNE_DISPATCH_INTERVAL_SECS",
+            "ATTUNE_CORS_ORIGINS",
+            "ATTUNE_MAX_BODY_BYTES",
+            "ATTUNE_QUEUE_NAMESPACE",
+            "RUST_LOG",
+            "ATTUNE_LOG_FORMAT",
+        ] {
+            assert!(help.contains(&format!("[env: {variable}")), "--help does not mention {variable}");
+        }
+        assert!(help.contains("migrate"), "{help}");
+    }
+
+    #[test]
+    fn help_never_shows_the_values_of_secret_variables() {
+        let command = Cli::command();
+        for secret in ["DATABASE_URL", "REDIS_URL", "ATTUNE_JWT_SECRET", "ATTUNE_DATA_KEYS", "ATTUNE_VAPID_PRIVATE_KEY"] {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_env().is_some_and(|e| e == secret))
+                .unwrap_or_else(|| panic!("no argument reads {secret}"));
+            assert!(arg.is_hide_env_values_set(), "{secret}'s value would be printed by --help");
+        }
+    }
+}

@@ -20,12 +20,12 @@ pub enum LogFormat {
 pub struct Settings {
     /// Database URL: `postgres://…` for a scaled install; unset means SQLite at
     /// `<data dir>/attune.db` (embedded mode).
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<Secret>,
 
     /// Redis URL for the job queue (`redis://…`); unset means a SQLite queue at
     /// `<data dir>/queue.db` with the worker inside the API process.
-    #[arg(long, env = "REDIS_URL", global = true)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
     pub redis_url: Option<Secret>,
 
     /// Address the HTTP API listens on.
@@ -43,18 +43,18 @@ pub struct Settings {
 
     /// Secret for signing access tokens (at least 32 characters). Generated into the
     /// data directory in embedded mode; required when scaled.
-    #[arg(long, env = "ATTUNE_JWT_SECRET", global = true)]
+    #[arg(long, env = "ATTUNE_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<Secret>,
 
     /// Key ring for encrypting private text: comma-separated `id:base64key` entries
     /// (32-byte keys); the last one encrypts new values. Generated in embedded mode;
     /// required when scaled.
-    #[arg(long, env = "ATTUNE_DATA_KEYS", global = true)]
+    #[arg(long, env = "ATTUNE_DATA_KEYS", hide_env_values = true, global = true)]
     pub data_keys: Option<Secret>,
 
     /// VAPID private key for Web Push (base64url P-256 scalar). Generated in embedded
     /// mode; required when scaled. Never change it: subscriptions are bound to it.
-    #[arg(long, env = "ATTUNE_VAPID_PRIVATE_KEY", global = true)]
+    #[arg(long, env = "ATTUNE_VAPID_PRIVATE_KEY", hide_env_values = true, global = true)]
     pub vapid_private_key: Option<Secret>,
 
     /// Contact for push services, `mailto:` or `https:` URL.

@@ -274,6 +274,52 @@ mod tests {
         }
     }
 
+    fn settings(args: &[&str]) -> Settings {
+        let mut settings = Settings::from_args(args).unwrap();
+        // Whatever the environment says, these tests decide the secrets.
+        settings.jwt_secret = None;
+        settings.data_keys = None;
+        settings
+    }
+
+    #[test]
+    fn a_scaled_install_without_secrets_names_the_missing_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_str().unwrap();
+        let mut scaled = settings(&["--data-dir", data_dir]);
+        scaled.database_url = Some(Secret::new("postgres://db/attune"));
+        scaled.redis_url = Some(Secret::new("redis://redis:6379"));
+        let error = Secrets::resolve(&scaled).unwrap_err().to_string();
+        assert!(error.contains("ATTUNE_JWT_SECRET"), "{error}");
+
+        scaled.jwt_secret = Some(Secret::new("x".repeat(40)));
+        let error = Secrets::resolve(&scaled).unwrap_err().to_string();
+        assert!(error.contains("ATTUNE_DATA_KEYS"), "{error}");
+
+        scaled.jwt_secret = Some(Secret::new("too short"));
+        let error = Secrets::resolve(&scaled).unwrap_err().to_string();
+        assert!(error.contains("ATTUNE_JWT_SECRET") && error.contains("32"), "{error}");
+        assert!(!dir.path().join(DEV_SECRETS_FILE).exists(), "nothing generated when scaled");
+    }
+
+    #[test]
+    fn embedded_mode_generates_development_secrets_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut embedded = settings(&["--data-dir", dir.path().to_str().unwrap()]);
+        embedded.database_url = None;
+        embedded.redis_url = None;
+        let first = Secrets::resolve(&embedded).unwrap();
+        let second = Secrets::resolve(&embedded).unwrap();
+        assert_eq!(first.jwt_secret, second.jwt_secret, "generated once, then reused");
+        assert_eq!(first.data_keys.current().key, second.data_keys.current().key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(DEV_SECRETS_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "only the owner may read them");
+        }
+    }
+
     #[test]
     fn debug_never_prints_secret_values() {
         let secret = Secret::new("hunter2-hunter2");
