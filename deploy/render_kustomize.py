@@ -125,8 +125,10 @@ MERGE_KEYS = {
     "volumes": ["name"],
     "volumeMounts": ["mountPath"],
     "imagePullSecrets": ["name"],
-    "ports": ["containerPort", "port"],  # a container's ports, a Service's ports
 }
+# Lists whose merge kustomize keys on several fields (ports: port + protocol), with
+# results this renderer does not reproduce: patching them is refused.
+UNMERGEABLE_LISTS = {"ports"}
 
 WORKLOAD_KINDS_WITH_REPLICAS = {"Deployment", "StatefulSet", "ReplicaSet"}
 
@@ -195,17 +197,22 @@ def strategic_merge(base: Any, patch: Any, where: str) -> Any:
 
 
 def merge_list(field: str, base: list[Any], patch: list[Any], where: str) -> list[Any]:
+    """Merge by key as kustomize does: the patch's items first, in the patch's order
+    (merged into the base item with the same key), then the base's other items."""
+    if field in UNMERGEABLE_LISTS:
+        raise RenderError(f"{where}: patching a `{field}` list is not supported by this renderer")
     for key in MERGE_KEYS.get(field, []):
         items = base + patch
         if items and all(isinstance(i, dict) and key in i for i in items):
-            out = [copy.deepcopy(i) for i in base]
+            originals = {i[key]: i for i in base}
+            out = []
             for item in patch:
-                for index, existing in enumerate(out):
-                    if existing[key] == item[key]:
-                        out[index] = strategic_merge(existing, item, f"{where}[{key}={item[key]}]")
-                        break
+                if item[key] in originals:
+                    out.append(strategic_merge(originals[item[key]], item, f"{where}[{key}={item[key]}]"))
                 else:
                     out.append(copy.deepcopy(item))
+            patched = {i[key] for i in patch}
+            out.extend(copy.deepcopy(i) for i in base if i[key] not in patched)
             return out
     return copy.deepcopy(patch)
 

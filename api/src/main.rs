@@ -91,7 +91,10 @@ mod tests {
             "RUST_LOG",
             "ATTUNE_LOG_FORMAT",
         ] {
-            assert!(help.contains(&format!("[env: {variable}")), "--help does not mention {variable}");
+            assert!(
+                help.contains(&format!("[env: {variable}")),
+                "--help does not mention {variable}"
+            );
         }
         assert!(help.contains("migrate"), "{help}");
     }
@@ -99,12 +102,21 @@ mod tests {
     #[test]
     fn help_never_shows_the_values_of_secret_variables() {
         let command = Cli::command();
-        for secret in ["DATABASE_URL", "REDIS_URL", "ATTUNE_JWT_SECRET", "ATTUNE_DATA_KEYS", "ATTUNE_VAPID_PRIVATE_KEY"] {
+        for secret in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "ATTUNE_JWT_SECRET",
+            "ATTUNE_DATA_KEYS",
+            "ATTUNE_VAPID_PRIVATE_KEY",
+        ] {
             let arg = command
                 .get_arguments()
                 .find(|a| a.get_env().is_some_and(|e| e == secret))
                 .unwrap_or_else(|| panic!("no argument reads {secret}"));
-            assert!(arg.is_hide_env_values_set(), "{secret}'s value would be printed by --help");
+            assert!(
+                arg.is_hide_env_values_set(),
+                "{secret}'s value would be printed by --help"
+            );
         }
     }
 }

@@ -54,7 +54,12 @@ pub struct Settings {
 
     /// VAPID private key for Web Push (base64url P-256 scalar). Generated in embedded
     /// mode; required when scaled. Never change it: subscriptions are bound to it.
-    #[arg(long, env = "ATTUNE_VAPID_PRIVATE_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "ATTUNE_VAPID_PRIVATE_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub vapid_private_key: Option<Secret>,
 
     /// Contact for push services, `mailto:` or `https:` URL.

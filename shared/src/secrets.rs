@@ -298,8 +298,14 @@ mod tests {
 
         scaled.jwt_secret = Some(Secret::new("too short"));
         let error = Secrets::resolve(&scaled).unwrap_err().to_string();
-        assert!(error.contains("ATTUNE_JWT_SECRET") && error.contains("32"), "{error}");
-        assert!(!dir.path().join(DEV_SECRETS_FILE).exists(), "nothing generated when scaled");
+        assert!(
+            error.contains("ATTUNE_JWT_SECRET") && error.contains("32"),
+            "{error}"
+        );
+        assert!(
+            !dir.path().join(DEV_SECRETS_FILE).exists(),
+            "nothing generated when scaled"
+        );
     }
 
     #[test]
@@ -310,12 +316,21 @@ mod tests {
         embedded.redis_url = None;
         let first = Secrets::resolve(&embedded).unwrap();
         let second = Secrets::resolve(&embedded).unwrap();
-        assert_eq!(first.jwt_secret, second.jwt_secret, "generated once, then reused");
-        assert_eq!(first.data_keys.current().key, second.data_keys.current().key);
+        assert_eq!(
+            first.jwt_secret, second.jwt_secret,
+            "generated once, then reused"
+        );
+        assert_eq!(
+            first.data_keys.current().key,
+            second.data_keys.current().key
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(DEV_SECRETS_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(DEV_SECRETS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "only the owner may read them");
         }
     }

@@ -12,6 +12,8 @@
     reason = "test harness: a failed expectation is a failed test"
 )]
 
+pub mod load;
+
 use std::{future::Future, sync::Arc, time::Duration};
 
 use attune_api::{Application, BuildOptions, WorkerMode};

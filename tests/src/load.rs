@@ -1,0 +1,127 @@
+//! A small closed-loop load generator for the benchmarks: `concurrency` clients
+//! each send requests back to back for `duration`; latencies are kept whole, so
+//! percentiles are exact.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method};
+
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl LoadReport {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ({} requests, {} errors)",
+            self.per_second(),
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.max.as_secs_f64() * 1e3,
+            self.requests,
+            self.errors
+        )
+    }
+}
+
+/// One request of the load: method, URL, headers and body, cloned per send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub method: Method,
+    pub url: String,
+    pub bearer: Option<String>,
+    pub json: Option<serde_json::Value>,
+}
+
+pub async fn run(target: Target, concurrency: usize, duration: Duration) -> LoadReport {
+    let client = Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap_or_default();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let mut request = client.request(target.method.clone(), &target.url);
+                if let Some(token) = &target.bearer {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = &target.json {
+                    request = request.json(body);
+                }
+                let sent = Instant::now();
+                let ok = match request.send().await {
+                    Ok(response) => {
+                        response.status().is_success() && response.bytes().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(sent.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        if let Ok((latencies, e)) = task.await {
+            all.extend(latencies);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    let pick = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    LoadReport {
+        requests: all.len(),
+        errors,
+        elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+        max: all.last().copied().unwrap_or_default(),
+    }
+}
+
+/// Resident set size of a process, from `/proc/<pid>/status`, in MiB.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Peak resident set size of a process (`VmHWM`), in MiB.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
