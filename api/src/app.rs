@@ -5,7 +5,8 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use attune_shared::{
-    Clock, accounts::Accounts, config::Settings, db, jobs::JobQueue, secrets::Secrets,
+    Clock, accounts::Accounts, config::Settings, crypto::DataCipher, db, jobs::JobQueue,
+    secrets::Secrets, sync::SyncService,
 };
 use attune_worker::WorkerDeps;
 use axum::{
@@ -83,9 +84,16 @@ impl Application {
             WorkerMode::InProcess => true,
             WorkerMode::None => false,
         };
+        let sync = SyncService::new(
+            db.clone(),
+            DataCipher::new(secrets.data_keys.clone()),
+            options.clock.clone(),
+            settings.tombstone_retention_days,
+        );
         let worker = run_worker.then(|| WorkerDeps {
             db: db.clone(),
             clock: options.clock.clone(),
+            sync: sync.clone(),
         });
         let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
         let state = AppState(Arc::new(App {
@@ -93,6 +101,7 @@ impl Application {
             queue,
             clock: options.clock,
             accounts,
+            sync,
             metrics: mw::metrics::recorder(),
             openapi: Default::default(),
             settings,
@@ -154,6 +163,7 @@ fn router(state: AppState) -> anyhow::Result<Router> {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::auth::router())
         .merge(routes::me::router())
+        .merge(routes::sync::router())
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .split_for_parts();

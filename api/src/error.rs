@@ -5,6 +5,7 @@
 use attune_shared::{
     accounts::AccountError,
     domain::{FieldError, ValidationErrors},
+    sync::{ConflictedRecord, SyncError},
 };
 use axum::{
     extract::rejection::{JsonRejection, PathRejection, QueryRejection},
@@ -28,6 +29,10 @@ pub struct Problem {
     /// For validation problems: every field that is wrong, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For sync conflicts (409): the records changed on the server since the
+    /// client's last pull.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictedRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +52,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state; `slug` names the kind.
     #[error("{detail}")]
     Conflict { slug: &'static str, detail: String },
+    /// 409 for a sync push: these records changed since the client's last pull.
+    #[error("{} record(s) changed on the server since your last pull; pull, then push again.", .0.len())]
+    SyncConflict(Vec<ConflictedRecord>),
     /// 413
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -81,7 +89,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::SyncConflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -93,6 +101,10 @@ impl ApiError {
 
     fn problem(&self) -> Problem {
         let status = self.status();
+        let conflicts = match self {
+            Self::SyncConflict(records) => records.clone(),
+            _ => vec![],
+        };
         let (kind, detail, errors) = match self {
             Self::Validation(errors) => (
                 "/problems/validation".to_owned(),
@@ -102,6 +114,11 @@ impl ApiError {
             Self::Conflict { slug, detail } => {
                 (format!("/problems/{slug}"), detail.clone(), vec![])
             }
+            Self::SyncConflict(_) => (
+                "/problems/sync-conflict".to_owned(),
+                self.to_string(),
+                vec![],
+            ),
             Self::TooManyRequests { detail, .. } => {
                 ("/problems/rate-limited".to_owned(), detail.clone(), vec![])
             }
@@ -119,6 +136,7 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            conflicts,
         }
     }
 }
@@ -203,6 +221,20 @@ fn human_duration(secs: u64) -> String {
     match secs {
         0..=90 => format!("{secs} seconds"),
         _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        match error {
+            SyncError::Validation(errors) => Self::Validation(errors),
+            SyncError::TooManyRecords { .. } => {
+                Self::PayloadTooLarge(format!("{error}. Push in smaller batches."))
+            }
+            SyncError::Conflict(records) => Self::SyncConflict(records),
+            SyncError::Database(e) => Self::internal(e),
+            SyncError::Crypto(e) => Self::internal(e),
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use attune_api::{Application, BuildOptions, WorkerMode};
-use attune_shared::{SystemClock, config::Settings, db, shutdown, telemetry};
+use attune_shared::{
+    SystemClock, config::Settings, crypto::DataCipher, db, secrets::Secrets, shutdown, telemetry,
+};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -27,6 +29,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Re-encrypt private text sealed under older keys of ATTUNE_DATA_KEYS with the
+    /// newest key, then exit. Safe while the service runs.
+    RotateKeys,
 }
 
 #[tokio::main]
@@ -54,6 +59,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let app = Application::build(settings, options).await?;
             app.run_until(shutdown::signal()).await
+        }
+        Command::RotateKeys => {
+            let secrets = Secrets::resolve(&settings)?;
+            let db = db::connect(&settings.database_url()).await?;
+            let cipher = DataCipher::new(secrets.data_keys);
+            let rewritten = attune_shared::sync::rotate_keys(&db, &cipher).await?;
+            tracing::info!(rewritten, "private text re-encrypted under the newest key");
+            println!("re-encrypted {rewritten} value(s) under the newest key");
+            Ok(())
         }
         Command::Migrate => {
             let db = db::connect(&settings.database_url()).await?;
@@ -88,6 +102,7 @@ mod tests {
             "ATTUNE_CORS_ORIGINS",
             "ATTUNE_MAX_BODY_BYTES",
             "ATTUNE_QUEUE_NAMESPACE",
+            "ATTUNE_TOMBSTONE_RETENTION_DAYS",
             "RUST_LOG",
             "ATTUNE_LOG_FORMAT",
         ] {
@@ -96,7 +111,10 @@ mod tests {
                 "--help does not mention {variable}"
             );
         }
-        assert!(help.contains("migrate"), "{help}");
+        assert!(
+            help.contains("migrate") && help.contains("rotate-keys"),
+            "{help}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use utoipa::{
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, sign-in, tokens and the person's own account"),
+        (name = "sync", description = "Offline-first sync of check-ins, journal entries and boundaries (WatermelonDB protocol)"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),
     )
 )]

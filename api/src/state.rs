@@ -2,7 +2,9 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use attune_shared::{Clock, accounts::Accounts, config::Settings, jobs::JobQueue};
+use attune_shared::{
+    Clock, accounts::Accounts, config::Settings, jobs::JobQueue, sync::SyncService,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 
@@ -13,6 +15,7 @@ pub struct App {
     pub queue: JobQueue,
     pub clock: Arc<dyn Clock>,
     pub accounts: Accounts,
+    pub sync: SyncService,
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.
     pub openapi: std::sync::OnceLock<String>,

@@ -115,6 +115,17 @@ pub struct Settings {
     #[arg(long, env = "ATTUNE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// How long deletions are remembered for sync, in days. A client that last
+    /// synced longer ago gets a full replacement sync instead of missing deletes.
+    #[arg(
+        long,
+        env = "ATTUNE_TOMBSTONE_RETENTION_DAYS",
+        default_value_t = 90,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub tombstone_retention_days: u32,
+
     /// Prefix of every job-queue key or queue name, so several installs (or
     /// tests) can share one Redis.
     #[arg(

@@ -5,12 +5,14 @@
 pub mod accounts;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod entities;
 pub mod jobs;
 pub mod secrets;
 pub mod shutdown;
+pub mod sync;
 pub mod telemetry;
 
 pub use clock::{Clock, ManualClock, SystemClock};

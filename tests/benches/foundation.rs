@@ -101,10 +101,10 @@ async fn start_until_ready(mut cmd: Command, port: u16) -> (Proc, Duration) {
     let child = Proc(cmd.spawn().unwrap());
     let url = format!("http://127.0.0.1:{port}/readyz");
     loop {
-        if let Ok(r) = client.get(&url).send().await {
-            if r.status() == 200 {
-                return (child, started.elapsed());
-            }
+        if let Ok(r) = client.get(&url).send().await
+            && r.status() == 200
+        {
+            return (child, started.elapsed());
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),

@@ -28,7 +28,7 @@ pub const PASSWORD: &str = "a calm and steady passphrase";
 
 /// Test-only secrets: never used outside tests.
 const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
-const TEST_DATA_KEYS: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const TEST_DATA_KEYS: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -218,6 +218,52 @@ impl TestApp {
             .expect("count query")
             .expect("a row");
         row.try_get::<i64>("", "n").expect("count value")
+    }
+
+    /// `GET /v1/sync` as `user`, with `last_pulled_at` (None sends `null`, as
+    /// WatermelonDB's own example does on a first sync).
+    pub async fn pull(&self, user: &TestUser, last_pulled_at: Option<i64>) -> Value {
+        let since = last_pulled_at.map_or_else(|| "null".to_owned(), |t| t.to_string());
+        let response = self
+            .get(&format!(
+                "/v1/sync?last_pulled_at={since}&schema_version=1&migration=null"
+            ))
+            .bearer_auth(&user.access_token)
+            .send()
+            .await
+            .expect("pull request");
+        let (status, _, body) = read(response).await;
+        assert_eq!(status, StatusCode::OK, "pull failed: {body}");
+        body
+    }
+
+    /// `POST /v1/sync` as `user`; returns the raw response.
+    pub async fn push(
+        &self,
+        user: &TestUser,
+        last_pulled_at: Option<i64>,
+        changes: Value,
+    ) -> Response {
+        let since = last_pulled_at.map_or_else(|| "null".to_owned(), |t| t.to_string());
+        self.post(&format!("/v1/sync?last_pulled_at={since}"))
+            .bearer_auth(&user.access_token)
+            .json(&json!({ "changes": changes }))
+            .send()
+            .await
+            .expect("push request")
+    }
+
+    /// A sync service over the app's database, with the app's keys and clock
+    /// (for running worker jobs and operator commands by hand).
+    pub fn sync_service(&self, data_keys: &str) -> attune_shared::sync::SyncService {
+        attune_shared::sync::SyncService::new(
+            self.db.clone(),
+            attune_shared::crypto::DataCipher::new(
+                attune_shared::secrets::KeyRing::parse(data_keys).expect("key ring"),
+            ),
+            Arc::new(self.clock.clone()),
+            self.settings.tombstone_retention_days,
+        )
     }
 
     /// Counts all rows of `table`.

@@ -10,6 +10,7 @@ use apalis_cron::{CronScheduler, Tick};
 use attune_shared::{
     Clock,
     jobs::{Job, JobQueue},
+    sync::SyncService,
 };
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 pub struct WorkerDeps {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
+    pub sync: SyncService,
 }
 
 /// How long in-flight jobs get to finish after a shutdown signal.
@@ -60,11 +62,19 @@ pub async fn run(
         }
     };
     let sweep = cron::Schedule::from_str(jobs::purge_account::SWEEP_SCHEDULE)?;
+    let sweep_deps = deps.clone();
     let monitor = monitor.register(move |_| {
         WorkerBuilder::new(format!("attune-sweep-{instance}"))
             .backend(CronScheduler::new(sweep.clone()))
-            .data(deps.clone())
+            .data(sweep_deps.clone())
             .build(sweep_deleted_accounts)
+    });
+    let tombstones = cron::Schedule::from_str(jobs::purge_tombstones::SCHEDULE)?;
+    let monitor = monitor.register(move |_| {
+        WorkerBuilder::new(format!("attune-tombstones-{instance}"))
+            .backend(CronScheduler::new(tombstones.clone()))
+            .data(deps.clone())
+            .build(purge_old_tombstones)
     });
     monitor
         .run_with_signal(async move {
@@ -82,7 +92,10 @@ async fn sweep_deleted_accounts(_tick: Tick, deps: Data<WorkerDeps>) -> Result<(
     Ok(())
 }
 
-pub use attune_shared::jobs::Job as QueuedJob;
+async fn purge_old_tombstones(_tick: Tick, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {
+    jobs::purge_tombstones::run(&deps).await?;
+    Ok(())
+}
 
 /// Runs one job by hand (tests and operator commands).
 pub async fn run_job(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use attune_shared::{SystemClock, config::Settings, db, jobs::JobQueue, telemetry};
+use attune_shared::{
+    SystemClock, config::Settings, crypto::DataCipher, db, jobs::JobQueue, secrets::Secrets,
+    sync::SyncService, telemetry,
+};
 use attune_worker::WorkerDeps;
 use clap::Parser;
 
@@ -17,11 +20,16 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let Cli { settings } = Cli::parse();
     telemetry::init(&settings.rust_log, settings.log_format);
+    let secrets = Secrets::resolve(&settings)?;
     let db = db::connect(&settings.database_url()).await?;
     let queue = JobQueue::connect(&settings).await?;
-    let deps = WorkerDeps {
-        db,
-        clock: Arc::new(SystemClock),
-    };
+    let clock = Arc::new(SystemClock);
+    let sync = SyncService::new(
+        db.clone(),
+        DataCipher::new(secrets.data_keys),
+        clock.clone(),
+        settings.tombstone_retention_days,
+    );
+    let deps = WorkerDeps { db, clock, sync };
     attune_worker::run(deps, queue, attune_shared::shutdown::signal()).await
 }

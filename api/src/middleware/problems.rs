@@ -27,6 +27,7 @@ pub async fn ensure_problem_json(request: Request, next: Next) -> Response {
         status: status.as_u16(),
         detail: default_detail(status).to_owned(),
         errors: vec![],
+        conflicts: vec![],
     });
     // Keep headers such as `Allow` and `Retry-After`.
     for (name, value) in response.headers() {

@@ -45,6 +45,10 @@ pub struct AccountExportView {
     pub exported_at: String,
     pub user: UserView,
     pub sessions: Vec<SessionView>,
+    /// Every synced record (check-ins, journal entries, boundaries), decrypted, in
+    /// the same shape a first sync returns.
+    #[schema(value_type = Object)]
+    pub records: serde_json::Value,
 }
 
 /// The signed-in person's profile.
@@ -104,6 +108,10 @@ async fn export_me(
     CurrentUser(who): CurrentUser,
 ) -> ApiResult<Json<AccountExportView>> {
     let export = state.accounts.export(&who).await?;
+    let records = state
+        .sync
+        .pull_value(who.user.id, &Default::default())
+        .await?;
     Ok(Json(AccountExportView {
         exported_at: rfc3339(state.clock.now_ms()),
         user: (&export.user).into(),
@@ -118,6 +126,7 @@ async fn export_me(
                 revoked_at: s.revoked_at.map(rfc3339),
             })
             .collect(),
+        records: records["changes"].clone(),
     }))
 }
 

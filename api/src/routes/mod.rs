@@ -4,6 +4,7 @@ pub mod auth;
 pub mod docs;
 pub mod me;
 pub mod ops;
+pub mod sync;
 
 use attune_shared::entities::user;
 use chrono::{DateTime, SecondsFormat, Utc};

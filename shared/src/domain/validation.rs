@@ -5,9 +5,15 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
-    /// The offending field, as a JSON path-ish name (`email`, `changes.checkins[0].mood`).
+    /// The offending field (`email`, or a synced record's column such as `mood`).
     pub field: String,
     pub message: String,
+    /// For synced records: the table of the offending record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// For synced records: the offending record's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +34,29 @@ impl ValidationErrors {
         self.0.push(FieldError {
             field: field.into(),
             message: message.into(),
+            table: None,
+            record_id: None,
         });
+    }
+
+    /// An error in one field of one synced record.
+    pub fn add_for_record(
+        &mut self,
+        table: &str,
+        record_id: &str,
+        field: &str,
+        message: impl Into<String>,
+    ) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+            table: Some(table.to_owned()),
+            record_id: Some(record_id.to_owned()).filter(|id| !id.is_empty()),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// Keeps the parsed value, or records the error under `field`.

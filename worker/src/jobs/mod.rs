@@ -1,6 +1,7 @@
 //! One job a file; this module routes a queued [`Job`] to its handler.
 
 pub mod purge_account;
+pub mod purge_tombstones;
 
 use apalis::prelude::{BoxDynError, Data};
 use attune_shared::jobs::Job;

@@ -1,0 +1,638 @@
+//! Offline-first sync on WatermelonDB's protocol: `pull` streams every change since
+//! the client's last pull; `push` applies the client's changes all or nothing.
+//!
+//! Versions: each push takes the user's next version under the lock of their
+//! `sync_state` row (see [`store::next_version`]), so a user's versions strictly
+//! increase and commit in order. A pull reads the newest *committed* version `V`
+//! first and returns only changes with versions in `(last_pulled_at, V]`, then
+//! answers `timestamp: V`. A push that started before the pull but commits after it
+//! therefore has a version above `V` and reaches the next pull: no change is missed.
+//!
+//! Deletes leave tombstones for the retention period; a client that last pulled
+//! before it, or whose `last_pulled_at` is not a timestamp this server gave, gets a
+//! full snapshot with WatermelonDB's `experimentalStrategy: "replacement"`, which
+//! drops local records the server no longer has.
+
+mod rotate;
+pub mod store;
+pub mod tables;
+
+pub use rotate::rotate_keys;
+
+use std::{collections::HashSet, sync::Arc};
+
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::{
+    Clock,
+    crypto::{Binding, CryptoError, DataCipher},
+    domain::ValidationErrors,
+};
+use store::{PageCursor, Slice, StoredRecord};
+use tables::{Cell, Kind, SyncTable, TABLES};
+
+/// The most records one push may carry.
+pub const MAX_PUSH_RECORDS: usize = 5_000;
+/// Rows read per query while streaming a pull.
+const PULL_PAGE: u64 = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("a push may carry at most {MAX_PUSH_RECORDS} records; this one has {count}")]
+    TooManyRecords { count: usize },
+    #[error("{} record(s) changed on the server after last_pulled_at", .0.len())]
+    Conflict(Vec<ConflictedRecord>),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    #[error("stored private text could not be read: {0}")]
+    Crypto(#[from] CryptoError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ConflictedRecord {
+    pub table: String,
+    pub id: String,
+}
+
+/// WatermelonDB's `migration` pull parameter.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct MigrationSpec {
+    #[serde(default)]
+    pub from: u32,
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub columns: Vec<MigrationColumns>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct MigrationColumns {
+    pub table: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PullRequest {
+    pub last_pulled_at: Option<i64>,
+    pub schema_version: Option<u32>,
+    pub migration: Option<MigrationSpec>,
+}
+
+/// What a pull will return, decided before the first byte is sent.
+#[derive(Debug, Clone)]
+pub struct PullPlan {
+    user_id: Uuid,
+    snapshot: i64,
+    replacement: bool,
+    tables: Vec<TablePlan>,
+}
+
+#[derive(Debug, Clone)]
+struct TablePlan {
+    table: &'static SyncTable,
+    created: Slice,
+    updated: Option<Slice>,
+    deleted_since: Option<i64>,
+}
+
+impl PullPlan {
+    /// The `timestamp` the pull answers.
+    pub fn timestamp(&self) -> i64 {
+        self.snapshot
+    }
+
+    pub fn is_replacement(&self) -> bool {
+        self.replacement
+    }
+}
+
+#[derive(Clone)]
+pub struct SyncService {
+    db: DatabaseConnection,
+    cipher: DataCipher,
+    clock: Arc<dyn Clock>,
+    tombstone_retention_ms: i64,
+}
+
+impl std::fmt::Debug for SyncService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncService").finish_non_exhaustive()
+    }
+}
+
+impl SyncService {
+    pub fn new(
+        db: DatabaseConnection,
+        cipher: DataCipher,
+        clock: Arc<dyn Clock>,
+        tombstone_retention_days: u32,
+    ) -> Self {
+        Self {
+            db,
+            cipher,
+            clock,
+            tombstone_retention_ms: i64::from(tombstone_retention_days) * 86_400_000,
+        }
+    }
+
+    /// Decides what a pull returns and takes its snapshot version.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn plan_pull(
+        &self,
+        user_id: Uuid,
+        request: &PullRequest,
+    ) -> Result<PullPlan, SyncError> {
+        let now = self.clock.now_ms();
+        let snapshot = store::current_version(&self.db, user_id, now).await?;
+        let since = request.last_pulled_at.filter(|t| *t > 0);
+        let stale = since.is_some_and(|t| t < now - self.tombstone_retention_ms || t > snapshot);
+        let since = if stale { 0 } else { since.unwrap_or(0) };
+        let schema_version = request.schema_version.unwrap_or(tables::SCHEMA_VERSION);
+        let migration = request.migration.clone().unwrap_or_default();
+        check_migration(&migration)?;
+
+        let mut plans = Vec::new();
+        for table in TABLES.iter().filter(|t| t.since <= schema_version) {
+            let new_table = migration.tables.iter().any(|t| t == table.name);
+            let new_columns = migration
+                .columns
+                .iter()
+                .any(|c| c.table == table.name && !c.columns.is_empty());
+            let plan = if since == 0 || new_table {
+                // Everything the client should hold, as created.
+                TablePlan {
+                    table,
+                    created: Slice::Created { since: 0 },
+                    updated: None,
+                    deleted_since: None,
+                }
+            } else {
+                TablePlan {
+                    table,
+                    created: Slice::Created { since },
+                    // After a migration that added columns, every record the client
+                    // already holds comes again, whole.
+                    updated: Some(Slice::Updated {
+                        created_upto: since,
+                        changed_after: if new_columns { i64::MIN } else { since },
+                    }),
+                    deleted_since: Some(since),
+                }
+            };
+            plans.push(plan);
+        }
+        Ok(PullPlan {
+            user_id,
+            snapshot,
+            replacement: stale,
+            tables: plans,
+        })
+    }
+
+    /// Streams the pull's JSON body in pieces, a page of rows at a time, so memory
+    /// stays flat however long the history. The channel's bound gives back-pressure.
+    pub fn stream_pull(&self, plan: PullPlan) -> mpsc::Receiver<Result<Vec<u8>, SyncError>> {
+        let (tx, rx) = mpsc::channel(2);
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = service.write_pull(&plan, &tx).await {
+                tracing::error!(%error, "pull stream failed");
+                let _ = tx.send(Err(error)).await;
+            }
+        });
+        rx
+    }
+
+    /// The whole pull as one JSON value (tests, exports).
+    pub async fn pull_value(
+        &self,
+        user_id: Uuid,
+        request: &PullRequest,
+    ) -> Result<Value, SyncError> {
+        let plan = self.plan_pull(user_id, request).await?;
+        let mut rx = self.stream_pull(plan);
+        let mut body = Vec::new();
+        while let Some(piece) = rx.recv().await {
+            body.extend(piece?);
+        }
+        serde_json::from_slice(&body).map_err(|e| SyncError::Database(DbErr::Custom(e.to_string())))
+    }
+
+    async fn write_pull(
+        &self,
+        plan: &PullPlan,
+        tx: &mpsc::Sender<Result<Vec<u8>, SyncError>>,
+    ) -> Result<(), SyncError> {
+        let send = |piece: Vec<u8>| async move { tx.send(Ok(piece)).await.is_ok() };
+        if !send(b"{\"changes\":{".to_vec()).await {
+            return Ok(());
+        }
+        for (n, table) in plan.tables.iter().enumerate() {
+            let mut head = Vec::new();
+            if n > 0 {
+                head.push(b',');
+            }
+            head.extend(format!("\"{}\":{{\"created\":[", table.table.name).into_bytes());
+            if !send(head).await {
+                return Ok(());
+            }
+            if !self
+                .write_rows(plan, table.table, table.created, tx)
+                .await?
+            {
+                return Ok(());
+            }
+            if !send(b"],\"updated\":[".to_vec()).await {
+                return Ok(());
+            }
+            if let Some(slice) = table.updated
+                && !self.write_rows(plan, table.table, slice, tx).await?
+            {
+                return Ok(());
+            }
+            if !send(b"],\"deleted\":[".to_vec()).await {
+                return Ok(());
+            }
+            if let Some(since) = table.deleted_since
+                && !self.write_tombstones(plan, table.table, since, tx).await?
+            {
+                return Ok(());
+            }
+            if !send(b"]}".to_vec()).await {
+                return Ok(());
+            }
+        }
+        let mut tail = format!("}},\"timestamp\":{}", plan.snapshot);
+        if plan.replacement {
+            tail.push_str(",\"experimentalStrategy\":\"replacement\"");
+        }
+        tail.push('}');
+        send(tail.into_bytes()).await;
+        Ok(())
+    }
+
+    /// Writes one slice of rows as comma-separated JSON objects; false when the
+    /// client has gone away.
+    async fn write_rows(
+        &self,
+        plan: &PullPlan,
+        table: &'static SyncTable,
+        slice: Slice,
+        tx: &mpsc::Sender<Result<Vec<u8>, SyncError>>,
+    ) -> Result<bool, SyncError> {
+        let mut cursor: PageCursor = None;
+        let mut first = true;
+        loop {
+            let rows = store::page_rows(
+                &self.db,
+                table,
+                plan.user_id,
+                slice,
+                plan.snapshot,
+                &cursor,
+                PULL_PAGE,
+            )
+            .await?;
+            let Some(last) = rows.last() else {
+                return Ok(true);
+            };
+            cursor = Some((
+                last.try_get::<i64>("", "version")?,
+                last.try_get::<String>("", "id")?,
+            ));
+            let mut piece = Vec::with_capacity(rows.len() * 256);
+            for row in &rows {
+                if !first {
+                    piece.push(b',');
+                }
+                first = false;
+                let record = self.row_json(plan.user_id, table, row)?;
+                serde_json::to_writer(&mut piece, &record)
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+            }
+            let full = rows.len() as u64 == PULL_PAGE;
+            if tx.send(Ok(piece)).await.is_err() {
+                return Ok(false);
+            }
+            if !full {
+                return Ok(true);
+            }
+        }
+    }
+
+    async fn write_tombstones(
+        &self,
+        plan: &PullPlan,
+        table: &'static SyncTable,
+        since: i64,
+        tx: &mpsc::Sender<Result<Vec<u8>, SyncError>>,
+    ) -> Result<bool, SyncError> {
+        let mut cursor: PageCursor = None;
+        let mut first = true;
+        loop {
+            let ids = store::page_tombstones(
+                &self.db,
+                table,
+                plan.user_id,
+                since,
+                plan.snapshot,
+                &cursor,
+                PULL_PAGE,
+            )
+            .await?;
+            let Some(last) = ids.last() else {
+                return Ok(true);
+            };
+            cursor = Some(last.clone());
+            let mut piece = Vec::new();
+            for (_, id) in &ids {
+                if !first {
+                    piece.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut piece, id).map_err(|e| DbErr::Custom(e.to_string()))?;
+            }
+            let full = ids.len() as u64 == PULL_PAGE;
+            if tx.send(Ok(piece)).await.is_err() {
+                return Ok(false);
+            }
+            if !full {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn row_json(
+        &self,
+        user_id: Uuid,
+        table: &SyncTable,
+        row: &sea_orm::QueryResult,
+    ) -> Result<Value, SyncError> {
+        let id = row.try_get::<String>("", "id")?;
+        let mut object = serde_json::Map::with_capacity(table.columns.len() + 1);
+        for column in table.columns {
+            let value = match store::read_cell(row, column.name, column.kind)? {
+                Cell::Null => Value::Null,
+                Cell::Int(n) => Value::from(n),
+                Cell::Bool(b) => Value::Bool(b),
+                Cell::Text(text) => match column.kind {
+                    Kind::Private { .. } => {
+                        let binding = Binding {
+                            user_id,
+                            table: table.name,
+                            column: column.name,
+                            record_id: &id,
+                        };
+                        Value::String(self.cipher.open(&text, &binding)?)
+                    }
+                    _ => Value::String(text),
+                },
+            };
+            object.insert(column.name.to_owned(), value);
+        }
+        object.insert("id".to_owned(), Value::String(id));
+        Ok(Value::Object(object))
+    }
+
+    /// Applies a push: everything or nothing. Returns the version it was stored at.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn push(
+        &self,
+        user_id: Uuid,
+        last_pulled_at: Option<i64>,
+        body: &Value,
+    ) -> Result<i64, SyncError> {
+        let changes = parse_changes(body)?;
+        let since = last_pulled_at.unwrap_or(0);
+        let txn = self.db.begin().await?;
+        let version = store::next_version(&txn, user_id, self.clock.now_ms()).await?;
+
+        let mut conflicts = Vec::new();
+        for change in &changes {
+            let ids: Vec<&str> = change.all_ids().collect();
+            let rows = store::row_versions(&txn, change.table, user_id, &ids).await?;
+            let tombstones = store::tombstone_versions(&txn, change.table, user_id, &ids).await?;
+            let updated: HashSet<&str> = change.updated.iter().map(|r| r.id.as_str()).collect();
+            for id in ids {
+                let changed_since = rows.get(id).is_some_and(|v| *v > since)
+                    || tombstones.get(id).is_some_and(|v| *v > since);
+                // Updated but gone: deleted here, so the client must pull that first.
+                let deleted_here =
+                    updated.contains(id) && !rows.contains_key(id) && tombstones.contains_key(id);
+                if changed_since || deleted_here {
+                    conflicts.push(ConflictedRecord {
+                        table: change.table.name.to_owned(),
+                        id: id.to_owned(),
+                    });
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            txn.rollback().await?;
+            return Err(SyncError::Conflict(conflicts));
+        }
+
+        for change in &changes {
+            let upserts: Vec<StoredRecord> = change
+                .created
+                .iter()
+                .chain(&change.updated)
+                .map(|record| self.seal(user_id, change.table, record))
+                .collect();
+            store::upsert(&txn, change.table, user_id, version, &upserts).await?;
+            let recreated: Vec<&str> = upserts.iter().map(|r| r.id.as_str()).collect();
+            store::forget_tombstones(&txn, change.table, user_id, &recreated).await?;
+            let deleted: Vec<&str> = change.deleted.iter().map(String::as_str).collect();
+            store::delete(&txn, change.table, user_id, version, &deleted).await?;
+        }
+        txn.commit().await?;
+        let count: usize = changes.iter().map(TableChanges::len).sum();
+        tracing::info!(records = count, version, "push applied");
+        Ok(version)
+    }
+
+    fn seal(&self, user_id: Uuid, table: &SyncTable, record: &tables::Record) -> StoredRecord {
+        let cells = table
+            .columns
+            .iter()
+            .zip(&record.cells)
+            .map(|(column, cell)| match (column.kind, cell) {
+                (Kind::Private { .. }, Cell::Text(text)) => {
+                    let binding = Binding {
+                        user_id,
+                        table: table.name,
+                        column: column.name,
+                        record_id: &record.id,
+                    };
+                    Cell::Text(self.cipher.seal(text, &binding))
+                }
+                _ => cell.clone(),
+            })
+            .collect();
+        StoredRecord {
+            id: record.id.clone(),
+            cells,
+        }
+    }
+
+    /// Deletes tombstones past the retention period.
+    pub async fn purge_tombstones(&self) -> Result<u64, DbErr> {
+        store::purge_tombstones(&self.db, self.clock.now_ms() - self.tombstone_retention_ms).await
+    }
+
+    pub fn tombstone_retention_ms(&self) -> i64 {
+        self.tombstone_retention_ms
+    }
+}
+
+/// The checked changes of one table.
+struct TableChanges {
+    table: &'static SyncTable,
+    created: Vec<tables::Record>,
+    updated: Vec<tables::Record>,
+    deleted: Vec<String>,
+}
+
+impl TableChanges {
+    fn all_ids(&self) -> impl Iterator<Item = &str> {
+        self.created
+            .iter()
+            .chain(&self.updated)
+            .map(|r| r.id.as_str())
+            .chain(self.deleted.iter().map(String::as_str))
+    }
+
+    fn len(&self) -> usize {
+        self.created.len() + self.updated.len() + self.deleted.len()
+    }
+}
+
+fn check_migration(migration: &MigrationSpec) -> Result<(), SyncError> {
+    let mut errors = ValidationErrors::new();
+    for name in &migration.tables {
+        if tables::table(name).is_none() {
+            errors.add(
+                "migration.tables",
+                format!("`{name}` is not a synced table"),
+            );
+        }
+    }
+    for spec in &migration.columns {
+        match tables::table(&spec.table) {
+            None => errors.add(
+                "migration.columns",
+                format!("`{}` is not a synced table", spec.table),
+            ),
+            Some(table) => {
+                for column in &spec.columns {
+                    if !table.columns.iter().any(|c| c.name == column) {
+                        errors.add(
+                            "migration.columns",
+                            format!("`{}` has no column `{column}`", spec.table),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    errors.into_result().map_err(SyncError::Validation)
+}
+
+/// Reads the pushed changes (`{"changes": {...}}` as in Attune's API, or the bare
+/// changes object that WatermelonDB's documented example posts), checking every
+/// record before anything is stored.
+fn parse_changes(body: &Value) -> Result<Vec<TableChanges>, SyncError> {
+    let changes = match body.get("changes") {
+        Some(inner) if inner.is_object() => inner,
+        _ => body,
+    };
+    let Some(changes) = changes.as_object() else {
+        return Err(SyncError::Validation(ValidationErrors::single(
+            "changes",
+            "must be an object of tables",
+        )));
+    };
+    let count: usize = changes
+        .values()
+        .map(|t| {
+            ["created", "updated", "deleted"]
+                .iter()
+                .map(|k| t.get(k).and_then(Value::as_array).map_or(0, Vec::len))
+                .sum::<usize>()
+        })
+        .sum();
+    if count > MAX_PUSH_RECORDS {
+        return Err(SyncError::TooManyRecords { count });
+    }
+
+    let mut errors = ValidationErrors::new();
+    let mut parsed = Vec::new();
+    for (name, table_changes) in changes {
+        let Some(table) = tables::table(name) else {
+            errors.add_for_record(
+                name,
+                "",
+                "changes",
+                format!("`{name}` is not a synced table"),
+            );
+            continue;
+        };
+        let mut out = TableChanges {
+            table,
+            created: vec![],
+            updated: vec![],
+            deleted: vec![],
+        };
+        let Some(object) = table_changes.as_object() else {
+            errors.add_for_record(
+                name,
+                "",
+                "changes",
+                "must be an object with created, updated and deleted",
+            );
+            continue;
+        };
+        for (kind, target) in [("created", &mut out.created), ("updated", &mut out.updated)] {
+            match object.get(kind) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(records)) => {
+                    target.extend(
+                        records
+                            .iter()
+                            .filter_map(|raw| tables::parse_record(table, raw, &mut errors)),
+                    );
+                }
+                Some(_) => errors.add_for_record(name, "", kind, "must be an array of records"),
+            }
+        }
+        match object.get("deleted") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(ids)) => {
+                for id in ids {
+                    match tables::parse_id(id) {
+                        Ok(id) => out.deleted.push(id),
+                        Err(message) => {
+                            errors.add_for_record(name, &id.to_string(), "deleted", message)
+                        }
+                    }
+                }
+            }
+            Some(_) => errors.add_for_record(name, "", "deleted", "must be an array of ids"),
+        }
+        let mut seen = HashSet::new();
+        for id in out.all_ids() {
+            if !seen.insert(id) {
+                errors.add_for_record(name, id, "id", "appears more than once in this push");
+            }
+        }
+        parsed.push(out);
+    }
+    errors.into_result().map_err(SyncError::Validation)?;
+    Ok(parsed)
+}

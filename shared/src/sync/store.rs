@@ -1,0 +1,400 @@
+//! The SQL of sync, one code path for SQLite and PostgreSQL (sea-query builds
+//! the dialect). Table and column names come only from the whitelist in
+//! [`super::tables`].
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ConnectionTrait, DbErr, QueryResult, Statement, Value,
+    sea_query::{
+        Alias, Asterisk, Cond, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement,
+    },
+};
+use uuid::Uuid;
+
+use super::tables::{Cell, Kind, SyncTable};
+
+/// Ids per `IN (…)` list; far below either database's parameter limit.
+pub const ID_CHUNK: usize = 500;
+
+fn backend_build<C: ConnectionTrait>(db: &C, stmt: &SelectStatement) -> Statement {
+    db.get_database_backend().build(stmt)
+}
+
+/// Takes the user's next change version under the lock of their `sync_state` row,
+/// so pushes of one user are serialised and their versions commit in order. The
+/// version is the clock in milliseconds unless that would not move it forward.
+pub async fn next_version<C: ConnectionTrait>(
+    txn: &C,
+    user_id: Uuid,
+    now_ms: i64,
+) -> Result<i64, DbErr> {
+    ensure_state(txn, user_id, 0).await?;
+    let backend = txn.get_database_backend();
+    let stmt = Statement::from_sql_and_values(
+        backend,
+        match backend {
+            sea_orm::DbBackend::Postgres => {
+                "UPDATE sync_state SET version = CASE WHEN version + 1 > $1 THEN version + 1 ELSE $1 END \
+                 WHERE user_id = $2 RETURNING version"
+            }
+            _ => {
+                "UPDATE sync_state SET version = CASE WHEN version + 1 > ?1 THEN version + 1 ELSE ?1 END \
+                 WHERE user_id = ?2 RETURNING version"
+            }
+        },
+        [now_ms.into(), user_id.into()],
+    );
+    let row = txn
+        .query_one_raw(stmt)
+        .await?
+        .ok_or_else(|| DbErr::Custom("sync_state row vanished".into()))?;
+    row.try_get::<i64>("", "version")
+}
+
+/// The user's newest committed version (created at `now_ms` on first use).
+pub async fn current_version<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    now_ms: i64,
+) -> Result<i64, DbErr> {
+    ensure_state(db, user_id, now_ms).await?;
+    let stmt = Query::select()
+        .column(Alias::new("version"))
+        .from(Alias::new("sync_state"))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .to_owned();
+    let row = db.query_one_raw(backend_build(db, &stmt)).await?;
+    row.map_or(Ok(now_ms), |r| r.try_get::<i64>("", "version"))
+}
+
+async fn ensure_state<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    initial: i64,
+) -> Result<(), DbErr> {
+    let stmt = Query::insert()
+        .into_table(Alias::new("sync_state"))
+        .columns([Alias::new("user_id"), Alias::new("version")])
+        .values_panic([user_id.into(), initial.into()])
+        .on_conflict(
+            OnConflict::column(Alias::new("user_id"))
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    db.execute_raw(db.get_database_backend().build(&stmt))
+        .await
+        .map(|_| ())
+}
+
+/// `id → version` of the user's rows of `table` among `ids`.
+pub async fn row_versions<C: ConnectionTrait>(
+    db: &C,
+    table: &SyncTable,
+    user_id: Uuid,
+    ids: &[&str],
+) -> Result<HashMap<String, i64>, DbErr> {
+    let mut versions = HashMap::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let stmt = Query::select()
+            .columns([Alias::new("id"), Alias::new("version")])
+            .from(Alias::new(table.name))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .and_where(Expr::col(Alias::new("id")).is_in(chunk.iter().copied()))
+            .to_owned();
+        for row in db.query_all_raw(backend_build(db, &stmt)).await? {
+            versions.insert(
+                row.try_get::<String>("", "id")?,
+                row.try_get::<i64>("", "version")?,
+            );
+        }
+    }
+    Ok(versions)
+}
+
+/// `id → version` of the user's tombstones of `table` among `ids`.
+pub async fn tombstone_versions<C: ConnectionTrait>(
+    db: &C,
+    table: &SyncTable,
+    user_id: Uuid,
+    ids: &[&str],
+) -> Result<HashMap<String, i64>, DbErr> {
+    let mut versions = HashMap::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let stmt = Query::select()
+            .columns([Alias::new("record_id"), Alias::new("version")])
+            .from(Alias::new("sync_tombstones"))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .and_where(Expr::col(Alias::new("table_name")).eq(table.name))
+            .and_where(Expr::col(Alias::new("record_id")).is_in(chunk.iter().copied()))
+            .to_owned();
+        for row in db.query_all_raw(backend_build(db, &stmt)).await? {
+            versions.insert(
+                row.try_get::<String>("", "record_id")?,
+                row.try_get::<i64>("", "version")?,
+            );
+        }
+    }
+    Ok(versions)
+}
+
+/// A record ready to store: its cells with private text already sealed.
+pub struct StoredRecord {
+    pub id: String,
+    pub cells: Vec<Cell>,
+}
+
+fn cell_value(kind: Kind, cell: &Cell) -> Value {
+    match (cell, kind) {
+        (Cell::Null, Kind::Bool) => Value::Bool(None),
+        (Cell::Null, Kind::Millis | Kind::Int { .. }) => Value::BigInt(None),
+        (Cell::Null, _) => Value::String(None),
+        (Cell::Int(n), _) => Value::BigInt(Some(*n)),
+        (Cell::Bool(b), _) => Value::Bool(Some(*b)),
+        (Cell::Text(s), _) => Value::String(Some(s.clone())),
+    }
+}
+
+/// Inserts or replaces records, all at `version`. A new row also gets
+/// `created_version = version`; an existing row keeps its own.
+pub async fn upsert<C: ConnectionTrait>(
+    db: &C,
+    table: &SyncTable,
+    user_id: Uuid,
+    version: i64,
+    records: &[StoredRecord],
+) -> Result<(), DbErr> {
+    let per_row = 4 + table.columns.len();
+    // Stay well under SQLite's and PostgreSQL's bound-parameter limits.
+    let rows_per_statement = (30_000 / per_row).max(1);
+    let mut columns = vec![
+        Alias::new("user_id"),
+        Alias::new("id"),
+        Alias::new("version"),
+        Alias::new("created_version"),
+    ];
+    columns.extend(table.columns.iter().map(|c| Alias::new(c.name)));
+    let mut updated: Vec<Alias> = table.columns.iter().map(|c| Alias::new(c.name)).collect();
+    updated.push(Alias::new("version"));
+    for chunk in records.chunks(rows_per_statement) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new(table.name))
+            .columns(columns.clone());
+        for record in chunk {
+            let mut values: Vec<Value> = vec![
+                user_id.into(),
+                record.id.clone().into(),
+                version.into(),
+                version.into(),
+            ];
+            values.extend(
+                table
+                    .columns
+                    .iter()
+                    .zip(&record.cells)
+                    .map(|(c, cell)| cell_value(c.kind, cell)),
+            );
+            insert.values_panic(values.into_iter().map(Expr::val));
+        }
+        insert.on_conflict(
+            OnConflict::columns([Alias::new("user_id"), Alias::new("id")])
+                .update_columns(updated.clone())
+                .to_owned(),
+        );
+        db.execute_raw(db.get_database_backend().build(&insert))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the user's rows of `table` among `ids` and records tombstones for them.
+pub async fn delete<C: ConnectionTrait>(
+    db: &C,
+    table: &SyncTable,
+    user_id: Uuid,
+    version: i64,
+    ids: &[&str],
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(ID_CHUNK) {
+        let stmt = Query::delete()
+            .from_table(Alias::new(table.name))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .and_where(Expr::col(Alias::new("id")).is_in(chunk.iter().copied()))
+            .to_owned();
+        db.execute_raw(db.get_database_backend().build(&stmt))
+            .await?;
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new("sync_tombstones")).columns([
+            Alias::new("user_id"),
+            Alias::new("table_name"),
+            Alias::new("record_id"),
+            Alias::new("version"),
+        ]);
+        for id in chunk {
+            insert.values_panic([
+                user_id.into(),
+                table.name.into(),
+                (*id).into(),
+                version.into(),
+            ]);
+        }
+        insert.on_conflict(
+            OnConflict::columns([
+                Alias::new("user_id"),
+                Alias::new("table_name"),
+                Alias::new("record_id"),
+            ])
+            .update_column(Alias::new("version"))
+            .to_owned(),
+        );
+        db.execute_raw(db.get_database_backend().build(&insert))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Removes tombstones of records that were created again.
+pub async fn forget_tombstones<C: ConnectionTrait>(
+    db: &C,
+    table: &SyncTable,
+    user_id: Uuid,
+    ids: &[&str],
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(ID_CHUNK) {
+        let stmt = Query::delete()
+            .from_table(Alias::new("sync_tombstones"))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .and_where(Expr::col(Alias::new("table_name")).eq(table.name))
+            .and_where(Expr::col(Alias::new("record_id")).is_in(chunk.iter().copied()))
+            .to_owned();
+        db.execute_raw(db.get_database_backend().build(&stmt))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Which rows a pull page wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slice {
+    /// Created after `since` (and at or before the snapshot).
+    Created { since: i64 },
+    /// Created at or before `created_upto`, changed after `changed_after`.
+    Updated {
+        created_upto: i64,
+        changed_after: i64,
+    },
+}
+
+/// Where the previous page ended: rows come in `(version, id)` order.
+pub type PageCursor = Option<(i64, String)>;
+
+/// One page of the user's rows of `table`, with versions at most `upto`.
+pub async fn page_rows<C: ConnectionTrait>(
+    db: &C,
+    table: &SyncTable,
+    user_id: Uuid,
+    slice: Slice,
+    upto: i64,
+    after: &PageCursor,
+    limit: u64,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let mut stmt = Query::select();
+    stmt.column(Asterisk)
+        .from(Alias::new(table.name))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .and_where(Expr::col(Alias::new("version")).lte(upto));
+    match slice {
+        Slice::Created { since } => {
+            stmt.and_where(Expr::col(Alias::new("created_version")).gt(since));
+        }
+        Slice::Updated {
+            created_upto,
+            changed_after,
+        } => {
+            stmt.and_where(Expr::col(Alias::new("created_version")).lte(created_upto))
+                .and_where(Expr::col(Alias::new("version")).gt(changed_after));
+        }
+    }
+    after_cursor(&mut stmt, "version", "id", after);
+    stmt.order_by(Alias::new("version"), Order::Asc)
+        .order_by(Alias::new("id"), Order::Asc)
+        .limit(limit);
+    db.query_all_raw(backend_build(db, &stmt)).await
+}
+
+/// One page of the ids of the user's records of `table` deleted in `(since, upto]`.
+pub async fn page_tombstones<C: ConnectionTrait>(
+    db: &C,
+    table: &SyncTable,
+    user_id: Uuid,
+    since: i64,
+    upto: i64,
+    after: &PageCursor,
+    limit: u64,
+) -> Result<Vec<(i64, String)>, DbErr> {
+    let mut stmt = Query::select();
+    stmt.columns([Alias::new("record_id"), Alias::new("version")])
+        .from(Alias::new("sync_tombstones"))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .and_where(Expr::col(Alias::new("table_name")).eq(table.name))
+        .and_where(Expr::col(Alias::new("version")).gt(since))
+        .and_where(Expr::col(Alias::new("version")).lte(upto));
+    after_cursor(&mut stmt, "version", "record_id", after);
+    stmt.order_by(Alias::new("version"), Order::Asc)
+        .order_by(Alias::new("record_id"), Order::Asc)
+        .limit(limit);
+    db.query_all_raw(backend_build(db, &stmt))
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64>("", "version")?,
+                r.try_get::<String>("", "record_id")?,
+            ))
+        })
+        .collect()
+}
+
+fn after_cursor(stmt: &mut SelectStatement, version: &str, id: &str, after: &PageCursor) {
+    if let Some((v, last_id)) = after {
+        stmt.cond_where(
+            Cond::any().add(Expr::col(Alias::new(version)).gt(*v)).add(
+                Cond::all()
+                    .add(Expr::col(Alias::new(version)).eq(*v))
+                    .add(Expr::col(Alias::new(id)).gt(last_id.as_str())),
+            ),
+        );
+    }
+}
+
+/// Deletes tombstones older than `before_version`; returns how many.
+pub async fn purge_tombstones<C: ConnectionTrait>(
+    db: &C,
+    before_version: i64,
+) -> Result<u64, DbErr> {
+    let stmt = Query::delete()
+        .from_table(Alias::new("sync_tombstones"))
+        .and_where(Expr::col(Alias::new("version")).lt(before_version))
+        .to_owned();
+    Ok(db
+        .execute_raw(db.get_database_backend().build(&stmt))
+        .await?
+        .rows_affected())
+}
+
+/// Reads one stored cell of `kind` from a row.
+pub fn read_cell(row: &QueryResult, column: &str, kind: Kind) -> Result<Cell, DbErr> {
+    Ok(match kind {
+        Kind::Millis | Kind::Int { .. } => row
+            .try_get::<Option<i64>>("", column)?
+            .map_or(Cell::Null, Cell::Int),
+        Kind::Bool => row
+            .try_get::<Option<bool>>("", column)?
+            .map_or(Cell::Null, Cell::Bool),
+        _ => row
+            .try_get::<Option<String>>("", column)?
+            .map_or(Cell::Null, Cell::Text),
+    })
+}
