@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod config;
+pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod domain;
