@@ -15,128 +15,19 @@
     reason = "a benchmark: failing loudly is right"
 )]
 
-use std::{
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
-use attune_tests::load::{self, Target, peak_rss_mib, rss_mib};
+use attune_tests::{
+    bench_support::{
+        BenchDatabase, build_release_binaries, command, free_port, register, start_until_ready,
+    },
+    load::{self, Target, peak_rss_mib, rss_mib},
+};
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const LOAD_SECONDS: u64 = 10;
 const CONCURRENCY: usize = 32;
-const JWT: &str = "bench-only-jwt-secret-0123456789abcdef";
-const KEYS: &str = "b1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-fn binary(name: &str) -> PathBuf {
-    target_dir().join("release").join(name)
-}
-
-fn build_release_binaries() {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "attune-api",
-            "-p",
-            "attune-worker",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "release build failed");
-}
-
-fn command(bin: &str, env: &[(&str, String)]) -> Command {
-    let mut cmd = Command::new(binary(bin));
-    for var in [
-        "DATABASE_URL",
-        "REDIS_URL",
-        "ATTUNE_JWT_SECRET",
-        "ATTUNE_DATA_KEYS",
-        "ATTUNE_CORS_ORIGINS",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Starts a server and returns it with the time until `/readyz` answered 200.
-async fn start_until_ready(mut cmd: Command, port: u16) -> (Proc, Duration) {
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let child = Proc(cmd.spawn().unwrap());
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    loop {
-        if let Ok(r) = client.get(&url).send().await
-            && r.status() == 200
-        {
-            return (child, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "server did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-async fn register(base: &str) -> (String, Value) {
-    let client = reqwest::Client::new();
-    let body = json!({"email": "bench@example.org", "password": "a calm and steady passphrase",
-                      "display_name": "Bench", "timezone": "Europe/Berlin"});
-    let response = client
-        .post(format!("{base}/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let tokens: Value = response.json().await.unwrap();
-    let me: Value = client
-        .get(format!("{base}/v1/me"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (tokens["access_token"].as_str().unwrap().to_owned(), me)
-}
 
 async fn me_load(base: &str, token: &str) -> load::LoadReport {
     let target = Target {
@@ -221,12 +112,12 @@ async fn run() {
     let (api, first_start) = start_until_ready(command("attune-api", &env), port).await;
     drop(api);
     let (api, warm_start) = start_until_ready(command("attune-api", &env), port).await;
-    let embedded_idle = idle_rss(api.0.id()).await;
+    let embedded_idle = idle_rss(api.pid()).await;
     let base = format!("http://127.0.0.1:{port}");
-    let (token, me) = register(&base).await;
+    let (token, me) = register(&base, "bench@example.org").await;
     let embedded_me = me_load(&base, &token).await;
     let embedded_login = login_load(&base).await;
-    let embedded_peak = peak_rss_mib(api.0.id()).unwrap_or(f64::NAN);
+    let embedded_peak = peak_rss_mib(api.pid()).unwrap_or(f64::NAN);
     drop(api);
 
     // ---- bare axum baseline, same JSON ----
@@ -234,55 +125,32 @@ async fn run() {
     let mut bare_cmd = Command::new(std::env::current_exe().unwrap());
     bare_cmd.args(["--bare-server", &bare_port.to_string(), &me.to_string()]);
     let (bare, _) = start_until_ready(bare_cmd, bare_port).await;
-    let bare_idle = idle_rss(bare.0.id()).await;
+    let bare_idle = idle_rss(bare.pid()).await;
     let bare_me = me_load(&format!("http://127.0.0.1:{bare_port}"), "unused").await;
     drop(bare);
 
     // ---- scaled: PostgreSQL + Redis, separate worker ----
-    let pg_admin = std::env::var("ATTUNE_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let redis =
-        std::env::var("ATTUNE_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let db_name = format!("attune_bench_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(pg_admin.as_str()).await.unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {db_name}"))
-        .await
-        .unwrap();
-    let db_url = format!("{}/{db_name}", pg_admin.rsplit_once('/').unwrap().0);
+    let database = BenchDatabase::create().await;
     let port = free_port();
-    let scaled_env = vec![
-        ("DATABASE_URL", db_url),
-        ("REDIS_URL", redis),
-        ("ATTUNE_QUEUE_NAMESPACE", db_name.clone()),
-        ("ATTUNE_JWT_SECRET", JWT.to_owned()),
-        ("ATTUNE_DATA_KEYS", KEYS.to_owned()),
-        (
-            "ATTUNE_DATA_DIR",
-            dir.path().join("scaled").display().to_string(),
-        ),
-        ("ATTUNE_BIND", format!("127.0.0.1:{port}")),
-    ];
+    let scaled_env = database.scaled_env(port, &dir.path().join("scaled"));
     let migrated = command("attune-api", &scaled_env)
         .arg("migrate")
         .status()
         .unwrap();
     assert!(migrated.success());
-    let worker = Proc(command("attune-worker", &scaled_env).spawn().unwrap());
+    let worker =
+        attune_tests::bench_support::Proc(command("attune-worker", &scaled_env).spawn().unwrap());
     let (api, scaled_start) = start_until_ready(command("attune-api", &scaled_env), port).await;
-    let scaled_idle = idle_rss(api.0.id()).await;
-    let worker_idle = rss_mib(worker.0.id()).unwrap_or(f64::NAN);
+    let scaled_idle = idle_rss(api.pid()).await;
+    let worker_idle = rss_mib(worker.pid()).unwrap_or(f64::NAN);
     let base = format!("http://127.0.0.1:{port}");
-    let (token, _) = register(&base).await;
+    let (token, _) = register(&base, "bench@example.org").await;
     let scaled_me = me_load(&base, &token).await;
     let scaled_login = login_load(&base).await;
-    let scaled_peak = peak_rss_mib(api.0.id()).unwrap_or(f64::NAN);
+    let scaled_peak = peak_rss_mib(api.pid()).unwrap_or(f64::NAN);
     drop(api);
     drop(worker);
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    database.drop_database().await;
 
     println!();
     println!("start-up to /readyz 200");

@@ -12,6 +12,7 @@
     reason = "test harness: a failed expectation is a failed test"
 )]
 
+pub mod bench_support;
 pub mod load;
 
 use std::{future::Future, sync::Arc, time::Duration};

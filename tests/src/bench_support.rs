@@ -1,0 +1,185 @@
+//! What the benchmarks share: release binaries run as real processes, a fresh
+//! PostgreSQL database per run, and sign-up over HTTP.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+pub const BENCH_JWT: &str = "bench-only-jwt-secret-0123456789abcdef";
+pub const BENCH_KEYS: &str = "b1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const BENCH_PASSWORD: &str = "a calm and steady passphrase";
+
+/// A child process, killed when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// Builds `attune-api` and `attune-worker` in release mode.
+pub fn build_release_binaries() {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "attune-api",
+            "-p",
+            "attune-worker",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "release build failed");
+}
+
+/// A release binary with a clean environment plus `env`.
+pub fn command(bin: &str, env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(target_dir().join("release").join(bin));
+    for var in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ATTUNE_JWT_SECRET",
+        "ATTUNE_DATA_KEYS",
+        "ATTUNE_CORS_ORIGINS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Starts a server; returns it with the time until `/readyz` answered 200.
+pub async fn start_until_ready(mut cmd: Command, port: u16) -> (Proc, Duration) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let child = Proc(cmd.spawn().unwrap());
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    loop {
+        if let Ok(r) = client.get(&url).send().await
+            && r.status() == 200
+        {
+            return (child, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Registers `email`; returns its access token and its `/v1/me` body.
+pub async fn register(base: &str, email: &str) -> (String, Value) {
+    let client = reqwest::Client::new();
+    let body = json!({"email": email, "password": BENCH_PASSWORD, "display_name": "Bench", "timezone": "Europe/Berlin"});
+    let response = client
+        .post(format!("{base}/v1/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let tokens: Value = response.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let me: Value = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (token, me)
+}
+
+/// A fresh PostgreSQL database for one benchmark run, dropped afterwards.
+pub struct BenchDatabase {
+    admin: DatabaseConnection,
+    pub name: String,
+    pub url: String,
+}
+
+impl BenchDatabase {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("ATTUNE_BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("attune_bench_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url.as_str()).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        Self { admin, name, url }
+    }
+
+    pub fn redis_url() -> String {
+        std::env::var("ATTUNE_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    }
+
+    /// The environment of a scaled process on this database, listening on `port`.
+    pub fn scaled_env(&self, port: u16, data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", self.url.clone()),
+            ("REDIS_URL", Self::redis_url()),
+            ("ATTUNE_QUEUE_NAMESPACE", self.name.clone()),
+            ("ATTUNE_JWT_SECRET", BENCH_JWT.to_owned()),
+            ("ATTUNE_DATA_KEYS", BENCH_KEYS.to_owned()),
+            ("ATTUNE_DATA_DIR", data_dir.display().to_string()),
+            ("ATTUNE_BIND", format!("127.0.0.1:{port}")),
+            ("ATTUNE_MAX_BODY_BYTES", (16 * 1024 * 1024).to_string()),
+        ]
+    }
+
+    pub async fn drop_database(self) {
+        let _ = self
+            .admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await;
+    }
+}
+
+/// Resets a process's peak-RSS counter (`VmHWM`), so a later reading covers only
+/// what followed. Needs the right to write `/proc/<pid>/clear_refs` (root, or the
+/// process's owner).
+pub fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
