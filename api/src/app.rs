@@ -5,7 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use attune_shared::{
-    Clock, accounts::Accounts, config::Settings, crypto::DataCipher, db, jobs::JobQueue,
+    Clock, accounts::Accounts, config::Settings, crypto::DataCipher, db, enrollment::Enrollments, jobs::JobQueue,
     secrets::Secrets, sync::SyncService,
 };
 use attune_worker::WorkerDeps;
@@ -67,6 +67,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
         let secrets = Secrets::resolve(&settings)?;
+        // Broken program content is a clear start-up error, never a failure mid-request.
+        attune_shared::content::catalog().map_err(|e| anyhow::anyhow!("program content: {e}"))?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
@@ -74,9 +76,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
         if options.migrate {
-            db::migrate(&db)
-                .await
-                .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+            db::migrate(&db).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
         }
         let queue = JobQueue::connect(&settings).await?;
         let run_worker = match options.worker {
@@ -90,29 +90,23 @@ impl Application {
             options.clock.clone(),
             settings.tombstone_retention_days,
         );
-        let worker = run_worker.then(|| WorkerDeps {
-            db: db.clone(),
-            clock: options.clock.clone(),
-            sync: sync.clone(),
-        });
+        let worker =
+            run_worker.then(|| WorkerDeps { db: db.clone(), clock: options.clock.clone(), sync: sync.clone() });
         let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
+        let enrollments = Enrollments::new(db.clone(), options.clock.clone());
         let state = AppState(Arc::new(App {
             db,
             queue,
             clock: options.clock,
             accounts,
             sync,
+            enrollments,
             metrics: mw::metrics::recorder(),
             openapi: Default::default(),
             settings,
         }));
         let router = router(state.clone())?;
-        Ok(Self {
-            listener,
-            router,
-            state,
-            worker,
-        })
+        Ok(Self { listener, router, state, worker })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -125,10 +119,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves; then stops taking requests, lets the
     /// in-flight ones finish, and stops the in-process worker the same way.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
         let worker = self.worker.map(|deps| {
             let queue = self.state.queue.clone();
@@ -144,12 +135,8 @@ impl Application {
         });
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, embedded = self.state.settings.is_embedded(), "Attune API listening");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
         tracing::info!("HTTP server stopped");
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
@@ -164,14 +151,12 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(routes::auth::router())
         .merge(routes::me::router())
         .merge(routes::sync::router())
+        .merge(routes::program::router())
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    state
-        .openapi
-        .set(openapi.to_json()?)
-        .map_err(|_| anyhow::anyhow!("OpenAPI document built twice"))?;
+    state.openapi.set(openapi.to_json()?).map_err(|_| anyhow::anyhow!("OpenAPI document built twice"))?;
 
     let settings = &state.settings;
     let body_limit = settings.max_body_bytes;
@@ -202,10 +187,7 @@ fn router(state: AppState) -> anyhow::Result<Router> {
                         .unwrap_or_default()
                 }))
                 .option_layer(cors)
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    REQUEST_TIMEOUT,
-                )),
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT)),
         );
     Ok(router)
 }
@@ -213,15 +195,9 @@ fn router(state: AppState) -> anyhow::Result<Router> {
 /// Only the method, route template and request id go into the span: never query
 /// strings, bodies or headers, which may carry tokens or personal data.
 fn request_span(request: &Request) -> Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str());
-    let request_id = request
-        .headers()
-        .get(&mw::request_id::X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    let request_id =
+        request.headers().get(&mw::request_id::X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
     tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -247,8 +223,7 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
         .map(|o| o.trim())
         .filter(|o| !o.is_empty())
         .map(|o| {
-            HeaderValue::from_str(o)
-                .map_err(|_| anyhow::anyhow!("ATTUNE_CORS_ORIGINS: `{o}` is not a valid origin"))
+            HeaderValue::from_str(o).map_err(|_| anyhow::anyhow!("ATTUNE_CORS_ORIGINS: `{o}` is not a valid origin"))
         })
         .collect::<Result<_, _>>()?;
     if origins.is_empty() {
@@ -257,23 +232,9 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
     Ok(Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                HeaderName::from_static("x-request-id"),
-            ])
-            .expose_headers([
-                HeaderName::from_static("x-request-id"),
-                header::RETRY_AFTER,
-                header::ETAG,
-            ])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
+            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER, header::ETAG])
             .max_age(Duration::from_secs(600)),
     ))
 }
@@ -284,7 +245,6 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed(
-        "This resource does not support that method; the `Allow` header lists those it does."
-            .into(),
+        "This resource does not support that method; the `Allow` header lists those it does.".into(),
     )
 }

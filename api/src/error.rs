@@ -4,7 +4,9 @@
 
 use attune_shared::{
     accounts::AccountError,
+    domain::progress::UnmetReason,
     domain::{FieldError, ValidationErrors},
+    enrollment::EnrollmentError,
     sync::{ConflictedRecord, SyncError},
 };
 use axum::{
@@ -33,6 +35,9 @@ pub struct Problem {
     /// client's last pull.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictedRecord>,
+    /// For a refused step advance (409): every reason, machine-readable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<UnmetReason>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state; `slug` names the kind.
     #[error("{detail}")]
     Conflict { slug: &'static str, detail: String },
+    /// 409 for a step advance that is not possible yet: every unmet reason.
+    #[error("Not yet: {}", .0.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join(" "))]
+    NotReady(Vec<UnmetReason>),
     /// 409 for a sync push: these records changed since the client's last pull.
     #[error("{} record(s) changed on the server since your last pull; pull, then push again.", .0.len())]
     SyncConflict(Vec<ConflictedRecord>),
@@ -66,10 +74,7 @@ pub enum ApiError {
     Validation(ValidationErrors),
     /// 429, with `Retry-After`.
     #[error("{detail}")]
-    TooManyRequests {
-        retry_after_secs: u64,
-        detail: String,
-    },
+    TooManyRequests { retry_after_secs: u64, detail: String },
     /// 503: a dependency (database, queue) is unreachable.
     #[error("{0}")]
     Unavailable(String),
@@ -89,7 +94,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } | Self::SyncConflict(_) => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::SyncConflict(_) | Self::NotReady(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -105,27 +110,23 @@ impl ApiError {
             Self::SyncConflict(records) => records.clone(),
             _ => vec![],
         };
+        let unmet = match self {
+            Self::NotReady(reasons) => reasons.clone(),
+            _ => vec![],
+        };
         let (kind, detail, errors) = match self {
             Self::Validation(errors) => (
                 "/problems/validation".to_owned(),
                 format!("The request has invalid values: {}.", field_list(errors)),
                 errors.0.clone(),
             ),
-            Self::Conflict { slug, detail } => {
-                (format!("/problems/{slug}"), detail.clone(), vec![])
-            }
-            Self::SyncConflict(_) => (
-                "/problems/sync-conflict".to_owned(),
-                self.to_string(),
-                vec![],
-            ),
-            Self::TooManyRequests { detail, .. } => {
-                ("/problems/rate-limited".to_owned(), detail.clone(), vec![])
-            }
+            Self::Conflict { slug, detail } => (format!("/problems/{slug}"), detail.clone(), vec![]),
+            Self::SyncConflict(_) => ("/problems/sync-conflict".to_owned(), self.to_string(), vec![]),
+            Self::NotReady(_) => ("/problems/not-ready".to_owned(), self.to_string(), vec![]),
+            Self::TooManyRequests { detail, .. } => ("/problems/rate-limited".to_owned(), detail.clone(), vec![]),
             Self::Internal(_) => (
                 "about:blank".to_owned(),
-                "Something went wrong on our side. It has been logged; please try again."
-                    .to_owned(),
+                "Something went wrong on our side. It has been logged; please try again.".to_owned(),
                 vec![],
             ),
             other => ("about:blank".to_owned(), other.to_string(), vec![]),
@@ -137,17 +138,13 @@ impl ApiError {
             detail,
             errors,
             conflicts,
+            unmet,
         }
     }
 }
 
 fn field_list(errors: &ValidationErrors) -> String {
-    errors
-        .0
-        .iter()
-        .map(|e| format!("{} {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ")
+    errors.0.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
 }
 
 /// Renders a problem with the given status (used for responses that did not come
@@ -156,9 +153,7 @@ pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(problem).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 
@@ -169,17 +164,11 @@ impl IntoResponse for ApiError {
         }
         let mut response = problem_response(&self.problem());
         match &self {
-            Self::TooManyRequests {
-                retry_after_secs, ..
-            } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            Self::TooManyRequests { retry_after_secs, .. } => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Unauthorized(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }
@@ -195,9 +184,7 @@ impl From<AccountError> for ApiError {
                 slug: "email-taken",
                 detail: "An account with this email already exists. Sign in instead.".into(),
             },
-            AccountError::InvalidCredentials => {
-                Self::Unauthorized("The email or password is not right.".into())
-            }
+            AccountError::InvalidCredentials => Self::Unauthorized("The email or password is not right.".into()),
             AccountError::Throttled { retry_after_secs } => Self::TooManyRequests {
                 retry_after_secs,
                 detail: format!(
@@ -208,9 +195,9 @@ impl From<AccountError> for ApiError {
             AccountError::InvalidRefreshToken => {
                 Self::Unauthorized("The refresh token is not valid; please sign in again.".into())
             }
-            AccountError::Unauthenticated => Self::Unauthorized(
-                "A valid access token is required (Authorization: Bearer …).".into(),
-            ),
+            AccountError::Unauthenticated => {
+                Self::Unauthorized("A valid access token is required (Authorization: Bearer …).".into())
+            }
             AccountError::Database(e) => Self::internal(e),
             AccountError::Internal(e) => Self::Internal(e),
         }
@@ -224,13 +211,39 @@ fn human_duration(secs: u64) -> String {
     }
 }
 
+impl From<EnrollmentError> for ApiError {
+    fn from(error: EnrollmentError) -> Self {
+        match error {
+            EnrollmentError::Validation(errors) => Self::Validation(errors),
+            EnrollmentError::AlreadyEnrolled => Self::Conflict {
+                slug: "already-enrolled",
+                detail: "You are already enrolled. Change pace or mode with PATCH /v1/enrollments/current.".into(),
+            },
+            EnrollmentError::CoupleModeUnavailable => Self::Conflict {
+                slug: "couple-mode-unavailable",
+                detail: "Couple mode needs both partners linked in the app, which is not available yet. \
+                         Choose `partnered` to include a partner who does not use the app, or `solo`."
+                    .into(),
+            },
+            EnrollmentError::NotEnrolled => {
+                Self::NotFound("You are not enrolled in a program yet: join one with POST /v1/enrollments.".into())
+            }
+            EnrollmentError::NotReady(reasons) => Self::NotReady(reasons),
+            EnrollmentError::Changed => Self::Conflict {
+                slug: "enrollment-changed",
+                detail: "Your enrollment changed meanwhile (perhaps on another device). Reload and try again.".into(),
+            },
+            EnrollmentError::Database(e) => Self::internal(e),
+            EnrollmentError::Content(e) => Self::Internal(e),
+        }
+    }
+}
+
 impl From<SyncError> for ApiError {
     fn from(error: SyncError) -> Self {
         match error {
             SyncError::Validation(errors) => Self::Validation(errors),
-            SyncError::TooManyRecords { .. } => {
-                Self::PayloadTooLarge(format!("{error}. Push in smaller batches."))
-            }
+            SyncError::TooManyRecords { .. } => Self::PayloadTooLarge(format!("{error}. Push in smaller batches.")),
             SyncError::Conflict(records) => Self::SyncConflict(records),
             SyncError::Database(e) => Self::internal(e),
             SyncError::Crypto(e) => Self::internal(e),
@@ -261,9 +274,9 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonSyntaxError(e) => {
                 Self::BadRequest(format!("The body is not valid JSON: {}", e.body_text()))
             }
-            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
-                "Send the body as JSON with `Content-Type: application/json`.".into(),
-            ),
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::UnsupportedMediaType("Send the body as JSON with `Content-Type: application/json`.".into())
+            }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Self::PayloadTooLarge("The request body is larger than this server accepts.".into())
             }

@@ -40,23 +40,15 @@ pub struct CurrentUser(pub Authenticated);
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("Send `Authorization: Bearer <access token>`.".into())
-            })?;
+            .ok_or_else(|| ApiError::Unauthorized("Send `Authorization: Bearer <access token>`.".into()))?;
         let who = state.accounts.authenticate(token).await?;
         tracing::Span::current().record("user_id", tracing::field::display(who.user.id));
         Ok(Self(who))

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use attune_api::{Application, BuildOptions, WorkerMode};
-use attune_shared::{
-    SystemClock, config::Settings, crypto::DataCipher, db, secrets::Secrets, shutdown, telemetry,
-};
+use attune_shared::{SystemClock, config::Settings, crypto::DataCipher, db, secrets::Secrets, shutdown, telemetry};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -106,35 +104,21 @@ mod tests {
             "RUST_LOG",
             "ATTUNE_LOG_FORMAT",
         ] {
-            assert!(
-                help.contains(&format!("[env: {variable}")),
-                "--help does not mention {variable}"
-            );
+            assert!(help.contains(&format!("[env: {variable}")), "--help does not mention {variable}");
         }
-        assert!(
-            help.contains("migrate") && help.contains("rotate-keys"),
-            "{help}"
-        );
+        assert!(help.contains("migrate") && help.contains("rotate-keys"), "{help}");
     }
 
     #[test]
     fn help_never_shows_the_values_of_secret_variables() {
         let command = Cli::command();
-        for secret in [
-            "DATABASE_URL",
-            "REDIS_URL",
-            "ATTUNE_JWT_SECRET",
-            "ATTUNE_DATA_KEYS",
-            "ATTUNE_VAPID_PRIVATE_KEY",
-        ] {
+        for secret in ["DATABASE_URL", "REDIS_URL", "ATTUNE_JWT_SECRET", "ATTUNE_DATA_KEYS", "ATTUNE_VAPID_PRIVATE_KEY"]
+        {
             let arg = command
                 .get_arguments()
                 .find(|a| a.get_env().is_some_and(|e| e == secret))
                 .unwrap_or_else(|| panic!("no argument reads {secret}"));
-            assert!(
-                arg.is_hide_env_values_set(),
-                "{secret}'s value would be printed by --help"
-            );
+            assert!(arg.is_hide_env_values_set(), "{secret}'s value would be printed by --help");
         }
     }
 }

@@ -16,6 +16,7 @@ use utoipa::{
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, sign-in, tokens and the person's own account"),
+        (name = "program", description = "The ten-step program, enrollment, today's suggestion and professional-help resources"),
         (name = "sync", description = "Offline-first sync of check-ins, journal entries and boundaries (WatermelonDB protocol)"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),
     )
@@ -29,12 +30,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }

@@ -3,7 +3,7 @@
 use std::{ops::Deref, sync::Arc};
 
 use attune_shared::{
-    Clock, accounts::Accounts, config::Settings, jobs::JobQueue, sync::SyncService,
+    Clock, accounts::Accounts, config::Settings, enrollment::Enrollments, jobs::JobQueue, sync::SyncService,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
@@ -16,6 +16,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub accounts: Accounts,
     pub sync: SyncService,
+    pub enrollments: Enrollments,
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.
     pub openapi: std::sync::OnceLock<String>,
@@ -35,10 +36,7 @@ impl Deref for AppState {
 impl axum::extract::FromRequestParts<AppState> for AppState {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        _: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(_: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(state.clone())
     }
 }

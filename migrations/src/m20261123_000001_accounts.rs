@@ -89,11 +89,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("idx_sessions_user")
-                    .table(Sessions::Table)
-                    .col(Sessions::UserId)
-                    .to_owned(),
+                Index::create().name("idx_sessions_user").table(Sessions::Table).col(Sessions::UserId).to_owned(),
             )
             .await?;
         manager
@@ -151,9 +147,7 @@ impl MigrationTrait for Migration {
             Users::Table.into_iden(),
             LoginThrottle::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

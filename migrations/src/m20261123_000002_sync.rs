@@ -92,13 +92,7 @@ fn synced_table(table: impl IntoIden + Clone + 'static) -> TableCreateStatement 
 }
 
 fn version_index(table: impl IntoIden + Clone + 'static, name: &str) -> IndexCreateStatement {
-    Index::create()
-        .name(name)
-        .table(table)
-        .col(Synced::UserId)
-        .col(Synced::Version)
-        .col(Synced::Id)
-        .to_owned()
+    Index::create().name(name).table(table).col(Synced::UserId).col(Synced::Version).col(Synced::Id).to_owned()
 }
 
 #[async_trait::async_trait]
@@ -163,9 +157,7 @@ impl MigrationTrait for Migration {
             .col(text_null(Checkins::Note))
             .col(text_null(Checkins::Tags));
         manager.create_table(checkins).await?;
-        manager
-            .create_index(version_index(Checkins::Table, "idx_checkins_version"))
-            .await?;
+        manager.create_index(version_index(Checkins::Table, "idx_checkins_version")).await?;
 
         let mut journal = synced_table(JournalEntries::Table);
         journal
@@ -174,12 +166,7 @@ impl MigrationTrait for Migration {
             .col(text(JournalEntries::Body))
             .col(big_integer(JournalEntries::OccurredAt));
         manager.create_table(journal).await?;
-        manager
-            .create_index(version_index(
-                JournalEntries::Table,
-                "idx_journal_entries_version",
-            ))
-            .await?;
+        manager.create_index(version_index(JournalEntries::Table, "idx_journal_entries_version")).await?;
 
         let mut boundaries = synced_table(Boundaries::Table);
         boundaries
@@ -188,9 +175,7 @@ impl MigrationTrait for Migration {
             .col(boolean(Boundaries::SharedWithPartner))
             .col(boolean(Boundaries::Active));
         manager.create_table(boundaries).await?;
-        manager
-            .create_index(version_index(Boundaries::Table, "idx_boundaries_version"))
-            .await?;
+        manager.create_index(version_index(Boundaries::Table, "idx_boundaries_version")).await?;
         Ok(())
     }
 
@@ -202,9 +187,7 @@ impl MigrationTrait for Migration {
             SyncTombstones::Table.into_iden(),
             SyncState::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

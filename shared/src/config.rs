@@ -29,12 +29,7 @@ pub struct Settings {
     pub redis_url: Option<Secret>,
 
     /// Address the HTTP API listens on.
-    #[arg(
-        long,
-        env = "ATTUNE_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "ATTUNE_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
 
     /// Directory for the embedded SQLite files and generated development secrets.
@@ -54,21 +49,11 @@ pub struct Settings {
 
     /// VAPID private key for Web Push (base64url P-256 scalar). Generated in embedded
     /// mode; required when scaled. Never change it: subscriptions are bound to it.
-    #[arg(
-        long,
-        env = "ATTUNE_VAPID_PRIVATE_KEY",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "ATTUNE_VAPID_PRIVATE_KEY", hide_env_values = true, global = true)]
     pub vapid_private_key: Option<Secret>,
 
     /// Contact for push services, `mailto:` or `https:` URL.
-    #[arg(
-        long,
-        env = "ATTUNE_VAPID_SUBJECT",
-        default_value = "mailto:operator@example.invalid",
-        global = true
-    )]
+    #[arg(long, env = "ATTUNE_VAPID_SUBJECT", default_value = "mailto:operator@example.invalid", global = true)]
     pub vapid_subject: String,
 
     /// Push-service hosts the worker may contact (comma-separated; a leading `*.`
@@ -83,12 +68,7 @@ pub struct Settings {
     pub push_allowed_hosts: Vec<String>,
 
     /// Allow plain-http push endpoints (tests and local development only).
-    #[arg(
-        long,
-        env = "ATTUNE_PUSH_ALLOW_HTTP",
-        default_value_t = false,
-        global = true
-    )]
+    #[arg(long, env = "ATTUNE_PUSH_ALLOW_HTTP", default_value_t = false, global = true)]
     pub push_allow_http: bool,
 
     /// How often the reminder dispatcher looks for due reminders, in seconds.
@@ -103,12 +83,7 @@ pub struct Settings {
 
     /// Origins allowed to call the API from a browser (comma-separated). Empty: no
     /// cross-origin access (native apps need none).
-    #[arg(
-        long,
-        env = "ATTUNE_CORS_ORIGINS",
-        value_delimiter = ',',
-        global = true
-    )]
+    #[arg(long, env = "ATTUNE_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
 
     /// Largest accepted request body, in bytes.
@@ -128,12 +103,7 @@ pub struct Settings {
 
     /// Prefix of every job-queue key or queue name, so several installs (or
     /// tests) can share one Redis.
-    #[arg(
-        long,
-        env = "ATTUNE_QUEUE_NAMESPACE",
-        default_value = "attune",
-        global = true
-    )]
+    #[arg(long, env = "ATTUNE_QUEUE_NAMESPACE", default_value = "attune", global = true)]
     pub queue_namespace: String,
 
     /// Log filter, e.g. `info` or `attune_api=debug,info`.
@@ -161,8 +131,7 @@ impl Settings {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::Parser;
-        let argv = std::iter::once(std::ffi::OsString::from("attune"))
-            .chain(args.into_iter().map(Into::into));
+        let argv = std::iter::once(std::ffi::OsString::from("attune")).chain(args.into_iter().map(Into::into));
         SettingsOnly::try_parse_from(argv).map(|s| s.settings)
     }
 
@@ -175,19 +144,13 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_owned(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("attune.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("attune.db").display()),
         }
     }
 
     /// The SQLite queue file used when no Redis is configured.
     pub fn queue_database_url(&self) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            self.data_dir.join("queue.db").display()
-        )
+        format!("sqlite://{}?mode=rwc", self.data_dir.join("queue.db").display())
     }
 
     pub fn dispatch_interval(&self) -> Duration {

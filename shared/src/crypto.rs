@@ -29,10 +29,7 @@ pub struct Binding<'a> {
 
 impl Binding<'_> {
     fn associated_data(&self) -> String {
-        format!(
-            "attune/{}/{}/{}/{}",
-            self.user_id, self.table, self.column, self.record_id
-        )
+        format!("attune/{}/{}/{}/{}", self.user_id, self.table, self.column, self.record_id)
     }
 }
 
@@ -63,15 +60,8 @@ impl DataCipher {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = binding.associated_data();
         // Encryption with a valid key and in-memory buffers cannot fail.
-        let ciphertext = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: aad.as_bytes(),
-                },
-            )
-            .unwrap_or_default();
+        let ciphertext =
+            cipher.encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() }).unwrap_or_default();
         let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
@@ -80,26 +70,15 @@ impl DataCipher {
 
     pub fn open(&self, stored: &str, binding: &Binding<'_>) -> Result<String, CryptoError> {
         let (key_id, payload) = split(stored)?;
-        let key = self
-            .ring
-            .get(key_id)
-            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
-        let bytes = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| CryptoError::Malformed)?;
+        let key = self.ring.get(key_id).ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
+        let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CryptoError::Malformed)?;
         if bytes.len() < NONCE_LEN + 16 {
             return Err(CryptoError::Malformed);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let aad = binding.associated_data();
         let plaintext = XChaCha20Poly1305::new((&key.key).into())
-            .decrypt(
-                &nonce_from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
+            .decrypt(&nonce_from(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() })
             .map_err(|_| CryptoError::Authentication)?;
         String::from_utf8(plaintext).map_err(|_| CryptoError::Malformed)
     }
@@ -140,12 +119,7 @@ mod tests {
     }
 
     fn binding(record_id: &str) -> Binding<'_> {
-        Binding {
-            user_id: Uuid::nil(),
-            table: "checkins",
-            column: "note",
-            record_id,
-        }
+        Binding { user_id: Uuid::nil(), table: "checkins", column: "note", record_id }
     }
 
     #[test]
@@ -154,41 +128,19 @@ mod tests {
         let sealed = cipher.seal("I felt safe today", &binding("r1"));
         assert!(sealed.starts_with("v1:k1:"), "{sealed}");
         assert!(!sealed.contains("safe"));
-        assert_eq!(
-            cipher.open(&sealed, &binding("r1")).unwrap(),
-            "I felt safe today"
-        );
-        assert_ne!(
-            sealed,
-            cipher.seal("I felt safe today", &binding("r1")),
-            "fresh nonce each time"
-        );
+        assert_eq!(cipher.open(&sealed, &binding("r1")).unwrap(), "I felt safe today");
+        assert_ne!(sealed, cipher.seal("I felt safe today", &binding("r1")), "fresh nonce each time");
     }
 
     #[test]
     fn a_value_moved_to_another_record_or_user_does_not_open() {
         let cipher = DataCipher::new(ring(&[("k1", 1)]));
         let sealed = cipher.seal("private", &binding("r1"));
-        assert_eq!(
-            cipher.open(&sealed, &binding("r2")),
-            Err(CryptoError::Authentication)
-        );
-        let other_user = Binding {
-            user_id: Uuid::max(),
-            ..binding("r1")
-        };
-        assert_eq!(
-            cipher.open(&sealed, &other_user),
-            Err(CryptoError::Authentication)
-        );
-        let other_column = Binding {
-            column: "tags",
-            ..binding("r1")
-        };
-        assert_eq!(
-            cipher.open(&sealed, &other_column),
-            Err(CryptoError::Authentication)
-        );
+        assert_eq!(cipher.open(&sealed, &binding("r2")), Err(CryptoError::Authentication));
+        let other_user = Binding { user_id: Uuid::max(), ..binding("r1") };
+        assert_eq!(cipher.open(&sealed, &other_user), Err(CryptoError::Authentication));
+        let other_column = Binding { column: "tags", ..binding("r1") };
+        assert_eq!(cipher.open(&sealed, &other_column), Err(CryptoError::Authentication));
     }
 
     #[test]
@@ -196,18 +148,12 @@ mod tests {
         let old = DataCipher::new(ring(&[("k1", 1)]));
         let sealed = old.seal("written last year", &binding("r1"));
         let rotated = DataCipher::new(ring(&[("k1", 1), ("k2", 2)]));
-        assert_eq!(
-            rotated.open(&sealed, &binding("r1")).unwrap(),
-            "written last year"
-        );
+        assert_eq!(rotated.open(&sealed, &binding("r1")).unwrap(), "written last year");
         assert!(rotated.needs_rotation(&sealed));
         let resealed = rotated.seal("written last year", &binding("r1"));
         assert!(resealed.starts_with("v1:k2:") && !rotated.needs_rotation(&resealed));
         let without_old = DataCipher::new(ring(&[("k2", 2)]));
-        assert_eq!(
-            without_old.open(&sealed, &binding("r1")),
-            Err(CryptoError::UnknownKey("k1".into()))
-        );
+        assert_eq!(without_old.open(&sealed, &binding("r1")), Err(CryptoError::UnknownKey("k1".into())));
     }
 
     #[test]
@@ -217,14 +163,7 @@ mod tests {
         let last = sealed.pop().unwrap();
         sealed.push(if last == 'A' { 'B' } else { 'A' });
         assert!(cipher.open(&sealed, &binding("r1")).is_err());
-        for garbage in [
-            "",
-            "plain text",
-            "v1:k1:",
-            "v1::abc",
-            "v2:k1:AAAA",
-            "v1:k1:!!!",
-        ] {
+        for garbage in ["", "plain text", "v1:k1:", "v1::abc", "v2:k1:AAAA", "v1:k1:!!!"] {
             assert!(cipher.open(garbage, &binding("r1")).is_err(), "{garbage:?}");
         }
     }

@@ -10,20 +10,14 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 /// timeout; sea-orm keeps a single SQLite connection, which serialises writers and
 /// so rules out `SQLITE_BUSY` on lock upgrades.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let parent = sqlite_file_path(url).and_then(|p| {
-        std::path::Path::new(&p)
-            .parent()
-            .map(std::path::Path::to_path_buf)
-    });
+    let parent =
+        sqlite_file_path(url).and_then(|p| std::path::Path::new(&p).parent().map(std::path::Path::to_path_buf));
     if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(&parent)
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("postgres") {
         options.max_connections(20).min_connections(1);
     }
@@ -52,9 +46,7 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
 }
 
 fn sqlite_file_path(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }
@@ -65,10 +57,7 @@ mod tests {
 
     #[test]
     fn finds_the_file_of_a_sqlite_url() {
-        assert_eq!(
-            sqlite_file_path("sqlite://./data/a.db?mode=rwc").as_deref(),
-            Some("./data/a.db")
-        );
+        assert_eq!(sqlite_file_path("sqlite://./data/a.db?mode=rwc").as_deref(), Some("./data/a.db"));
         assert_eq!(sqlite_file_path("sqlite:a.db").as_deref(), Some("a.db"));
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
         assert_eq!(sqlite_file_path("postgres://localhost/test"), None);

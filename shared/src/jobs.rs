@@ -55,9 +55,7 @@ impl JobQueue {
         let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
         match &settings.redis_url {
             Some(url) => {
-                let conn = apalis_redis::connect(url.expose())
-                    .await
-                    .map_err(|e| unavailable(&e))?;
+                let conn = apalis_redis::connect(url.expose()).await.map_err(|e| unavailable(&e))?;
                 let config = apalis_redis::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
@@ -66,21 +64,15 @@ impl JobQueue {
             }
             None => {
                 std::fs::create_dir_all(&settings.data_dir).map_err(|e| unavailable(&e))?;
-                let options: apalis_sqlite::SqliteConnectOptions = settings
-                    .queue_database_url()
-                    .parse()
-                    .map_err(|e: apalis_sqlite::SqlxError| unavailable(&e))?;
-                let options = options
-                    .busy_timeout(Duration::from_secs(5))
-                    .create_if_missing(true);
+                let options: apalis_sqlite::SqliteConnectOptions =
+                    settings.queue_database_url().parse().map_err(|e: apalis_sqlite::SqlxError| unavailable(&e))?;
+                let options = options.busy_timeout(Duration::from_secs(5)).create_if_missing(true);
                 let pool = apalis_sqlite::SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(options)
                     .await
                     .map_err(|e| unavailable(&e))?;
-                SqliteStorage::setup(&pool)
-                    .await
-                    .map_err(|e| unavailable(&e))?;
+                SqliteStorage::setup(&pool).await.map_err(|e| unavailable(&e))?;
                 let config = apalis_sqlite::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
@@ -115,10 +107,7 @@ impl JobQueue {
 }
 
 async fn ping_sqlite(pool: &SqlitePool) -> Result<(), QueueError> {
-    apalis_sqlite::SqlitePool::acquire(pool)
-        .await
-        .map(|_| ())
-        .map_err(|e| QueueError::Unavailable(e.to_string()))
+    apalis_sqlite::SqlitePool::acquire(pool).await.map(|_| ()).map_err(|e| QueueError::Unavailable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -130,9 +119,6 @@ mod tests {
         let id = Uuid::nil();
         let json = serde_json::to_value(Job::PurgeAccount { user_id: id }).unwrap();
         assert_eq!(json["kind"], "purge_account");
-        assert_eq!(
-            serde_json::from_value::<Job>(json).unwrap(),
-            Job::PurgeAccount { user_id: id }
-        );
+        assert_eq!(serde_json::from_value::<Job>(json).unwrap(), Job::PurgeAccount { user_id: id });
     }
 }

@@ -9,6 +9,7 @@ pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod enrollment;
 pub mod entities;
 pub mod jobs;
 pub mod secrets;

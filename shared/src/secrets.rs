@@ -48,9 +48,7 @@ pub struct DataKey {
 
 impl fmt::Debug for DataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DataKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("DataKey").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -65,17 +63,12 @@ impl KeyRing {
     pub fn parse(value: &str) -> Result<Self, SecretsError> {
         let mut keys: Vec<DataKey> = Vec::new();
         for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (id, encoded) = entry.split_once(':').ok_or_else(|| {
-                SecretsError::Invalid(
-                    "ATTUNE_DATA_KEYS",
-                    "each entry must be `id:base64key`".into(),
-                )
-            })?;
+            let (id, encoded) = entry
+                .split_once(':')
+                .ok_or_else(|| SecretsError::Invalid("ATTUNE_DATA_KEYS", "each entry must be `id:base64key`".into()))?;
             let id_ok = !id.is_empty()
                 && id.len() <= 16
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !id_ok {
                 return Err(SecretsError::Invalid(
                     "ATTUNE_DATA_KEYS",
@@ -83,30 +76,18 @@ impl KeyRing {
                 ));
             }
             if keys.iter().any(|k| k.id == id) {
-                return Err(SecretsError::Invalid(
-                    "ATTUNE_DATA_KEYS",
-                    format!("key id `{id}` appears twice"),
-                ));
+                return Err(SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key id `{id}` appears twice")));
             }
-            let bytes = STANDARD.decode(encoded.trim()).map_err(|_| {
-                SecretsError::Invalid(
-                    "ATTUNE_DATA_KEYS",
-                    format!("key `{id}` is not valid base64"),
-                )
-            })?;
-            let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key `{id}` must be 32 bytes"))
-            })?;
-            keys.push(DataKey {
-                id: id.to_owned(),
-                key,
-            });
+            let bytes = STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key `{id}` is not valid base64")))?;
+            let key: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| SecretsError::Invalid("ATTUNE_DATA_KEYS", format!("key `{id}` must be 32 bytes")))?;
+            keys.push(DataKey { id: id.to_owned(), key });
         }
         if keys.is_empty() {
-            return Err(SecretsError::Invalid(
-                "ATTUNE_DATA_KEYS",
-                "no key given".into(),
-            ));
+            return Err(SecretsError::Invalid("ATTUNE_DATA_KEYS", "no key given".into()));
         }
         Ok(Self { keys })
     }
@@ -143,10 +124,7 @@ pub enum SecretsError {
     #[error("{0} is invalid: {1}")]
     Invalid(&'static str, String),
     #[error("could not read or write development secrets in {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 const DEV_SECRETS_FILE: &str = "dev-secrets.json";
@@ -161,9 +139,7 @@ impl Secrets {
     /// Reads the secrets from the settings; in embedded mode, fills any missing one
     /// from (or generates it into) `<data dir>/dev-secrets.json`.
     pub fn resolve(settings: &Settings) -> Result<Self, SecretsError> {
-        let dev = if settings.is_embedded()
-            && (settings.jwt_secret.is_none() || settings.data_keys.is_none())
-        {
+        let dev = if settings.is_embedded() && (settings.jwt_secret.is_none() || settings.data_keys.is_none()) {
             Some(load_or_generate_dev_secrets(&settings.data_dir)?)
         } else {
             None
@@ -174,43 +150,27 @@ impl Secrets {
             (None, None) => return Err(SecretsError::Missing("ATTUNE_JWT_SECRET")),
         };
         if jwt_secret.expose().len() < 32 {
-            return Err(SecretsError::Invalid(
-                "ATTUNE_JWT_SECRET",
-                "must be at least 32 characters".into(),
-            ));
+            return Err(SecretsError::Invalid("ATTUNE_JWT_SECRET", "must be at least 32 characters".into()));
         }
         let data_keys = match (&settings.data_keys, &dev) {
             (Some(s), _) => KeyRing::parse(s.expose())?,
             (None, Some(dev)) => KeyRing::parse(&dev.data_keys)?,
             (None, None) => return Err(SecretsError::Missing("ATTUNE_DATA_KEYS")),
         };
-        Ok(Self {
-            jwt_secret,
-            data_keys,
-        })
+        Ok(Self { jwt_secret, data_keys })
     }
 }
 
 fn load_or_generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> {
     let path = dir.join(DEV_SECRETS_FILE);
-    let io = |source| SecretsError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| SecretsError::Io { path: path.display().to_string(), source };
     if path.exists() {
         let text = std::fs::read_to_string(&path).map_err(io)?;
-        return serde_json::from_str(&text).map_err(|e| {
-            SecretsError::Invalid(
-                "development secrets file",
-                format!("{}: {e}", path.display()),
-            )
-        });
+        return serde_json::from_str(&text)
+            .map_err(|e| SecretsError::Invalid("development secrets file", format!("{}: {e}", path.display())));
     }
     std::fs::create_dir_all(dir).map_err(io)?;
-    let secrets = DevSecrets {
-        jwt_secret: random_base64(48),
-        data_keys: format!("dev1:{}", random_base64(32)),
-    };
+    let secrets = DevSecrets { jwt_secret: random_base64(48), data_keys: format!("dev1:{}", random_base64(32)) };
     let text = serde_json::to_string_pretty(&secrets)
         .map_err(|e| SecretsError::Invalid("development secrets", e.to_string()))?;
     write_private_file(&path, text.as_bytes()).map_err(io)?;
@@ -232,11 +192,7 @@ pub fn random_base64(n: usize) -> String {
 #[cfg(unix)]
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(contents)
 }
 
@@ -298,14 +254,8 @@ mod tests {
 
         scaled.jwt_secret = Some(Secret::new("too short"));
         let error = Secrets::resolve(&scaled).unwrap_err().to_string();
-        assert!(
-            error.contains("ATTUNE_JWT_SECRET") && error.contains("32"),
-            "{error}"
-        );
-        assert!(
-            !dir.path().join(DEV_SECRETS_FILE).exists(),
-            "nothing generated when scaled"
-        );
+        assert!(error.contains("ATTUNE_JWT_SECRET") && error.contains("32"), "{error}");
+        assert!(!dir.path().join(DEV_SECRETS_FILE).exists(), "nothing generated when scaled");
     }
 
     #[test]
@@ -316,21 +266,12 @@ mod tests {
         embedded.redis_url = None;
         let first = Secrets::resolve(&embedded).unwrap();
         let second = Secrets::resolve(&embedded).unwrap();
-        assert_eq!(
-            first.jwt_secret, second.jwt_secret,
-            "generated once, then reused"
-        );
-        assert_eq!(
-            first.data_keys.current().key,
-            second.data_keys.current().key
-        );
+        assert_eq!(first.jwt_secret, second.jwt_secret, "generated once, then reused");
+        assert_eq!(first.data_keys.current().key, second.data_keys.current().key);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(DEV_SECRETS_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.path().join(DEV_SECRETS_FILE)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "only the owner may read them");
         }
     }

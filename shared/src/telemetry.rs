@@ -2,9 +2,7 @@
 //! `ATTUNE_LOG_FORMAT=json`. What may never be logged: passwords, tokens, emails,
 //! private text, push keys. Types that hold them redact their `Debug`.
 
-use tracing_subscriber::{
-    EnvFilter, fmt, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt,
-};
+use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::LogFormat;
 
@@ -21,9 +19,7 @@ where
     let registry = tracing_subscriber::registry().with(filter);
     // `try_init`, so a second call is harmless.
     let _ = match format {
-        LogFormat::Text => registry
-            .with(fmt::layer().with_target(true).with_writer(writer))
-            .try_init(),
+        LogFormat::Text => registry.with(fmt::layer().with_target(true).with_writer(writer)).try_init(),
         LogFormat::Json => registry
             .with(
                 fmt::layer()

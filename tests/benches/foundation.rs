@@ -9,18 +9,12 @@
 //! `ATTUNE_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
 //! and `ATTUNE_BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a benchmark: failing loudly is right"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: failing loudly is right")]
 
 use std::{process::Command, time::Duration};
 
 use attune_tests::{
-    bench_support::{
-        BenchDatabase, build_release_binaries, command, free_port, register, start_until_ready,
-    },
+    bench_support::{BenchDatabase, build_release_binaries, command, free_port, register, start_until_ready},
     load::{self, Target, peak_rss_mib, rss_mib},
 };
 use reqwest::Method;
@@ -30,12 +24,8 @@ const LOAD_SECONDS: u64 = 10;
 const CONCURRENCY: usize = 32;
 
 async fn me_load(base: &str, token: &str) -> load::LoadReport {
-    let target = Target {
-        method: Method::GET,
-        url: format!("{base}/v1/me"),
-        bearer: Some(token.to_owned()),
-        json: None,
-    };
+    let target =
+        Target { method: Method::GET, url: format!("{base}/v1/me"), bearer: Some(token.to_owned()), json: None };
     load::run(target.clone(), CONCURRENCY, Duration::from_secs(1)).await; // warm-up
     load::run(target, CONCURRENCY, Duration::from_secs(LOAD_SECONDS)).await
 }
@@ -45,9 +35,7 @@ async fn login_load(base: &str) -> load::LoadReport {
         method: Method::POST,
         url: format!("{base}/v1/auth/login"),
         bearer: None,
-        json: Some(
-            json!({"email": "bench@example.org", "password": "a calm and steady passphrase"}),
-        ),
+        json: Some(json!({"email": "bench@example.org", "password": "a calm and steady passphrase"})),
     };
     load::run(target, 8, Duration::from_secs(LOAD_SECONDS)).await
 }
@@ -61,16 +49,9 @@ async fn idle_rss(pid: u32) -> f64 {
 async fn bare_server(port: u16, body: String) {
     use axum::{Router, http::header, routing::get};
     let app = Router::new()
-        .route(
-            "/v1/me",
-            get(
-                move || async move { ([(header::CONTENT_TYPE, "application/json")], body.clone()) },
-            ),
-        )
+        .route("/v1/me", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body.clone()) }))
         .route("/readyz", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     axum::serve(listener, app).await.unwrap();
 }
 
@@ -79,21 +60,14 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--bare-server") {
         let port: u16 = args[2].parse().unwrap();
         let body = args[3].clone();
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(bare_server(port, body));
+        tokio::runtime::Runtime::new().unwrap().block_on(bare_server(port, body));
         return;
     }
     if args.iter().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes bench binaries; nothing to list.
     }
     build_release_binaries();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run());
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
 }
 
 async fn run() {
@@ -105,10 +79,7 @@ async fn run() {
     // ---- embedded ----
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let env = vec![
-        ("ATTUNE_DATA_DIR", dir.path().display().to_string()),
-        ("ATTUNE_BIND", format!("127.0.0.1:{port}")),
-    ];
+    let env = vec![("ATTUNE_DATA_DIR", dir.path().display().to_string()), ("ATTUNE_BIND", format!("127.0.0.1:{port}"))];
     let (api, first_start) = start_until_ready(command("attune-api", &env), port).await;
     drop(api);
     let (api, warm_start) = start_until_ready(command("attune-api", &env), port).await;
@@ -133,13 +104,9 @@ async fn run() {
     let database = BenchDatabase::create().await;
     let port = free_port();
     let scaled_env = database.scaled_env(port, &dir.path().join("scaled"));
-    let migrated = command("attune-api", &scaled_env)
-        .arg("migrate")
-        .status()
-        .unwrap();
+    let migrated = command("attune-api", &scaled_env).arg("migrate").status().unwrap();
     assert!(migrated.success());
-    let worker =
-        attune_tests::bench_support::Proc(command("attune-worker", &scaled_env).spawn().unwrap());
+    let worker = attune_tests::bench_support::Proc(command("attune-worker", &scaled_env).spawn().unwrap());
     let (api, scaled_start) = start_until_ready(command("attune-api", &scaled_env), port).await;
     let scaled_idle = idle_rss(api.pid()).await;
     let worker_idle = rss_mib(worker.pid()).unwrap_or(f64::NAN);
@@ -154,18 +121,9 @@ async fn run() {
 
     println!();
     println!("start-up to /readyz 200");
-    println!(
-        "  embedded, first start (migrations, secrets)  {:>8.1} ms",
-        first_start.as_secs_f64() * 1e3
-    );
-    println!(
-        "  embedded, later start                        {:>8.1} ms",
-        warm_start.as_secs_f64() * 1e3
-    );
-    println!(
-        "  scaled (PostgreSQL + Redis)                  {:>8.1} ms",
-        scaled_start.as_secs_f64() * 1e3
-    );
+    println!("  embedded, first start (migrations, secrets)  {:>8.1} ms", first_start.as_secs_f64() * 1e3);
+    println!("  embedded, later start                        {:>8.1} ms", warm_start.as_secs_f64() * 1e3);
+    println!("  scaled (PostgreSQL + Redis)                  {:>8.1} ms", scaled_start.as_secs_f64() * 1e3);
     println!("idle RSS");
     println!("  attune-api embedded (API + worker)           {embedded_idle:>8.1} MiB");
     println!("  attune-api scaled                            {scaled_idle:>8.1} MiB");

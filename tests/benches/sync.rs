@@ -6,18 +6,13 @@
 //!
 //! Run: `cargo bench -p attune-tests --bench sync`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a benchmark: failing loudly is right"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: failing loudly is right")]
 
 use std::time::{Duration, Instant};
 
 use attune_tests::{
     bench_support::{
-        BenchDatabase, build_release_binaries, command, free_port, register, reset_peak_rss,
-        start_until_ready,
+        BenchDatabase, build_release_binaries, command, free_port, register, reset_peak_rss, start_until_ready,
     },
     load::peak_rss_mib,
 };
@@ -121,9 +116,7 @@ async fn plain_insert_rate(db: &DatabaseConnection, batch: usize) -> f64 {
                     ];
                     insert.values_panic(values.into_iter().map(Expr::val));
                 }
-                db.execute_raw(db.get_database_backend().build(&insert))
-                    .await
-                    .unwrap();
+                db.execute_raw(db.get_database_backend().build(&insert)).await.unwrap();
             }
         }));
     }
@@ -148,29 +141,17 @@ async fn pull_latencies(base: &str, token: &str, expected: usize) -> (Duration, 
             .await
             .unwrap();
         times.push(started.elapsed());
-        assert_eq!(
-            body["changes"]["checkins"]["created"]
-                .as_array()
-                .unwrap()
-                .len(),
-            expected
-        );
+        assert_eq!(body["changes"]["checkins"]["created"].as_array().unwrap().len(), expected);
     }
     times.sort_unstable();
-    (
-        times[times.len() / 2],
-        times[(times.len() * 99 / 100).min(times.len() - 1)],
-    )
+    (times[times.len() / 2], times[(times.len() * 99 / 100).min(times.len() - 1)])
 }
 
 async fn push_all(base: &str, token: &str, count: usize) {
     let client = reqwest::Client::new();
     for chunk_start in (0..count).step_by(1_000) {
-        let records: Vec<Value> = (chunk_start..(chunk_start + 1_000).min(count))
-            .map(checkin)
-            .collect();
-        let body =
-            json!({"changes": {"checkins": {"created": records, "updated": [], "deleted": []}}});
+        let records: Vec<Value> = (chunk_start..(chunk_start + 1_000).min(count)).map(checkin).collect();
+        let body = json!({"changes": {"checkins": {"created": records, "updated": [], "deleted": []}}});
         let response = client
             .post(format!("{base}/v1/sync?last_pulled_at=0"))
             .bearer_auth(token)
@@ -187,12 +168,7 @@ fn main() {
         return;
     }
     build_release_binaries();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(run());
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
 }
 
 async fn run() {
@@ -201,13 +177,7 @@ async fn run() {
     let database = BenchDatabase::create().await;
     let port = free_port();
     let env = database.scaled_env(port, dir.path());
-    assert!(
-        command("attune-api", &env)
-            .arg("migrate")
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(command("attune-api", &env).arg("migrate").status().unwrap().success());
     let (api, _) = start_until_ready(command("attune-api", &env), port).await;
     let base = format!("http://127.0.0.1:{port}");
     let db = Database::connect(database.url.as_str()).await.unwrap();
@@ -238,9 +208,7 @@ async fn run() {
     database.drop_database().await;
 
     println!();
-    println!(
-        "push: check-ins stored per second ({CLIENTS} clients × {RECORDS_PER_CLIENT} records)"
-    );
+    println!("push: check-ins stored per second ({CLIENTS} clients × {RECORDS_PER_CLIENT} records)");
     for (batch, attune, plain) in rows {
         println!(
             "  {batch:>5} per request   attune {attune:>9.0}/s   plain INSERT {plain:>9.0}/s   ratio {:.2}",

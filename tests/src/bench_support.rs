@@ -32,11 +32,7 @@ impl Drop for Proc {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn target_dir() -> PathBuf {
@@ -48,14 +44,7 @@ fn target_dir() -> PathBuf {
 /// Builds `attune-api` and `attune-worker` in release mode.
 pub fn build_release_binaries() {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "attune-api",
-            "-p",
-            "attune-worker",
-        ])
+        .args(["build", "--release", "-p", "attune-api", "-p", "attune-worker"])
         .status()
         .unwrap();
     assert!(status.success(), "release build failed");
@@ -64,18 +53,10 @@ pub fn build_release_binaries() {
 /// A release binary with a clean environment plus `env`.
 pub fn command(bin: &str, env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(target_dir().join("release").join(bin));
-    for var in [
-        "DATABASE_URL",
-        "REDIS_URL",
-        "ATTUNE_JWT_SECRET",
-        "ATTUNE_DATA_KEYS",
-        "ATTUNE_CORS_ORIGINS",
-    ] {
+    for var in ["DATABASE_URL", "REDIS_URL", "ATTUNE_JWT_SECRET", "ATTUNE_DATA_KEYS", "ATTUNE_CORS_ORIGINS"] {
         cmd.env_remove(var);
     }
-    cmd.env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -94,10 +75,7 @@ pub async fn start_until_ready(mut cmd: Command, port: u16) -> (Proc, Duration) 
         {
             return (child, started.elapsed());
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "server did not become ready"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "server did not become ready");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -105,25 +83,13 @@ pub async fn start_until_ready(mut cmd: Command, port: u16) -> (Proc, Duration) 
 /// Registers `email`; returns its access token and its `/v1/me` body.
 pub async fn register(base: &str, email: &str) -> (String, Value) {
     let client = reqwest::Client::new();
-    let body = json!({"email": email, "password": BENCH_PASSWORD, "display_name": "Bench", "timezone": "Europe/Berlin"});
-    let response = client
-        .post(format!("{base}/v1/auth/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let body =
+        json!({"email": email, "password": BENCH_PASSWORD, "display_name": "Bench", "timezone": "Europe/Berlin"});
+    let response = client.post(format!("{base}/v1/auth/register")).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 201);
     let tokens: Value = response.json().await.unwrap();
     let token = tokens["access_token"].as_str().unwrap().to_owned();
-    let me: Value = client
-        .get(format!("{base}/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = client.get(format!("{base}/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     (token, me)
 }
 
@@ -140,10 +106,7 @@ impl BenchDatabase {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let name = format!("attune_bench_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(admin_url.as_str()).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
         let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
         Self { admin, name, url }
     }
@@ -167,13 +130,7 @@ impl BenchDatabase {
     }
 
     pub async fn drop_database(self) {
-        let _ = self
-            .admin
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await;
+        let _ = self.admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
     }
 }
 

@@ -6,13 +6,10 @@
 //! set, each test gets a fresh PostgreSQL database (dropped afterwards) and its own
 //! Redis key prefix (deleted afterwards) instead.
 
-#![allow(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    reason = "test harness: a failed expectation is a failed test"
-)]
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test harness: a failed expectation is a failed test")]
 
 pub mod bench_support;
+pub mod fake_push;
 pub mod load;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -93,13 +90,8 @@ impl TestApp {
         let mut pg = None;
         if let Some(admin_url) = env_nonempty("ATTUNE_TEST_DATABASE_URL") {
             let name = format!("attune_test_{}", Uuid::new_v4().simple());
-            let admin = Database::connect(admin_url.as_str())
-                .await
-                .expect("connect to ATTUNE_TEST_DATABASE_URL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create test database");
+            let admin = Database::connect(admin_url.as_str()).await.expect("connect to ATTUNE_TEST_DATABASE_URL");
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
             admin.close().await.ok();
             settings.database_url = Some(Secret::new(replace_database(&admin_url, &name)));
             pg = Some(PgDatabase { admin_url, name });
@@ -111,27 +103,16 @@ impl TestApp {
         adjust(&mut settings);
 
         let clock = ManualClock::new(chrono::Utc::now());
-        let options = BuildOptions {
-            clock: Arc::new(clock.clone()),
-            migrate: true,
-            worker: WorkerMode::InProcess,
-        };
-        let app = Application::build(settings.clone(), options)
-            .await
-            .expect("build the app");
+        let options = BuildOptions { clock: Arc::new(clock.clone()), migrate: true, worker: WorkerMode::InProcess };
+        let app = Application::build(settings.clone(), options).await.expect("build the app");
         let addr = app.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        let db = attune_shared::db::connect(&settings.database_url())
-            .await
-            .expect("test db handle");
-        let backend = if db.get_database_backend() == DbBackend::Postgres {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        };
+        let db = attune_shared::db::connect(&settings.database_url()).await.expect("test db handle");
+        let backend =
+            if db.get_database_backend() == DbBackend::Postgres { Backend::Postgres } else { Backend::Sqlite };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -199,22 +180,14 @@ impl TestApp {
     /// backend stores it).
     pub async fn count_rows_for_user(&self, table: &str, column: &str, user_id: Uuid) -> i64 {
         let (sql, values) = match self.backend {
-            Backend::Postgres => (
-                format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"),
-                vec![user_id.into()],
-            ),
-            Backend::Sqlite => (
-                format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = ?"),
-                vec![user_id.into()],
-            ),
+            Backend::Postgres => {
+                (format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"), vec![user_id.into()])
+            }
+            Backend::Sqlite => (format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = ?"), vec![user_id.into()]),
         };
         let row = self
             .db
-            .query_one_raw(Statement::from_sql_and_values(
-                self.db.get_database_backend(),
-                sql,
-                values,
-            ))
+            .query_one_raw(Statement::from_sql_and_values(self.db.get_database_backend(), sql, values))
             .await
             .expect("count query")
             .expect("a row");
@@ -226,9 +199,7 @@ impl TestApp {
     pub async fn pull(&self, user: &TestUser, last_pulled_at: Option<i64>) -> Value {
         let since = last_pulled_at.map_or_else(|| "null".to_owned(), |t| t.to_string());
         let response = self
-            .get(&format!(
-                "/v1/sync?last_pulled_at={since}&schema_version=1&migration=null"
-            ))
+            .get(&format!("/v1/sync?last_pulled_at={since}&schema_version=1&migration=null"))
             .bearer_auth(&user.access_token)
             .send()
             .await
@@ -239,12 +210,7 @@ impl TestApp {
     }
 
     /// `POST /v1/sync` as `user`; returns the raw response.
-    pub async fn push(
-        &self,
-        user: &TestUser,
-        last_pulled_at: Option<i64>,
-        changes: Value,
-    ) -> Response {
+    pub async fn push(&self, user: &TestUser, last_pulled_at: Option<i64>, changes: Value) -> Response {
         let since = last_pulled_at.map_or_else(|| "null".to_owned(), |t| t.to_string());
         self.post(&format!("/v1/sync?last_pulled_at={since}"))
             .bearer_auth(&user.access_token)
@@ -295,12 +261,7 @@ impl TestApp {
             .await
             .expect("schema query");
         rows.iter()
-            .map(|r| {
-                (
-                    r.try_get::<String>("", "t").expect("t"),
-                    r.try_get::<String>("", "c").expect("c"),
-                )
-            })
+            .map(|r| (r.try_get::<String>("", "t").expect("t"), r.try_get::<String>("", "c").expect("c")))
             .collect()
     }
 
@@ -311,10 +272,7 @@ impl TestApp {
         }
         if let Some(server) = self.server.take() {
             let result = tokio::time::timeout(Duration::from_secs(60), server).await;
-            assert!(
-                matches!(result, Ok(Ok(Ok(())))),
-                "the app did not stop cleanly: {result:?}"
-            );
+            assert!(matches!(result, Ok(Ok(Ok(())))), "the app did not stop cleanly: {result:?}");
         }
         self.cleanup().await;
     }
@@ -341,10 +299,7 @@ impl Drop for TestApp {
             return;
         }
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async move {
@@ -365,14 +320,8 @@ impl TestUser {
         Self {
             id: body["user"]["id"].as_str().expect("user id").to_owned(),
             email: email.to_owned(),
-            access_token: body["access_token"]
-                .as_str()
-                .expect("access token")
-                .to_owned(),
-            refresh_token: body["refresh_token"]
-                .as_str()
-                .expect("refresh token")
-                .to_owned(),
+            access_token: body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
         }
     }
 
@@ -394,10 +343,7 @@ where
         if check().await {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -405,12 +351,8 @@ where
 /// Reads a response as JSON, with its status and content type.
 pub async fn read(response: Response) -> (StatusCode, String, Value) {
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, content_type, body)
@@ -422,14 +364,8 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
     assert_eq!(actual, status, "unexpected status; body: {body}");
     assert_eq!(content_type, "application/problem+json", "body: {body}");
     assert_eq!(body["status"], status.as_u16(), "body: {body}");
-    assert!(
-        body["title"].is_string() && body["type"].is_string(),
-        "body: {body}"
-    );
-    assert!(
-        !body["detail"].as_str().unwrap_or_default().is_empty(),
-        "problem without detail: {body}"
-    );
+    assert!(body["title"].is_string() && body["type"].is_string(), "body: {body}");
+    assert!(!body["detail"].as_str().unwrap_or_default().is_empty(), "problem without detail: {body}");
     body
 }
 
@@ -437,12 +373,7 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
 pub fn problem_fields(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
@@ -451,9 +382,7 @@ fn env_nonempty(name: &str) -> Option<String> {
 }
 
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.rfind('/') {
         Some(slash) if slash > "postgres://".len() => &base[..slash],
         _ => base,
@@ -466,9 +395,7 @@ fn replace_database(url: &str, name: &str) -> String {
 
 async fn drop_database(pg: &PgDatabase) {
     if let Ok(admin) = Database::connect(pg.admin_url.as_str()).await {
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name))
-            .await;
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name)).await;
         let _ = admin.close().await;
     }
 }
@@ -480,11 +407,8 @@ async fn delete_redis_prefix(url: &str, prefix: &str) {
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
         return;
     };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap_or_default();
     if !keys.is_empty() {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
     }
@@ -502,17 +426,11 @@ mod tests {
 
     #[test]
     fn swaps_the_database_of_a_postgres_url() {
-        assert_eq!(
-            replace_database("postgres://root@127.0.0.1:5432/test", "x"),
-            "postgres://root@127.0.0.1:5432/x"
-        );
+        assert_eq!(replace_database("postgres://root@127.0.0.1:5432/test", "x"), "postgres://root@127.0.0.1:5432/x");
         assert_eq!(
             replace_database("postgres://root@127.0.0.1:5432/test?sslmode=disable", "x"),
             "postgres://root@127.0.0.1:5432/x?sslmode=disable"
         );
-        assert_eq!(
-            replace_database("postgres://root@127.0.0.1:5432", "x"),
-            "postgres://root@127.0.0.1:5432/x"
-        );
+        assert_eq!(replace_database("postgres://root@127.0.0.1:5432", "x"), "postgres://root@127.0.0.1:5432/x");
     }
 }

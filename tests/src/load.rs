@@ -47,11 +47,7 @@ pub struct Target {
 }
 
 pub async fn run(target: Target, concurrency: usize, duration: Duration) -> LoadReport {
-    let client = Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .tcp_nodelay(true)
-        .build()
-        .unwrap_or_default();
+    let client = Client::builder().pool_max_idle_per_host(concurrency).tcp_nodelay(true).build().unwrap_or_default();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -71,9 +67,7 @@ pub async fn run(target: Target, concurrency: usize, duration: Duration) -> Load
                 }
                 let sent = Instant::now();
                 let ok = match request.send().await {
-                    Ok(response) => {
-                        response.status().is_success() && response.bytes().await.is_ok()
-                    }
+                    Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
                     Err(_) => false,
                 };
                 if ok {
@@ -96,9 +90,7 @@ pub async fn run(target: Target, concurrency: usize, duration: Duration) -> Load
     let elapsed = started.elapsed();
     all.sort_unstable();
     let pick = |q: f64| {
-        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default()
     };
     LoadReport {
         requests: all.len(),

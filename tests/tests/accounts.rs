@@ -13,28 +13,13 @@ async fn register_then_read_and_update_the_profile() {
     let app = TestApp::spawn().await;
     let user = app.register("Ana.Lima@Example.org").await;
 
-    let (status, _, me) = read(
-        app.get("/v1/me")
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, me) = read(app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["id"], user.id.as_str());
     assert_eq!(me["email"], "ana.lima@example.org", "email is normalised");
     assert_eq!(me["timezone"], "Europe/Berlin");
-    assert!(
-        me["created_at"].as_str().unwrap().ends_with('Z'),
-        "RFC 3339 UTC: {me}"
-    );
-    assert_eq!(
-        user.id.chars().nth(14),
-        Some('7'),
-        "ids are UUIDv7: {}",
-        user.id
-    );
+    assert!(me["created_at"].as_str().unwrap().ends_with('Z'), "RFC 3339 UTC: {me}");
+    assert_eq!(user.id.chars().nth(14), Some('7'), "ids are UUIDv7: {}", user.id);
 
     let patched = app
         .request(Method::PATCH, "/v1/me")
@@ -45,10 +30,7 @@ async fn register_then_read_and_update_the_profile() {
         .unwrap();
     let (status, _, me) = read(patched).await;
     assert_eq!(status, StatusCode::OK, "{me}");
-    assert_eq!(
-        (me["display_name"].as_str(), me["timezone"].as_str()),
-        (Some("Ana"), Some("America/Sao_Paulo"))
-    );
+    assert_eq!((me["display_name"].as_str(), me["timezone"].as_str()), (Some("Ana"), Some("America/Sao_Paulo")));
 
     let bad = app
         .request(Method::PATCH, "/v1/me")
@@ -69,18 +51,8 @@ async fn register_then_read_and_update_the_profile() {
         .unwrap();
     expect_problem(unknown, StatusCode::UNPROCESSABLE_ENTITY).await;
 
-    let (_, _, me) = read(
-        app.get("/v1/me")
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        me["timezone"], "America/Sao_Paulo",
-        "refused patches change nothing"
-    );
+    let (_, _, me) = read(app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    assert_eq!(me["timezone"], "America/Sao_Paulo", "refused patches change nothing");
     app.stop().await;
 }
 
@@ -94,17 +66,9 @@ async fn registration_names_every_invalid_field_and_stores_nothing() {
         .await
         .unwrap();
     let body = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(
-        problem_fields(&body),
-        ["email", "password", "display_name", "timezone"]
-    );
+    assert_eq!(problem_fields(&body), ["email", "password", "display_name", "timezone"]);
 
-    let missing = app
-        .post("/v1/auth/register")
-        .json(&json!({"email": "a@example.org"}))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.post("/v1/auth/register").json(&json!({"email": "a@example.org"})).send().await.unwrap();
     let body = expect_problem(missing, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem_fields(&body), ["password"], "{body}");
 
@@ -136,10 +100,7 @@ async fn wrong_password_and_unknown_email_answer_alike() {
     let wrong = read(app.login("noor@example.org", "not the password").await).await;
     let unknown = read(app.login("nobody@example.org", "not the password").await).await;
     assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        wrong, unknown,
-        "the answers must not reveal whether the account exists"
-    );
+    assert_eq!(wrong, unknown, "the answers must not reveal whether the account exists");
 
     let ok = app.login("NOOR@example.org", PASSWORD).await;
     assert_eq!(ok.status(), StatusCode::OK);
@@ -151,32 +112,16 @@ async fn repeated_failures_are_throttled_per_account_and_lifted_later() {
     let app = TestApp::spawn().await;
     app.register("lee@example.org").await;
     for _ in 0..5 {
-        assert_eq!(
-            app.login("lee@example.org", "wrong password!")
-                .await
-                .status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(app.login("lee@example.org", "wrong password!").await.status(), StatusCode::UNAUTHORIZED);
     }
     // Locked now, even with the right password.
     let locked = app.login("lee@example.org", PASSWORD).await;
-    let retry_after: u64 = locked.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (1..=900).contains(&retry_after),
-        "Retry-After {retry_after}"
-    );
+    let retry_after: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "Retry-After {retry_after}");
     expect_problem(locked, StatusCode::TOO_MANY_REQUESTS).await;
 
-    app.clock
-        .advance(chrono::Duration::seconds(retry_after as i64));
-    assert_eq!(
-        app.login("lee@example.org", PASSWORD).await.status(),
-        StatusCode::OK
-    );
+    app.clock.advance(chrono::Duration::seconds(retry_after as i64));
+    assert_eq!(app.login("lee@example.org", PASSWORD).await.status(), StatusCode::OK);
     app.stop().await;
 }
 
@@ -184,9 +129,7 @@ async fn repeated_failures_are_throttled_per_account_and_lifted_later() {
 async fn one_address_failing_across_many_accounts_is_throttled() {
     let app = TestApp::spawn().await;
     for n in 0..20 {
-        let response = app
-            .login(&format!("guess{n}@example.org"), "wrong password!")
-            .await;
+        let response = app.login(&format!("guess{n}@example.org"), "wrong password!").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
     }
     let response = app.login("guess99@example.org", "wrong password!").await;
@@ -196,11 +139,7 @@ async fn one_address_failing_across_many_accounts_is_throttled() {
 }
 
 async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
-    app.post("/v1/auth/refresh")
-        .json(&json!({"refresh_token": token}))
-        .send()
-        .await
-        .unwrap()
+    app.post("/v1/auth/refresh").json(&json!({"refresh_token": token})).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -220,35 +159,14 @@ async fn refresh_rotates_and_a_reused_token_revokes_its_whole_family() {
     let other = TestUser::from_token_response(&first.email, &other_device);
 
     // The first token again: someone copied it. The family dies.
-    expect_problem(
-        refresh(&app, &first.refresh_token).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    expect_problem(
-        refresh(&app, &second.refresh_token).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    let me = app
-        .get("/v1/me")
-        .bearer_auth(&second.access_token)
-        .send()
-        .await
-        .unwrap();
+    expect_problem(refresh(&app, &first.refresh_token).await, StatusCode::UNAUTHORIZED).await;
+    expect_problem(refresh(&app, &second.refresh_token).await, StatusCode::UNAUTHORIZED).await;
+    let me = app.get("/v1/me").bearer_auth(&second.access_token).send().await.unwrap();
     expect_problem(me, StatusCode::UNAUTHORIZED).await;
 
-    let me = app
-        .get("/v1/me")
-        .bearer_auth(&other.access_token)
-        .send()
-        .await
-        .unwrap();
+    let me = app.get("/v1/me").bearer_auth(&other.access_token).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK, "other sessions live on");
-    assert_eq!(
-        refresh(&app, &other.refresh_token).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(refresh(&app, &other.refresh_token).await.status(), StatusCode::OK);
 
     expect_problem(refresh(&app, "rt_made_up").await, StatusCode::UNAUTHORIZED).await;
     app.stop().await;
@@ -259,36 +177,15 @@ async fn access_tokens_last_fifteen_minutes() {
     let app = TestApp::spawn().await;
     let user = app.register("ima@example.org").await;
     app.clock.advance(chrono::Duration::seconds(14 * 60 + 59));
-    assert_eq!(
-        app.get("/v1/me")
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap().status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::seconds(1));
-    let expired = app
-        .get("/v1/me")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let expired = app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
     assert_eq!(expired.headers()["www-authenticate"], "Bearer");
     expect_problem(expired, StatusCode::UNAUTHORIZED).await;
     // The refresh token still works and gives a fresh access token.
     let (_, _, body) = read(refresh(&app, &user.refresh_token).await).await;
     let fresh = TestUser::from_token_response(&user.email, &body);
-    assert_eq!(
-        app.get("/v1/me")
-            .bearer_auth(&fresh.access_token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/v1/me").bearer_auth(&fresh.access_token).send().await.unwrap().status(), StatusCode::OK);
     app.stop().await;
 }
 
@@ -296,41 +193,13 @@ async fn access_tokens_last_fifteen_minutes() {
 async fn logout_ends_the_session_at_once() {
     let app = TestApp::spawn().await;
     let user = app.register("ola@example.org").await;
-    let response = app
-        .post("/v1/auth/logout")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/v1/auth/logout").bearer_auth(&user.access_token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    expect_problem(
-        app.get("/v1/me")
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    expect_problem(
-        refresh(&app, &user.refresh_token).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    expect_problem(
-        app.get("/v1/me").send().await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    expect_problem(
-        app.get("/v1/me")
-            .bearer_auth("garbage")
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    expect_problem(app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap(), StatusCode::UNAUTHORIZED)
+        .await;
+    expect_problem(refresh(&app, &user.refresh_token).await, StatusCode::UNAUTHORIZED).await;
+    expect_problem(app.get("/v1/me").send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    expect_problem(app.get("/v1/me").bearer_auth("garbage").send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
     app.stop().await;
 }
 
@@ -339,21 +208,12 @@ async fn export_lists_the_profile_and_sessions() {
     let app = TestApp::spawn().await;
     let user = app.register("eli@example.org").await;
     app.login(&user.email, PASSWORD).await;
-    let (status, _, export) = read(
-        app.get("/v1/me/export")
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, export) =
+        read(app.get("/v1/me/export").bearer_auth(&user.access_token).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(export["user"]["email"], "eli@example.org");
     assert_eq!(export["sessions"].as_array().unwrap().len(), 2);
-    assert!(
-        export.to_string().find("password").is_none(),
-        "no password hash in an export: {export}"
-    );
+    assert!(export.to_string().find("password").is_none(), "no password hash in an export: {export}");
     app.stop().await;
 }
 
@@ -361,32 +221,22 @@ async fn export_lists_the_profile_and_sessions() {
 async fn deleting_the_account_revokes_every_token_and_purges_every_row() {
     let app = TestApp::spawn().await;
     let user = app.register("zoe@example.org").await;
-    let second_device = TestUser::from_token_response(
-        &user.email,
-        &read(app.login(&user.email, PASSWORD).await).await.2,
-    );
+    let second_device =
+        TestUser::from_token_response(&user.email, &read(app.login(&user.email, PASSWORD).await).await.2);
     app.login(&user.email, "a wrong password").await;
     refresh(&app, &user.refresh_token).await;
     let neighbour = app.register("neighbour@example.org").await;
 
     let uid = user.uuid();
     let columns = app.user_columns().await;
-    assert!(
-        columns.len() >= 3,
-        "users, sessions and refresh_tokens at least: {columns:?}"
-    );
+    assert!(columns.len() >= 3, "users, sessions and refresh_tokens at least: {columns:?}");
     let mut held = 0;
     for (table, column) in &columns {
         held += app.count_rows_for_user(table, column, uid).await;
     }
     assert!(held >= 5, "the account has rows before deletion ({held})");
 
-    let response = app
-        .request(Method::DELETE, "/v1/me")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
     let (status, _, body) = read(response).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
@@ -394,40 +244,20 @@ async fn deleting_the_account_revokes_every_token_and_purges_every_row() {
         let me = app.get("/v1/me").bearer_auth(token).send().await.unwrap();
         expect_problem(me, StatusCode::UNAUTHORIZED).await;
     }
-    expect_problem(
-        refresh(&app, &second_device.refresh_token).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    expect_problem(
-        app.login(&user.email, PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    expect_problem(refresh(&app, &second_device.refresh_token).await, StatusCode::UNAUTHORIZED).await;
+    expect_problem(app.login(&user.email, PASSWORD).await, StatusCode::UNAUTHORIZED).await;
 
-    eventually(
-        "the purge job removes every row of the account",
-        Duration::from_secs(30),
-        || async {
-            let mut left = 0;
-            for (table, column) in &columns {
-                left += app.count_rows_for_user(table, column, uid).await;
-            }
-            left == 0
-        },
-    )
+    eventually("the purge job removes every row of the account", Duration::from_secs(30), || async {
+        let mut left = 0;
+        for (table, column) in &columns {
+            left += app.count_rows_for_user(table, column, uid).await;
+        }
+        left == 0
+    })
     .await;
 
     // Nobody else lost anything, and the email is free again.
-    assert_eq!(
-        app.get("/v1/me")
-            .bearer_auth(&neighbour.access_token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/v1/me").bearer_auth(&neighbour.access_token).send().await.unwrap().status(), StatusCode::OK);
     app.register(&user.email).await;
     app.stop().await;
 }

@@ -10,16 +10,8 @@ use serde_json::Value;
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_problems() {
     let app = TestApp::spawn().await;
-    expect_problem(
-        app.get("/v1/nothing-here").send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    let wrong = app
-        .request(Method::PUT, "/v1/auth/login")
-        .send()
-        .await
-        .unwrap();
+    expect_problem(app.get("/v1/nothing-here").send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    let wrong = app.request(Method::PUT, "/v1/auth/login").send().await.unwrap();
     assert_eq!(wrong.headers()["allow"], "POST");
     expect_problem(wrong, StatusCode::METHOD_NOT_ALLOWED).await;
     app.stop().await;
@@ -29,32 +21,12 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
 async fn bad_bodies_get_clear_problems_never_a_500() {
     let app = TestApp::spawn().await;
     let cases: [(&str, Option<&str>, StatusCode); 6] = [
-        (
-            "{not json",
-            Some("application/json"),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            r#"{"email":"a@b.org"}"#,
-            None,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ),
-        (
-            r#"{"email":"a@b.org","password":12}"#,
-            Some("application/json"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-        (
-            "[]",
-            Some("application/json"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        ("{not json", Some("application/json"), StatusCode::BAD_REQUEST),
+        (r#"{"email":"a@b.org"}"#, None, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (r#"{"email":"a@b.org","password":12}"#, Some("application/json"), StatusCode::UNPROCESSABLE_ENTITY),
+        ("[]", Some("application/json"), StatusCode::UNPROCESSABLE_ENTITY),
         ("", Some("application/json"), StatusCode::BAD_REQUEST),
-        (
-            "\u{0}\u{1}\u{2}",
-            Some("application/json"),
-            StatusCode::BAD_REQUEST,
-        ),
+        ("\u{0}\u{1}\u{2}", Some("application/json"), StatusCode::BAD_REQUEST),
     ];
     for (body, content_type, status) in cases {
         let mut request = app.post("/v1/auth/login").body(body);
@@ -72,17 +44,9 @@ async fn bad_bodies_get_clear_problems_never_a_500() {
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
     let app = TestApp::spawn_with(|s| s.max_body_bytes = 1024).await;
-    let big = format!(
-        r#"{{"email":"{}@example.org","password":"x"}}"#,
-        "a".repeat(4096)
-    );
-    let response = app
-        .post("/v1/auth/login")
-        .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let big = format!(r#"{{"email":"{}@example.org","password":"x"}}"#, "a".repeat(4096));
+    let response =
+        app.post("/v1/auth/login").header("content-type", "application/json").body(big).send().await.unwrap();
     expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
     app.stop().await;
 }
@@ -90,29 +54,14 @@ async fn bodies_over_the_limit_get_413() {
 #[tokio::test]
 async fn request_ids_are_kept_or_made_and_always_returned() {
     let app = TestApp::spawn().await;
-    let kept = app
-        .get("/healthz")
-        .header("x-request-id", "client-abc.123")
-        .send()
-        .await
-        .unwrap();
+    let kept = app.get("/healthz").header("x-request-id", "client-abc.123").send().await.unwrap();
     assert_eq!(kept.headers()["x-request-id"], "client-abc.123");
     let made = app.get("/healthz").send().await.unwrap();
     let id = made.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(id.len(), 36, "a UUID: {id}");
-    let unsafe_id = app
-        .get("/healthz")
-        .header("x-request-id", "evil id\twith spaces")
-        .send()
-        .await
-        .unwrap();
+    let unsafe_id = app.get("/healthz").header("x-request-id", "evil id\twith spaces").send().await.unwrap();
     assert_ne!(unsafe_id.headers()["x-request-id"], "evil id\twith spaces");
-    let on_error = app
-        .get("/nope")
-        .header("x-request-id", "err-1")
-        .send()
-        .await
-        .unwrap();
+    let on_error = app.get("/nope").header("x-request-id", "err-1").send().await.unwrap();
     assert_eq!(on_error.headers()["x-request-id"], "err-1");
     app.stop().await;
 }
@@ -126,13 +75,7 @@ async fn every_response_carries_security_headers() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
-        assert!(
-            h["content-security-policy"]
-                .to_str()
-                .unwrap()
-                .contains("default-src 'none'"),
-            "{path}"
-        );
+        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{path}");
         assert_eq!(h["cache-control"], "no-store", "{path}");
     }
     app.stop().await;
@@ -140,8 +83,7 @@ async fn every_response_carries_security_headers() {
 
 #[tokio::test]
 async fn cors_allows_only_configured_origins() {
-    let app =
-        TestApp::spawn_with(|s| s.cors_origins = vec!["https://app.example.org".into()]).await;
+    let app = TestApp::spawn_with(|s| s.cors_origins = vec!["https://app.example.org".into()]).await;
     let preflight = |origin: &'static str| {
         app.request(Method::OPTIONS, "/v1/me")
             .header("origin", origin)
@@ -150,10 +92,7 @@ async fn cors_allows_only_configured_origins() {
             .send()
     };
     let allowed = preflight("https://app.example.org").await.unwrap();
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "https://app.example.org"
-    );
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.org");
     let other = preflight("https://evil.example.com").await.unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
     app.stop().await;
@@ -163,29 +102,14 @@ async fn cors_allows_only_configured_origins() {
 async fn health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
     let (status, _, body) = read(app.get("/healthz").send().await.unwrap()).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ok"))
-    );
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, _, body) = read(app.get("/readyz").send().await.unwrap()).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ready"))
-    );
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")));
 
     let user = app.register("metrics@example.org").await;
-    app.get("/v1/me")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
     let metrics = app.get("/metrics").send().await.unwrap();
-    assert!(
-        metrics.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = metrics.text().await.unwrap();
     let counted = text.lines().any(|l| {
         l.starts_with("http_requests_total{")
@@ -194,10 +118,7 @@ async fn health_readiness_and_metrics() {
             && l.contains(r#"method="GET""#)
     });
     assert!(counted, "no request count for GET /v1/me:\n{text}");
-    assert!(
-        text.contains("http_request_duration_seconds_bucket{"),
-        "no latency histogram:\n{text}"
-    );
+    assert!(text.contains("http_request_duration_seconds_bucket{"), "no latency histogram:\n{text}");
     app.stop().await;
 }
 
@@ -205,18 +126,13 @@ async fn health_readiness_and_metrics() {
 async fn the_service_refuses_to_start_without_its_database() {
     let app = TestApp::spawn().await;
     let mut settings = app.settings.clone();
-    settings.database_url = Some(attune_shared::secrets::Secret::new(
-        "postgres://nobody@127.0.0.1:1/none",
-    ));
+    settings.database_url = Some(attune_shared::secrets::Secret::new("postgres://nobody@127.0.0.1:1/none"));
     let options = attune_api::BuildOptions {
         clock: std::sync::Arc::new(app.clock.clone()),
         migrate: true,
         worker: attune_api::WorkerMode::None,
     };
-    let error = attune_api::Application::build(settings, options)
-        .await
-        .err()
-        .expect("must not start");
+    let error = attune_api::Application::build(settings, options).await.err().expect("must not start");
     assert!(error.to_string().contains("database"), "{error}");
     app.stop().await;
 }
@@ -226,11 +142,7 @@ async fn the_openapi_document_covers_every_route() {
     let app = TestApp::spawn().await;
     let (status, _, doc) = read(app.get("/openapi.json").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        doc["openapi"]
-    );
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     let expected = [
         ("post", "/v1/auth/register"),
         ("post", "/v1/auth/login"),
@@ -240,6 +152,17 @@ async fn the_openapi_document_covers_every_route() {
         ("patch", "/v1/me"),
         ("delete", "/v1/me"),
         ("get", "/v1/me/export"),
+        ("get", "/v1/sync"),
+        ("post", "/v1/sync"),
+        ("get", "/v1/programs"),
+        ("get", "/v1/programs/{slug}"),
+        ("post", "/v1/enrollments"),
+        ("get", "/v1/enrollments/current"),
+        ("patch", "/v1/enrollments/current"),
+        ("post", "/v1/enrollments/current/advance"),
+        ("post", "/v1/enrollments/current/step-back"),
+        ("get", "/v1/today"),
+        ("get", "/v1/resources"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
@@ -248,39 +171,19 @@ async fn the_openapi_document_covers_every_route() {
     ];
     for (method, path) in expected {
         let op = &doc["paths"][path][method];
-        assert!(
-            op.is_object(),
-            "{method} {path} missing from the OpenAPI document"
-        );
-        assert!(
-            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-            "{method} {path} has no responses"
-        );
+        assert!(op.is_object(), "{method} {path} missing from the OpenAPI document");
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
     }
     let secured = &doc["paths"]["/v1/me"]["get"];
     assert!(secured["security"].is_array());
     assert!(secured["responses"]["401"]["content"]["application/problem+json"].is_object());
-    for schema in [
-        "Problem",
-        "TokenResponse",
-        "RegisterRequest",
-        "UserView",
-        "FieldError",
-    ] {
-        assert!(
-            doc["components"]["schemas"][schema].is_object(),
-            "schema {schema} missing"
-        );
+    for schema in ["Problem", "TokenResponse", "RegisterRequest", "UserView", "FieldError"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema} missing");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 
     let docs = app.get("/docs").send().await.unwrap();
-    assert!(
-        docs.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = docs.text().await.unwrap();
     assert!(html.contains("/docs/docs.js"));
     let script = app.get("/docs/docs.js").send().await.unwrap();
@@ -308,15 +211,9 @@ async fn every_documented_route_answers_without_a_server_error() {
                     .await
                     .unwrap();
                 let status = response.status();
-                assert!(
-                    !status.is_server_error(),
-                    "{method} {path} with {body:?} answered {status}"
-                );
+                assert!(!status.is_server_error(), "{method} {path} with {body:?} answered {status}");
                 if status.is_client_error() {
-                    let ct = response.headers()["content-type"]
-                        .to_str()
-                        .unwrap()
-                        .to_owned();
+                    let ct = response.headers()["content-type"].to_str().unwrap().to_owned();
                     assert_eq!(ct, "application/problem+json", "{method} {path}");
                     let _: Value = response.json().await.unwrap();
                 }

@@ -44,38 +44,20 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
     app.login(email, "a wrong password guess").await;
     let login = read(app.login(email, PASSWORD).await).await.2;
     let second = TestUser::from_token_response(email, &login);
-    let refreshed = read(
-        app.post("/v1/auth/refresh")
-            .json(&json!({"refresh_token": second.refresh_token}))
-            .send()
+    let refreshed =
+        read(app.post("/v1/auth/refresh").json(&json!({"refresh_token": second.refresh_token})).send().await.unwrap())
             .await
-            .unwrap(),
-    )
-    .await
-    .2;
+            .2;
     let third = TestUser::from_token_response(email, &refreshed);
-    app.get("/v1/me")
-        .bearer_auth(&third.access_token)
-        .header("x-request-id", "trace-me-42")
-        .send()
-        .await
-        .unwrap();
+    app.get("/v1/me").bearer_auth(&third.access_token).header("x-request-id", "trace-me-42").send().await.unwrap();
     app.request(Method::PATCH, "/v1/me")
         .bearer_auth(&third.access_token)
         .json(&json!({"display_name": "Quiet Name"}))
         .send()
         .await
         .unwrap();
-    app.get("/v1/me/export")
-        .bearer_auth(&third.access_token)
-        .send()
-        .await
-        .unwrap();
-    app.request(Method::DELETE, "/v1/me")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    app.get("/v1/me/export").bearer_auth(&third.access_token).send().await.unwrap();
+    app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
     let uid = user.uuid();
     eventually("purge", std::time::Duration::from_secs(30), || async {
         app.count_rows_for_user("users", "id", uid).await == 0
@@ -89,14 +71,9 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
         let parsed: Result<Value, _> = serde_json::from_str(line);
         assert!(parsed.is_ok(), "every line is JSON: {line}");
     }
-    let traced = logs
-        .lines()
-        .filter(|l| l.contains("trace-me-42"))
-        .collect::<Vec<_>>();
+    let traced = logs.lines().filter(|l| l.contains("trace-me-42")).collect::<Vec<_>>();
     assert!(
-        traced
-            .iter()
-            .any(|l| l.contains(r#""route":"/v1/me""#) && l.contains(r#""status":200"#)),
+        traced.iter().any(|l| l.contains(r#""route":"/v1/me""#) && l.contains(r#""status":200"#)),
         "the request id and route appear on the request's lines: {traced:?}"
     );
     let forbidden = [

@@ -34,10 +34,7 @@ fn ids(pull: &Value, table: &str, kind: &str) -> BTreeSet<String> {
         .as_array()
         .unwrap_or_else(|| panic!("no {table}.{kind} in {pull}"))
         .iter()
-        .map(|r| {
-            r.as_str()
-                .map_or_else(|| r["id"].as_str().unwrap().to_owned(), str::to_owned)
-        })
+        .map(|r| r.as_str().map_or_else(|| r["id"].as_str().unwrap().to_owned(), str::to_owned))
         .collect()
 }
 
@@ -58,10 +55,7 @@ async fn a_first_sync_then_changes_flow_between_two_devices() {
     let first = app.pull(&user, None).await;
     for table in ["checkins", "journal_entries", "boundaries"] {
         for kind in ["created", "updated", "deleted"] {
-            assert!(
-                first["changes"][table][kind].as_array().unwrap().is_empty(),
-                "{first}"
-            );
+            assert!(first["changes"][table][kind].as_array().unwrap().is_empty(), "{first}");
         }
     }
     let t0 = timestamp(&first);
@@ -85,23 +79,14 @@ async fn a_first_sync_then_changes_flow_between_two_devices() {
     let b = app.pull(&user, None).await;
     assert_eq!(ids(&b, "checkins", "created"), set(&["c1", "c2"]));
     assert_eq!(ids(&b, "journal_entries", "created"), set(&["j1"]));
-    let c1 = b["changes"]["checkins"]["created"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "c1")
-        .unwrap()
-        .clone();
+    let c1 = b["changes"]["checkins"]["created"].as_array().unwrap().iter().find(|r| r["id"] == "c1").unwrap().clone();
     assert_eq!(
         c1,
         json!({"id": "c1", "occurred_at": NOW_MS, "mood": 2, "anxiety": 3, "comfort": 4, "exercise_id": null,
                           "completed": false, "note": "tight chest", "tags": "[\"evening\"]"}),
         "no _status/_changed"
     );
-    assert_eq!(
-        b["changes"]["boundaries"]["created"][0]["text"],
-        "I'd like to be asked before a hug."
-    );
+    assert_eq!(b["changes"]["boundaries"]["created"][0]["text"], "I'd like to be asked before a hug.");
     let tb = timestamp(&b);
     assert_eq!(tb, pushed_at);
 
@@ -113,31 +98,19 @@ async fn a_first_sync_then_changes_flow_between_two_devices() {
     let mut c1_changed = checkin("c1", 3, Some("a little lighter"));
     c1_changed["_status"] = json!("updated");
     let response = app
-        .push(
-            &user,
-            Some(tb),
-            json!({"checkins": {"created": [], "updated": [c1_changed], "deleted": ["c2"]}}),
-        )
+        .push(&user, Some(tb), json!({"checkins": {"created": [], "updated": [c1_changed], "deleted": ["c2"]}}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let a2 = app.pull(&user, Some(timestamp(&a))).await;
     assert!(ids(&a2, "checkins", "created").is_empty());
     assert_eq!(ids(&a2, "checkins", "updated"), set(&["c1"]));
     assert_eq!(ids(&a2, "checkins", "deleted"), set(&["c2"]));
-    assert_eq!(
-        a2["changes"]["checkins"]["updated"][0]["note"],
-        "a little lighter"
-    );
-    assert!(
-        ids(&a2, "journal_entries", "updated").is_empty(),
-        "unchanged tables stay empty"
-    );
+    assert_eq!(a2["changes"]["checkins"]["updated"][0]["note"], "a little lighter");
+    assert!(ids(&a2, "journal_entries", "updated").is_empty(), "unchanged tables stay empty");
 
     // Nothing new: an empty pull with the same timestamp.
     let a3 = app.pull(&user, Some(timestamp(&a2))).await;
-    assert!(
-        ids(&a3, "checkins", "updated").is_empty() && ids(&a3, "checkins", "deleted").is_empty()
-    );
+    assert!(ids(&a3, "checkins", "updated").is_empty() && ids(&a3, "checkins", "deleted").is_empty());
     assert_eq!(timestamp(&a3), timestamp(&a2));
     app.stop().await;
 }
@@ -148,77 +121,39 @@ async fn pushes_follow_the_protocol_rules() {
     let user = app.register("rules@example.org").await;
     let t0 = timestamp(&app.pull(&user, None).await);
     assert_eq!(
-        app.push(
-            &user,
-            Some(t0),
-            created("checkins", vec![checkin("x", 2, None)])
-        )
-        .await
-        .status(),
+        app.push(&user, Some(t0), created("checkins", vec![checkin("x", 2, None)])).await.status(),
         StatusCode::OK
     );
     let t1 = timestamp(&app.pull(&user, Some(t0)).await);
 
     // Created but already there (the app never heard the first push succeed): an update.
-    let again = app
-        .push(
-            &user,
-            Some(t1),
-            created("checkins", vec![checkin("x", 5, None)]),
-        )
-        .await;
+    let again = app.push(&user, Some(t1), created("checkins", vec![checkin("x", 5, None)])).await;
     assert_eq!(again.status(), StatusCode::OK);
     let t2 = timestamp(&app.pull(&user, Some(t1)).await);
     let all = app.pull(&user, None).await;
     assert_eq!(all["changes"]["checkins"]["created"][0]["mood"], 5);
 
     // Updated but missing, with no tombstone: created.
-    let update_missing =
-        json!({"checkins": {"created": [], "updated": [checkin("ghost", 1, None)], "deleted": []}});
-    assert_eq!(
-        app.push(&user, Some(t2), update_missing).await.status(),
-        StatusCode::OK
-    );
+    let update_missing = json!({"checkins": {"created": [], "updated": [checkin("ghost", 1, None)], "deleted": []}});
+    assert_eq!(app.push(&user, Some(t2), update_missing).await.status(), StatusCode::OK);
     // Deleting something that does not exist is fine.
-    let delete_missing =
-        json!({"checkins": {"created": [], "updated": [], "deleted": ["never-existed"]}});
-    assert_eq!(
-        app.push(&user, Some(t2), delete_missing).await.status(),
-        StatusCode::OK
-    );
+    let delete_missing = json!({"checkins": {"created": [], "updated": [], "deleted": ["never-existed"]}});
+    assert_eq!(app.push(&user, Some(t2), delete_missing).await.status(), StatusCode::OK);
 
     // Delete x, then another device (which last pulled before that) updates x: 409.
     let t3 = timestamp(&app.pull(&user, Some(t2)).await);
     let delete_x = json!({"checkins": {"created": [], "updated": [], "deleted": ["x"]}});
-    assert_eq!(
-        app.push(&user, Some(t3), delete_x).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.push(&user, Some(t3), delete_x).await.status(), StatusCode::OK);
     let stale_update = json!({"checkins": {"created": [checkin("fresh", 3, None)], "updated": [checkin("x", 1, None)], "deleted": []}});
-    let conflict = expect_problem(
-        app.push(&user, Some(t3), stale_update).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(
-        conflict["conflicts"],
-        json!([{"table": "checkins", "id": "x"}])
-    );
+    let conflict = expect_problem(app.push(&user, Some(t3), stale_update).await, StatusCode::CONFLICT).await;
+    assert_eq!(conflict["conflicts"], json!([{"table": "checkins", "id": "x"}]));
     let everything = app.pull(&user, None).await;
-    assert!(
-        !ids(&everything, "checkins", "created").contains("fresh"),
-        "a refused push applies nothing"
-    );
+    assert!(!ids(&everything, "checkins", "created").contains("fresh"), "a refused push applies nothing");
     // Even after pulling the deletion, updating a deleted record is refused: the
     // tombstone says it was deleted.
     let t4 = timestamp(&app.pull(&user, Some(t3)).await);
-    let late_update =
-        json!({"checkins": {"created": [], "updated": [checkin("x", 1, None)], "deleted": []}});
-    expect_problem(
-        app.push(&user, Some(t4), late_update).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let late_update = json!({"checkins": {"created": [], "updated": [checkin("x", 1, None)], "deleted": []}});
+    expect_problem(app.push(&user, Some(t4), late_update).await, StatusCode::CONFLICT).await;
     app.stop().await;
 }
 
@@ -227,35 +162,18 @@ async fn a_record_changed_since_the_last_pull_is_a_conflict_and_nothing_applies(
     let app = TestApp::spawn().await;
     let user = app.register("conflict@example.org").await;
     let t0 = timestamp(&app.pull(&user, None).await);
-    app.push(
-        &user,
-        Some(t0),
-        created(
-            "checkins",
-            vec![checkin("shared", 3, Some("v1")), checkin("other", 3, None)],
-        ),
-    )
-    .await;
+    app.push(&user, Some(t0), created("checkins", vec![checkin("shared", 3, Some("v1")), checkin("other", 3, None)]))
+        .await;
     let phone = timestamp(&app.pull(&user, Some(t0)).await);
     let tablet = phone;
     // The phone edits first.
     let edit = json!({"checkins": {"created": [], "updated": [checkin("shared", 4, Some("phone"))], "deleted": []}});
-    assert_eq!(
-        app.push(&user, Some(phone), edit).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.push(&user, Some(phone), edit).await.status(), StatusCode::OK);
     // The tablet, still on the old pull, edits the same record and another one.
     let edit = json!({"checkins": {"created": [], "updated": [checkin("shared", 1, Some("tablet")), checkin("other", 1, Some("tablet"))], "deleted": []}});
-    let problem = expect_problem(
-        app.push(&user, Some(tablet), edit).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let problem = expect_problem(app.push(&user, Some(tablet), edit).await, StatusCode::CONFLICT).await;
     assert_eq!(problem["type"], "/problems/sync-conflict");
-    assert_eq!(
-        problem["conflicts"],
-        json!([{"table": "checkins", "id": "shared"}])
-    );
+    assert_eq!(problem["conflicts"], json!([{"table": "checkins", "id": "shared"}]));
     let now = app.pull(&user, None).await;
     let records = now["changes"]["checkins"]["created"].as_array().unwrap();
     let note_of = |id: &str| records.iter().find(|r| r["id"] == id).unwrap()["note"].clone();
@@ -263,11 +181,7 @@ async fn a_record_changed_since_the_last_pull_is_a_conflict_and_nothing_applies(
     assert_eq!(note_of("other"), Value::Null, "all or nothing");
     // Deleting a record changed since the last pull is a conflict too.
     let delete = json!({"checkins": {"created": [], "updated": [], "deleted": ["shared"]}});
-    expect_problem(
-        app.push(&user, Some(tablet), delete).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    expect_problem(app.push(&user, Some(tablet), delete).await, StatusCode::CONFLICT).await;
     app.stop().await;
 }
 
@@ -281,11 +195,7 @@ async fn invalid_pushes_name_table_record_and_field_and_store_nothing() {
         "checkins": {"created": [checkin("good", 3, Some("fine")), bad], "updated": [], "deleted": []},
         "journal_entries": {"created": [{"id": "j", "body": "x".repeat(20_001), "occurred_at": NOW_MS, "unknown": true}], "updated": [], "deleted": []},
     });
-    let problem = expect_problem(
-        app.push(&user, Some(0), changes).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let problem = expect_problem(app.push(&user, Some(0), changes).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     let errors: Vec<(String, String, String)> = problem["errors"]
         .as_array()
         .unwrap()
@@ -301,54 +211,24 @@ async fn invalid_pushes_name_table_record_and_field_and_store_nothing() {
     assert_eq!(
         errors,
         [
-            (
-                "checkins".to_owned(),
-                "bad-one".to_owned(),
-                "mood".to_owned()
-            ),
-            (
-                "checkins".to_owned(),
-                "bad-one".to_owned(),
-                "tags".to_owned()
-            ),
-            (
-                "journal_entries".to_owned(),
-                "j".to_owned(),
-                "body".to_owned()
-            ),
+            ("checkins".to_owned(), "bad-one".to_owned(), "mood".to_owned()),
+            ("checkins".to_owned(), "bad-one".to_owned(), "tags".to_owned()),
+            ("journal_entries".to_owned(), "j".to_owned(), "body".to_owned()),
         ]
     );
     assert_eq!(app.count_rows("checkins").await, 0, "nothing applied");
 
     let unknown_table = json!({"secrets": {"created": [], "updated": [], "deleted": []}});
-    let problem = expect_problem(
-        app.push(&user, Some(0), unknown_table).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let problem = expect_problem(app.push(&user, Some(0), unknown_table).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem["errors"][0]["table"], "secrets");
 
-    let duplicate =
-        json!({"checkins": {"created": [checkin("d", 3, None)], "updated": [], "deleted": ["d"]}});
-    expect_problem(
-        app.push(&user, Some(0), duplicate).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let duplicate = json!({"checkins": {"created": [checkin("d", 3, None)], "updated": [], "deleted": ["d"]}});
+    expect_problem(app.push(&user, Some(0), duplicate).await, StatusCode::UNPROCESSABLE_ENTITY).await;
 
     let bad_id = json!({"checkins": {"created": [checkin("../etc", 3, None)], "updated": [], "deleted": []}});
-    expect_problem(
-        app.push(&user, Some(0), bad_id).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    expect_problem(app.push(&user, Some(0), bad_id).await, StatusCode::UNPROCESSABLE_ENTITY).await;
 
-    let bad_since = app
-        .get("/v1/sync?last_pulled_at=yesterday")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let bad_since = app.get("/v1/sync?last_pulled_at=yesterday").bearer_auth(&user.access_token).send().await.unwrap();
     expect_problem(bad_since, StatusCode::UNPROCESSABLE_ENTITY).await;
     let no_token = app.get("/v1/sync").send().await.unwrap();
     expect_problem(no_token, StatusCode::UNAUTHORIZED).await;
@@ -359,33 +239,15 @@ async fn invalid_pushes_name_table_record_and_field_and_store_nothing() {
 async fn a_push_over_5000_records_or_the_body_limit_gets_413() {
     let app = TestApp::spawn_with(|s| s.max_body_bytes = 4 * 1024 * 1024).await;
     let user = app.register("limits@example.org").await;
-    let many: Vec<Value> = (0..5_001)
-        .map(|i| checkin(&format!("r{i}"), 3, None))
-        .collect();
-    let problem = expect_problem(
-        app.push(&user, Some(0), created("checkins", many)).await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("5000"),
-        "{problem}"
-    );
-    let exactly: Vec<Value> = (0..5_000)
-        .map(|i| checkin(&format!("r{i}"), 3, None))
-        .collect();
-    let (status, _, body) =
-        read(app.push(&user, Some(0), created("checkins", exactly)).await).await;
+    let many: Vec<Value> = (0..5_001).map(|i| checkin(&format!("r{i}"), 3, None)).collect();
+    let problem =
+        expect_problem(app.push(&user, Some(0), created("checkins", many)).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert!(problem["detail"].as_str().unwrap().contains("5000"), "{problem}");
+    let exactly: Vec<Value> = (0..5_000).map(|i| checkin(&format!("r{i}"), 3, None)).collect();
+    let (status, _, body) = read(app.push(&user, Some(0), created("checkins", exactly)).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let pulled = app.pull(&user, None).await;
-    assert_eq!(
-        pulled["changes"]["checkins"]["created"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5_000,
-        "pages stream whole"
-    );
+    assert_eq!(pulled["changes"]["checkins"]["created"].as_array().unwrap().len(), 5_000, "pages stream whole");
 
     let huge = "x".repeat(5 * 1024 * 1024);
     let response = app
@@ -405,51 +267,28 @@ async fn ids_belong_to_their_owner_and_nobody_else_can_touch_them() {
     let app = TestApp::spawn().await;
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    app.push(
-        &ana,
-        Some(0),
-        created("checkins", vec![checkin("same-id", 2, Some("ana's note"))]),
-    )
-    .await;
+    app.push(&ana, Some(0), created("checkins", vec![checkin("same-id", 2, Some("ana's note"))])).await;
 
     // Ben uses the very same id: it is his own record, not Ana's.
-    let (status, _, _) = read(
-        app.push(
-            &ben,
-            Some(0),
-            created("checkins", vec![checkin("same-id", 5, Some("ben's"))]),
-        )
-        .await,
-    )
-    .await;
+    let (status, _, _) =
+        read(app.push(&ben, Some(0), created("checkins", vec![checkin("same-id", 5, Some("ben's"))])).await).await;
     assert_eq!(status, StatusCode::OK);
     let ben_pull = app.pull(&ben, None).await;
-    assert_eq!(
-        ben_pull["changes"]["checkins"]["created"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        ben_pull["changes"]["checkins"]["created"][0]["note"],
-        "ben's"
-    );
+    assert_eq!(ben_pull["changes"]["checkins"]["created"].as_array().unwrap().len(), 1);
+    assert_eq!(ben_pull["changes"]["checkins"]["created"][0]["note"], "ben's");
     // Ben updates and deletes "same-id" and a guessed id: only his own records move.
     let ben_t = timestamp(&ben_pull);
-    app.push(&ben, Some(ben_t), json!({"checkins": {"created": [], "updated": [checkin("same-id", 1, Some("x"))], "deleted": []}})).await;
-    let ben_t = timestamp(&app.pull(&ben, Some(ben_t)).await);
     app.push(
         &ben,
         Some(ben_t),
-        json!({"checkins": {"created": [], "updated": [], "deleted": ["same-id"]}}),
+        json!({"checkins": {"created": [], "updated": [checkin("same-id", 1, Some("x"))], "deleted": []}}),
     )
     .await;
+    let ben_t = timestamp(&app.pull(&ben, Some(ben_t)).await);
+    app.push(&ben, Some(ben_t), json!({"checkins": {"created": [], "updated": [], "deleted": ["same-id"]}})).await;
 
     let ana_pull = app.pull(&ana, None).await;
-    let records = ana_pull["changes"]["checkins"]["created"]
-        .as_array()
-        .unwrap();
+    let records = ana_pull["changes"]["checkins"]["created"].as_array().unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["note"], "ana's note");
     assert_eq!(records[0]["mood"], 2);
@@ -461,32 +300,19 @@ async fn ids_belong_to_their_owner_and_nobody_else_can_touch_them() {
 async fn private_text_is_ciphertext_at_rest_and_bound_to_its_record() {
     let app = TestApp::spawn().await;
     let user = app.register("private@example.org").await;
-    let secrets = [
-        "my chest tightens at night",
-        "I was hurt when I was young",
-        "no touching my neck",
-    ];
+    let secrets = ["my chest tightens at night", "I was hurt when I was young", "no touching my neck"];
     let changes = json!({
         "checkins": {"created": [checkin("c1", 2, Some(secrets[0])), checkin("c2", 2, Some("second"))], "updated": [], "deleted": []},
         "journal_entries": {"created": [journal("j1", secrets[1])], "updated": [], "deleted": []},
         "boundaries": {"created": [boundary("b1", secrets[2])], "updated": [], "deleted": []},
     });
-    assert_eq!(
-        app.push(&user, Some(0), changes).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.push(&user, Some(0), changes).await.status(), StatusCode::OK);
 
     let raw_rows = dump(&app, &["checkins", "journal_entries", "boundaries"]).await;
     for secret in secrets {
-        assert!(
-            !raw_rows.contains(secret),
-            "plaintext {secret:?} found at rest"
-        );
+        assert!(!raw_rows.contains(secret), "plaintext {secret:?} found at rest");
         for word in secret.split_whitespace().filter(|w| w.len() > 4) {
-            assert!(
-                !raw_rows.contains(word),
-                "a word of private text ({word}) found at rest"
-            );
+            assert!(!raw_rows.contains(word), "a word of private text ({word}) found at rest");
         }
     }
     assert!(raw_rows.contains("v1:t1:"), "values carry their key id");
@@ -494,33 +320,18 @@ async fn private_text_is_ciphertext_at_rest_and_bound_to_its_record() {
         let file = std::fs::read(app.settings.data_dir.join("attune.db")).unwrap();
         let wal = std::fs::read(app.settings.data_dir.join("attune.db-wal")).unwrap_or_default();
         for bytes in [file, wal] {
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(secrets[0]),
-                "plaintext in the SQLite file"
-            );
+            assert!(!String::from_utf8_lossy(&bytes).contains(secrets[0]), "plaintext in the SQLite file");
         }
     }
 
     // Copying c1's ciphertext onto c2 does not give c2 c1's note: it fails to open.
     let c1_note = scalar(&app, "SELECT note FROM checkins WHERE id = 'c1'").await;
-    exec(
-        &app,
-        &format!("UPDATE checkins SET note = '{c1_note}' WHERE id = 'c2'"),
-    )
-    .await;
-    let response = app
-        .get("/v1/sync?last_pulled_at=0")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    exec(&app, &format!("UPDATE checkins SET note = '{c1_note}' WHERE id = 'c2'")).await;
+    let response = app.get("/v1/sync?last_pulled_at=0").bearer_auth(&user.access_token).send().await.unwrap();
     let body = response.text().await;
     let leaked = body.as_ref().is_ok_and(|b| b.contains(secrets[0]));
     assert!(!leaked, "a moved ciphertext must not decrypt");
-    assert!(
-        body.is_err() || serde_json::from_str::<Value>(&body.unwrap()).is_err(),
-        "the pull fails rather than lie"
-    );
+    assert!(body.is_err() || serde_json::from_str::<Value>(&body.unwrap()).is_err(), "the pull fails rather than lie");
     app.stop().await;
 }
 
@@ -528,47 +339,20 @@ async fn private_text_is_ciphertext_at_rest_and_bound_to_its_record() {
 async fn rotating_keys_re_encrypts_old_values_and_keeps_them_readable() {
     let app = TestApp::spawn().await;
     let user = app.register("rotate@example.org").await;
-    app.push(
-        &user,
-        Some(0),
-        created(
-            "journal_entries",
-            vec![journal("j1", "written under the first key")],
-        ),
-    )
-    .await;
+    app.push(&user, Some(0), created("journal_entries", vec![journal("j1", "written under the first key")])).await;
     let before = scalar(&app, "SELECT body FROM journal_entries WHERE id = 'j1'").await;
     assert!(before.starts_with("v1:t1:"));
 
-    let ring = format!(
-        "{TEST_DATA_KEYS},t2:{}",
-        "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
-    );
+    let ring = format!("{TEST_DATA_KEYS},t2:{}", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=");
     let service = app.sync_service(&ring);
-    let cipher = attune_shared::crypto::DataCipher::new(
-        attune_shared::secrets::KeyRing::parse(&ring).unwrap(),
-    );
-    let rewritten = attune_shared::sync::rotate_keys(&app.db, &cipher)
-        .await
-        .unwrap();
+    let cipher = attune_shared::crypto::DataCipher::new(attune_shared::secrets::KeyRing::parse(&ring).unwrap());
+    let rewritten = attune_shared::sync::rotate_keys(&app.db, &cipher).await.unwrap();
     assert_eq!(rewritten, 1);
     let after = scalar(&app, "SELECT body FROM journal_entries WHERE id = 'j1'").await;
     assert!(after.starts_with("v1:t2:"), "{after}");
-    assert_eq!(
-        attune_shared::sync::rotate_keys(&app.db, &cipher)
-            .await
-            .unwrap(),
-        0,
-        "idempotent"
-    );
-    let pulled = service
-        .pull_value(user.uuid(), &Default::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        pulled["changes"]["journal_entries"]["created"][0]["body"],
-        "written under the first key"
-    );
+    assert_eq!(attune_shared::sync::rotate_keys(&app.db, &cipher).await.unwrap(), 0, "idempotent");
+    let pulled = service.pull_value(user.uuid(), &Default::default()).await.unwrap();
+    assert_eq!(pulled["changes"]["journal_entries"]["created"][0]["body"], "written under the first key");
     app.stop().await;
 }
 
@@ -576,21 +360,10 @@ async fn rotating_keys_re_encrypts_old_values_and_keeps_them_readable() {
 async fn deletions_are_forgotten_after_retention_and_stale_clients_get_a_replacement_sync() {
     let app = TestApp::spawn().await;
     let user = app.register("stale@example.org").await;
-    app.push(
-        &user,
-        Some(0),
-        created(
-            "checkins",
-            vec![checkin("keep", 3, None), checkin("drop", 3, None)],
-        ),
-    )
-    .await;
+    app.push(&user, Some(0), created("checkins", vec![checkin("keep", 3, None), checkin("drop", 3, None)])).await;
     let old_pull = timestamp(&app.pull(&user, None).await);
     let delete = json!({"checkins": {"created": [], "updated": [], "deleted": ["drop"]}});
-    assert_eq!(
-        app.push(&user, Some(old_pull), delete).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.push(&user, Some(old_pull), delete).await.status(), StatusCode::OK);
 
     // Within retention: an ordinary incremental pull with the deletion.
     app.clock.advance(chrono::Duration::days(89));
@@ -629,43 +402,18 @@ async fn a_migration_sync_returns_whole_tables_new_to_the_client() {
     )
     .await;
     let t = timestamp(&app.pull(&user, None).await);
-    let migration =
-        r#"{"from":0,"tables":["boundaries"],"columns":[{"table":"checkins","columns":["tags"]}]}"#;
-    let url = format!(
-        "/v1/sync?last_pulled_at={t}&schema_version=1&migration={}",
-        urlencode(migration)
-    );
-    let (status, _, pulled) = read(
-        app.get(&url)
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let migration = r#"{"from":0,"tables":["boundaries"],"columns":[{"table":"checkins","columns":["tags"]}]}"#;
+    let url = format!("/v1/sync?last_pulled_at={t}&schema_version=1&migration={}", urlencode(migration));
+    let (status, _, pulled) = read(app.get(&url).bearer_auth(&user.access_token).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{pulled}");
-    assert_eq!(
-        ids(&pulled, "boundaries", "created"),
-        set(&["b1"]),
-        "a table new to the client comes whole"
-    );
-    assert_eq!(
-        ids(&pulled, "checkins", "updated"),
-        set(&["c1"]),
-        "records get their new columns"
-    );
+    assert_eq!(ids(&pulled, "boundaries", "created"), set(&["b1"]), "a table new to the client comes whole");
+    assert_eq!(ids(&pulled, "checkins", "updated"), set(&["c1"]), "records get their new columns");
     assert!(ids(&pulled, "journal_entries", "updated").is_empty());
 
-    let bad = format!(
-        "/v1/sync?last_pulled_at={t}&migration={}",
-        urlencode(r#"{"from":0,"tables":["users"],"columns":[]}"#)
-    );
+    let bad =
+        format!("/v1/sync?last_pulled_at={t}&migration={}", urlencode(r#"{"from":0,"tables":["users"],"columns":[]}"#));
     expect_problem(
-        app.get(&bad)
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap(),
+        app.get(&bad).bearer_auth(&user.access_token).send().await.unwrap(),
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -676,52 +424,16 @@ async fn a_migration_sync_returns_whole_tables_new_to_the_client() {
 async fn the_export_and_account_purge_include_synced_records() {
     let app = TestApp::spawn().await;
     let user = app.register("export-sync@example.org").await;
-    app.push(
-        &user,
-        Some(0),
-        created(
-            "journal_entries",
-            vec![journal("j1", "mine to take with me")],
-        ),
-    )
-    .await;
-    app.push(
-        &user,
-        Some(0),
-        json!({"checkins": {"created": [], "updated": [], "deleted": ["gone"]}}),
-    )
-    .await;
-    let (_, _, export) = read(
-        app.get("/v1/me/export")
-            .bearer_auth(&user.access_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        export["records"]["journal_entries"]["created"][0]["body"],
-        "mine to take with me"
-    );
+    app.push(&user, Some(0), created("journal_entries", vec![journal("j1", "mine to take with me")])).await;
+    app.push(&user, Some(0), json!({"checkins": {"created": [], "updated": [], "deleted": ["gone"]}})).await;
+    let (_, _, export) = read(app.get("/v1/me/export").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    assert_eq!(export["records"]["journal_entries"]["created"][0]["body"], "mine to take with me");
 
     let columns = app.user_columns().await;
-    for table in [
-        "checkins",
-        "journal_entries",
-        "boundaries",
-        "sync_tombstones",
-        "sync_state",
-    ] {
-        assert!(
-            columns.iter().any(|(t, _)| t == table),
-            "{table} is covered by the purge check"
-        );
+    for table in ["checkins", "journal_entries", "boundaries", "sync_tombstones", "sync_state"] {
+        assert!(columns.iter().any(|(t, _)| t == table), "{table} is covered by the purge check");
     }
-    app.request(reqwest::Method::DELETE, "/v1/me")
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    app.request(reqwest::Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
     let uid = user.uuid();
     attune_tests::eventually("purge", std::time::Duration::from_secs(30), || async {
         let mut left = 0;
@@ -773,9 +485,8 @@ async fn concurrent_pushes_and_pulls_never_miss_a_change() {
         pushers.push(tokio::spawn(async move {
             let mut pushed = BTreeSet::new();
             for n in 0..PUSHES_EACH {
-                let records: Vec<Value> = (0..RECORDS_EACH)
-                    .map(|r| checkin(&format!("p{p}-n{n}-r{r}"), 3, Some("x")))
-                    .collect();
+                let records: Vec<Value> =
+                    (0..RECORDS_EACH).map(|r| checkin(&format!("p{p}-n{n}-r{r}"), 3, Some("x"))).collect();
                 pushed.extend(records.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
                 let response = app.push(&user, Some(0), created("checkins", records)).await;
                 assert_eq!(response.status(), StatusCode::OK);
@@ -794,11 +505,7 @@ async fn concurrent_pushes_and_pulls_never_miss_a_change() {
         assert!(pulls > 1, "each puller pulled while pushes ran");
         assert_eq!(seen, pushed, "a puller missed or invented changes");
     }
-    std::sync::Arc::try_unwrap(app)
-        .ok()
-        .expect("sole owner")
-        .stop()
-        .await;
+    std::sync::Arc::try_unwrap(app).ok().expect("sole owner").stop().await;
 }
 
 /// Months later the access token has long expired: sign in again.
@@ -825,10 +532,7 @@ async fn dump(app: &TestApp, tables: &[&str]) -> String {
     for table in tables {
         let rows = app
             .db
-            .query_all_raw(Statement::from_string(
-                app.db.get_database_backend(),
-                format!("SELECT * FROM {table}"),
-            ))
+            .query_all_raw(Statement::from_string(app.db.get_database_backend(), format!("SELECT * FROM {table}")))
             .await
             .unwrap();
         for row in rows {
@@ -846,10 +550,7 @@ async fn dump(app: &TestApp, tables: &[&str]) -> String {
 async fn scalar(app: &TestApp, sql: &str) -> String {
     let row = app
         .db
-        .query_one_raw(Statement::from_string(
-            app.db.get_database_backend(),
-            sql.to_owned(),
-        ))
+        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql.to_owned()))
         .await
         .unwrap()
         .unwrap();

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use attune_shared::{
-    SystemClock, config::Settings, crypto::DataCipher, db, jobs::JobQueue, secrets::Secrets,
-    sync::SyncService, telemetry,
+    SystemClock, config::Settings, crypto::DataCipher, db, jobs::JobQueue, secrets::Secrets, sync::SyncService,
+    telemetry,
 };
 use attune_worker::WorkerDeps;
 use clap::Parser;

@@ -28,6 +28,7 @@ pub async fn ensure_problem_json(request: Request, next: Next) -> Response {
         detail: default_detail(status).to_owned(),
         errors: vec![],
         conflicts: vec![],
+        unmet: vec![],
     });
     // Keep headers such as `Allow` and `Retry-After`.
     for (name, value) in response.headers() {
@@ -42,9 +43,7 @@ fn default_detail(status: StatusCode) -> &'static str {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than this server accepts.",
         StatusCode::SERVICE_UNAVAILABLE => "The server could not answer in time; please try again.",
-        StatusCode::INTERNAL_SERVER_ERROR => {
-            "Something went wrong on our side. It has been logged; please try again."
-        }
+        StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong on our side. It has been logged; please try again.",
         StatusCode::METHOD_NOT_ALLOWED => "This resource does not support that method.",
         StatusCode::NOT_FOUND => "There is nothing at this address.",
         _ => "The request could not be handled.",

@@ -18,9 +18,7 @@ pub struct RequestId(pub String);
 /// log lines.
 fn acceptable(value: &str) -> bool {
     (1..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 pub async fn assign(mut request: Request, next: Next) -> Response {
@@ -32,9 +30,7 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     if let Ok(value) = HeaderValue::from_str(&id) {
-        request
-            .headers_mut()
-            .insert(X_REQUEST_ID.clone(), value.clone());
+        request.headers_mut().insert(X_REQUEST_ID.clone(), value.clone());
         request.extensions_mut().insert(RequestId(id));
         let mut response = next.run(request).await;
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);

@@ -66,10 +66,7 @@ impl TokenResponse {
         (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn register(
-    state: AppState,
-    Json(body): Json<RegisterRequest>,
-) -> ApiResult<impl IntoResponse> {
+async fn register(state: AppState, Json(body): Json<RegisterRequest>) -> ApiResult<impl IntoResponse> {
     let input = RegisterInput {
         email: body.email,
         password: body.password,
@@ -92,10 +89,7 @@ async fn login(
     ClientAddress(address): ClientAddress,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let (user, tokens) = state
-        .accounts
-        .login(&body.email, &body.password, &address)
-        .await?;
+    let (user, tokens) = state.accounts.login(&body.email, &body.password, &address).await?;
     Ok(Json(TokenResponse::new(&user, tokens)))
 }
 
@@ -106,10 +100,7 @@ async fn login(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "Unknown, used, expired or revoked refresh token", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn refresh(
-    state: AppState,
-    Json(body): Json<RefreshRequest>,
-) -> ApiResult<Json<TokenResponse>> {
+async fn refresh(state: AppState, Json(body): Json<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
     let (user, tokens) = state.accounts.refresh(&body.refresh_token).await?;
     Ok(Json(TokenResponse::new(&user, tokens)))
 }

@@ -21,6 +21,15 @@ pub struct ProfileUpdate {
     pub display_name: Option<String>,
     /// IANA time zone name.
     pub timezone: Option<String>,
+    /// ISO 3166-1 alpha-2 code for professional-help resources; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub country: Option<Option<String>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn double_option<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,10 +82,7 @@ async fn update_me(
     CurrentUser(who): CurrentUser,
     Json(body): Json<ProfileUpdate>,
 ) -> ApiResult<Json<UserView>> {
-    let patch = ProfilePatch {
-        display_name: body.display_name,
-        timezone: body.timezone,
-    };
+    let patch = ProfilePatch { display_name: body.display_name, timezone: body.timezone, country: body.country };
     let user = state.accounts.update_profile(&who, patch).await?;
     Ok(Json((&user).into()))
 }
@@ -103,15 +109,9 @@ async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
         (status = 200, body = AccountExportView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn export_me(
-    state: AppState,
-    CurrentUser(who): CurrentUser,
-) -> ApiResult<Json<AccountExportView>> {
+async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<AccountExportView>> {
     let export = state.accounts.export(&who).await?;
-    let records = state
-        .sync
-        .pull_value(who.user.id, &Default::default())
-        .await?;
+    let records = state.sync.pull_value(who.user.id, &Default::default()).await?;
     Ok(Json(AccountExportView {
         exported_at: rfc3339(state.clock.now_ms()),
         user: (&export.user).into(),
@@ -131,7 +131,5 @@ async fn export_me(
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_me, update_me, delete_me))
-        .routes(routes!(export_me))
+    OpenApiRouter::new().routes(routes!(get_me, update_me, delete_me)).routes(routes!(export_me))
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod docs;
 pub mod me;
 pub mod ops;
+pub mod program;
 pub mod sync;
 
 use attune_shared::entities::user;
@@ -14,9 +15,7 @@ use uuid::Uuid;
 
 /// Milliseconds since the epoch as RFC 3339 UTC, the API's time format.
 pub fn rfc3339(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// The signed-in person's profile.
@@ -27,6 +26,8 @@ pub struct UserView {
     pub display_name: String,
     /// IANA time zone name.
     pub timezone: String,
+    /// ISO 3166-1 alpha-2, or null.
+    pub country: Option<String>,
     /// RFC 3339 UTC.
     pub created_at: String,
     pub updated_at: String,
@@ -39,6 +40,7 @@ impl From<&user::Model> for UserView {
             email: user.email.clone(),
             display_name: user.display_name.clone(),
             timezone: user.timezone.clone(),
+            country: user.country.clone(),
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
         }

@@ -20,9 +20,7 @@ pub struct Health {
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-    })
+    Json(Health { status: "ok".into() })
 }
 
 /// The database and the job queue answer.
@@ -34,19 +32,13 @@ async fn healthz() -> Json<Health> {
 async fn readyz(state: AppState) -> ApiResult<Json<Health>> {
     if let Err(error) = attune_shared::db::ping(&state.db).await {
         tracing::warn!(%error, "readiness: database does not answer");
-        return Err(ApiError::Unavailable(
-            "The database does not answer.".into(),
-        ));
+        return Err(ApiError::Unavailable("The database does not answer.".into()));
     }
     if let Err(error) = state.queue.ping().await {
         tracing::warn!(%error, "readiness: job queue does not answer");
-        return Err(ApiError::Unavailable(
-            "The job queue does not answer.".into(),
-        ));
+        return Err(ApiError::Unavailable("The job queue does not answer.".into()));
     }
-    Ok(Json(Health {
-        status: "ready".into(),
-    }))
+    Ok(Json(Health { status: "ready".into() }))
 }
 
 /// Prometheus metrics (text exposition format).
@@ -54,16 +46,12 @@ async fn readyz(state: AppState) -> ApiResult<Json<Health>> {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(state: AppState) -> Response {
     let mut response = state.metrics.render().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
 }

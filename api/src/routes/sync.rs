@@ -51,10 +51,7 @@ pub struct PullResponse {
     pub timestamp: i64,
     /// `replacement` when the client must replace its local data with this full
     /// snapshot (its last pull is older than the deletion-retention period).
-    #[serde(
-        rename = "experimentalStrategy",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "experimentalStrategy", skip_serializing_if = "Option::is_none")]
     pub experimental_strategy: Option<String>,
 }
 
@@ -70,18 +67,13 @@ pub struct PushResponse {
     pub timestamp: i64,
 }
 
-fn parse_number<T: std::str::FromStr>(
-    field: &str,
-    value: Option<&str>,
-) -> Result<Option<T>, ApiError> {
+fn parse_number<T: std::str::FromStr>(field: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
     match value.map(str::trim) {
         None | Some("" | "null" | "undefined") => Ok(None),
-        Some(text) => text.parse().map(Some).map_err(|_| {
-            ApiError::Validation(ValidationErrors::single(
-                field,
-                "must be a whole number or null",
-            ))
-        }),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::Validation(ValidationErrors::single(field, "must be a whole number or null"))),
     }
 }
 
@@ -93,11 +85,7 @@ fn parse_number<T: std::str::FromStr>(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed parameters", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn pull(
-    state: AppState,
-    CurrentUser(who): CurrentUser,
-    Query(params): Query<PullParams>,
-) -> ApiResult<Response> {
+async fn pull(state: AppState, CurrentUser(who): CurrentUser, Query(params): Query<PullParams>) -> ApiResult<Response> {
     let migration = match params.migration.as_deref().map(str::trim) {
         None | Some("" | "null" | "undefined") => None,
         Some(text) => Some(serde_json::from_str::<MigrationSpec>(text).map_err(|e| {
@@ -114,14 +102,9 @@ async fn pull(
     };
     let plan = state.sync.plan_pull(who.user.id, &request).await?;
     let receiver = state.sync.stream_pull(plan);
-    let stream = futures::stream::unfold(receiver, |mut rx| async move {
-        rx.recv().await.map(|piece| (piece, rx))
-    });
+    let stream = futures::stream::unfold(receiver, |mut rx| async move { rx.recv().await.map(|piece| (piece, rx)) });
     let mut response = Body::from_stream(stream).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }
 

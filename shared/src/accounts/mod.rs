@@ -7,14 +7,14 @@ pub mod tokens;
 use std::sync::Arc;
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
     Clock,
-    domain::{DisplayName, Email, Password, Timezone, ValidationErrors},
+    domain::{Country, DisplayName, Email, Password, Timezone, ValidationErrors},
     entities::{
         refresh_token::{self, Entity as RefreshToken},
         session::{self, Entity as Session},
@@ -78,6 +78,8 @@ pub struct RegisterInput {
 pub struct ProfilePatch {
     pub display_name: Option<String>,
     pub timezone: Option<String>,
+    /// `Some(None)` clears the country.
+    pub country: Option<Option<String>>,
 }
 
 /// Everything the account has, for `GET /v1/me/export`.
@@ -102,37 +104,21 @@ impl std::fmt::Debug for Accounts {
 }
 
 impl Accounts {
-    pub fn new(
-        db: DatabaseConnection,
-        clock: Arc<dyn Clock>,
-        secrets: &Secrets,
-        queue: JobQueue,
-    ) -> Self {
-        Self {
-            db,
-            clock,
-            keys: TokenKeys::new(&secrets.jwt_secret),
-            queue,
-        }
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, secrets: &Secrets, queue: JobQueue) -> Self {
+        Self { db, clock, keys: TokenKeys::new(&secrets.jwt_secret), queue }
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn register(
-        &self,
-        input: RegisterInput,
-    ) -> Result<(user::Model, IssuedTokens), AccountError> {
+    pub async fn register(&self, input: RegisterInput) -> Result<(user::Model, IssuedTokens), AccountError> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&input.email));
         let password = errors.check("password", Password::parse(&input.password));
         let name = errors.check("display_name", DisplayName::parse(&input.display_name));
         let tz = errors.check("timezone", Timezone::parse(&input.timezone));
-        let (Some(email), Some(password), Some(name), Some(tz)) = (email, password, name, tz)
-        else {
+        let (Some(email), Some(password), Some(name), Some(tz)) = (email, password, name, tz) else {
             return Err(errors.into());
         };
-        let password_hash = password::hash(&password)
-            .await
-            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let password_hash = password::hash(&password).await.map_err(|e| AccountError::Internal(e.to_string()))?;
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
         let user = user::ActiveModel {
@@ -144,6 +130,7 @@ impl Accounts {
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
+            country: Set(None),
         }
         .insert(&txn)
         .await
@@ -174,9 +161,7 @@ impl Accounts {
             throttle::locked_for(&self.db, &address_key, now).await?,
         ];
         if let Some(wait_ms) = locked.into_iter().flatten().max() {
-            return Err(AccountError::Throttled {
-                retry_after_secs: (wait_ms as u64).div_ceil(1000),
-            });
+            return Err(AccountError::Throttled { retry_after_secs: (wait_ms as u64).div_ceil(1000) });
         }
         let user = User::find()
             .filter(user::Column::Email.eq(normalised.as_str()))
@@ -203,10 +188,7 @@ impl Accounts {
     /// Rotates a refresh token. Presenting one that was already used means it was
     /// copied: the whole session (token family) is revoked.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(
-        &self,
-        presented: &str,
-    ) -> Result<(user::Model, IssuedTokens), AccountError> {
+    pub async fn refresh(&self, presented: &str) -> Result<(user::Model, IssuedTokens), AccountError> {
         let now = self.clock.now_ms();
         let hash = tokens::hash_refresh_token(presented);
         let txn = self.db.begin().await?;
@@ -234,19 +216,12 @@ impl Accounts {
             tracing::warn!(user_id = %session.user_id, session_id = %session.id, "refresh token reused; session revoked");
             return Err(AccountError::InvalidRefreshToken);
         }
-        let Some(user) = User::find_by_id(session.user_id)
-            .one(&txn)
-            .await?
-            .filter(|u| u.deleted_at.is_none())
-        else {
+        let Some(user) = User::find_by_id(session.user_id).one(&txn).await?.filter(|u| u.deleted_at.is_none()) else {
             return Err(AccountError::InvalidRefreshToken);
         };
         Session::update_many()
             .col_expr(session::Column::LastUsedAt, Expr::value(now))
-            .col_expr(
-                session::Column::ExpiresAt,
-                Expr::value(now + SESSION_IDLE_TTL.num_milliseconds()),
-            )
+            .col_expr(session::Column::ExpiresAt, Expr::value(now + SESSION_IDLE_TTL.num_milliseconds()))
             .filter(session::Column::Id.eq(session.id))
             .exec(&txn)
             .await?;
@@ -259,14 +234,8 @@ impl Accounts {
     /// logout and account deletion end access tokens at once.
     pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, AccountError> {
         let now = self.clock.now();
-        let claims = self
-            .keys
-            .verify(bearer, now.timestamp())
-            .ok_or(AccountError::Unauthenticated)?;
-        let Some((session, Some(user))) = Session::find_by_id(claims.sid)
-            .find_also_related(User)
-            .one(&self.db)
-            .await?
+        let claims = self.keys.verify(bearer, now.timestamp()).ok_or(AccountError::Unauthenticated)?;
+        let Some((session, Some(user))) = Session::find_by_id(claims.sid).find_also_related(User).one(&self.db).await?
         else {
             return Err(AccountError::Unauthenticated);
         };
@@ -277,36 +246,21 @@ impl Accounts {
         if !live {
             return Err(AccountError::Unauthenticated);
         }
-        Ok(Authenticated {
-            user,
-            session_id: session.id,
-        })
+        Ok(Authenticated { user, session_id: session.id })
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
     pub async fn logout(&self, who: &Authenticated) -> Result<(), AccountError> {
-        revoke_sessions(
-            &self.db,
-            session::Column::Id.eq(who.session_id),
-            self.clock.now_ms(),
-        )
-        .await?;
+        revoke_sessions(&self.db, session::Column::Id.eq(who.session_id), self.clock.now_ms()).await?;
         Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn update_profile(
-        &self,
-        who: &Authenticated,
-        patch: ProfilePatch,
-    ) -> Result<user::Model, AccountError> {
+    pub async fn update_profile(&self, who: &Authenticated, patch: ProfilePatch) -> Result<user::Model, AccountError> {
         let mut errors = ValidationErrors::new();
-        let name = patch
-            .display_name
-            .map(|n| errors.check("display_name", DisplayName::parse(&n)));
-        let tz = patch
-            .timezone
-            .map(|t| errors.check("timezone", Timezone::parse(&t)));
+        let name = patch.display_name.map(|n| errors.check("display_name", DisplayName::parse(&n)));
+        let tz = patch.timezone.map(|t| errors.check("timezone", Timezone::parse(&t)));
+        let country = patch.country.map(|c| c.map(|c| errors.check("country", Country::parse(&c))));
         errors.into_result()?;
         let mut model: user::ActiveModel = who.user.clone().into();
         if let Some(Some(name)) = name {
@@ -314,6 +268,11 @@ impl Accounts {
         }
         if let Some(Some(tz)) = tz {
             model.timezone = Set(tz.name().to_owned());
+        }
+        match country {
+            Some(Some(Some(country))) => model.country = Set(Some(country.as_str().to_owned())),
+            Some(None) => model.country = Set(None),
+            _ => {}
         }
         model.updated_at = Set(self.clock.now_ms());
         Ok(model.update(&self.db).await?)
@@ -325,10 +284,7 @@ impl Accounts {
             .order_by_asc(session::Column::CreatedAt)
             .all(&self.db)
             .await?;
-        Ok(AccountExport {
-            user: who.user.clone(),
-            sessions,
-        })
+        Ok(AccountExport { user: who.user.clone(), sessions })
     }
 
     /// Deletes the account: from this moment it cannot sign in and every token it
@@ -342,10 +298,7 @@ impl Accounts {
         User::update_many()
             .col_expr(user::Column::DeletedAt, Expr::value(now))
             .col_expr(user::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                user::Column::Email,
-                Expr::value(format!("deleted-{user_id}@deleted.invalid")),
-            )
+            .col_expr(user::Column::Email, Expr::value(format!("deleted-{user_id}@deleted.invalid")))
             .col_expr(user::Column::PasswordHash, Expr::value(String::new()))
             .filter(user::Column::Id.eq(user_id))
             .exec(&txn)
@@ -402,11 +355,7 @@ impl Accounts {
             .keys
             .issue(user_id, session_id, now.div_euclid(1000))
             .map_err(|e| AccountError::Internal(e.to_string()))?;
-        Ok(IssuedTokens {
-            access_token,
-            refresh_token,
-            expires_in_secs: ACCESS_TOKEN_TTL.num_seconds(),
-        })
+        Ok(IssuedTokens { access_token, refresh_token, expires_in_secs: ACCESS_TOKEN_TTL.num_seconds() })
     }
 }
 

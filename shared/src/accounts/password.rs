@@ -4,8 +4,7 @@
 use std::sync::{Arc, LazyLock};
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
-    password_hash::SaltString,
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version, password_hash::SaltString,
 };
 use tokio::sync::Semaphore;
 
@@ -25,30 +24,22 @@ static HASHING_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
 
 /// A valid hash of a random password, verified against when the email is unknown
 /// so that an unknown account takes as long as a wrong password.
-static DUMMY_HASH: LazyLock<Option<String>> =
-    LazyLock::new(|| hash_blocking("not a password of anyone's").ok());
+static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| hash_blocking("not a password of anyone's").ok());
 
 fn argon2() -> Argon2<'static> {
     // The parameters are constants within argon2's limits.
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
-        .unwrap_or_else(|_| Params::default());
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap_or_else(|_| Params::default());
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
+    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
 }
 
 fn verify_blocking(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| {
-            argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
         .unwrap_or(false)
 }
 
@@ -57,11 +48,7 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 pub struct HashingError(String);
 
 pub async fn hash(password: &Password) -> Result<String, HashingError> {
-    let _slot = HASHING_SLOTS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| HashingError(e.to_string()))?;
+    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(|e| HashingError(e.to_string()))?;
     let password = password.expose().to_owned();
     tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
@@ -72,11 +59,7 @@ pub async fn hash(password: &Password) -> Result<String, HashingError> {
 /// Verifies `password` against `hash`, or against a dummy hash when there is no
 /// account, so both cases cost the same.
 pub async fn verify(password: &str, hash: Option<&str>) -> Result<bool, HashingError> {
-    let _slot = HASHING_SLOTS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| HashingError(e.to_string()))?;
+    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(|e| HashingError(e.to_string()))?;
     let password = password.to_owned();
     let real = hash.map(str::to_owned);
     tokio::task::spawn_blocking(move || match real {
@@ -100,17 +83,10 @@ mod tests {
     async fn hashes_verify_only_the_right_password() {
         let password = Password::parse("a long enough secret").unwrap();
         let hash = hash(&password).await.unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(verify("a long enough secret", Some(&hash)).await.unwrap());
         assert!(!verify("a long enough secreT", Some(&hash)).await.unwrap());
         assert!(!verify("a long enough secret", None).await.unwrap());
-        assert!(
-            !verify("a long enough secret", Some("not a hash"))
-                .await
-                .unwrap()
-        );
+        assert!(!verify("a long enough secret", Some("not a hash")).await.unwrap());
     }
 }

@@ -14,44 +14,25 @@ pub struct ThrottlePolicy {
 }
 
 /// Five wrong passwords for one account in 15 minutes lock it for 15 minutes.
-pub const PER_ACCOUNT: ThrottlePolicy = ThrottlePolicy {
-    max_failures: 5,
-    window_ms: 15 * 60_000,
-    lockout_ms: 15 * 60_000,
-};
+pub const PER_ACCOUNT: ThrottlePolicy =
+    ThrottlePolicy { max_failures: 5, window_ms: 15 * 60_000, lockout_ms: 15 * 60_000 };
 /// One address may fail 20 times in 15 minutes, across accounts.
-pub const PER_ADDRESS: ThrottlePolicy = ThrottlePolicy {
-    max_failures: 20,
-    window_ms: 15 * 60_000,
-    lockout_ms: 15 * 60_000,
-};
+pub const PER_ADDRESS: ThrottlePolicy =
+    ThrottlePolicy { max_failures: 20, window_ms: 15 * 60_000, lockout_ms: 15 * 60_000 };
 
 /// The key for an account: a hash, so no email is stored in the throttle table.
 pub fn account_key(email: &str) -> String {
-    format!(
-        "acct:{}",
-        &hex::encode(Sha256::digest(email.as_bytes()))[..40]
-    )
+    format!("acct:{}", &hex::encode(Sha256::digest(email.as_bytes()))[..40])
 }
 
 pub fn address_key(address: &str) -> String {
-    format!(
-        "addr:{}",
-        &hex::encode(Sha256::digest(address.as_bytes()))[..40]
-    )
+    format!("addr:{}", &hex::encode(Sha256::digest(address.as_bytes()))[..40])
 }
 
 /// Milliseconds until `key` may try again, if it is locked out now.
-pub async fn locked_for(
-    db: &impl ConnectionTrait,
-    key: &str,
-    now_ms: i64,
-) -> Result<Option<i64>, DbErr> {
+pub async fn locked_for(db: &impl ConnectionTrait, key: &str, now_ms: i64) -> Result<Option<i64>, DbErr> {
     let row = LoginThrottle::find_by_id(key.to_owned()).one(db).await?;
-    Ok(row
-        .and_then(|r| r.locked_until)
-        .filter(|until| *until > now_ms)
-        .map(|until| until - now_ms))
+    Ok(row.and_then(|r| r.locked_until).filter(|until| *until > now_ms).map(|until| until - now_ms))
 }
 
 /// Counts one failure for `key`, locking it once the policy's limit is reached.
@@ -63,9 +44,7 @@ pub async fn record_failure(
 ) -> Result<(), DbErr> {
     let current = LoginThrottle::find_by_id(key.to_owned()).one(db).await?;
     let (failures, window_started_at) = match current {
-        Some(row) if now_ms - row.window_started_at < policy.window_ms => {
-            (row.failures + 1, row.window_started_at)
-        }
+        Some(row) if now_ms - row.window_started_at < policy.window_ms => (row.failures + 1, row.window_started_at),
         _ => (1, now_ms),
     };
     let locked_until = (failures >= policy.max_failures).then_some(now_ms + policy.lockout_ms);
@@ -92,8 +71,5 @@ pub async fn record_failure(
 
 /// Forgets the failures of `key` (after a successful login).
 pub async fn clear(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
-    LoginThrottle::delete_by_id(key.to_owned())
-        .exec(db)
-        .await
-        .map(|_| ())
+    LoginThrottle::delete_by_id(key.to_owned()).exec(db).await.map(|_| ())
 }

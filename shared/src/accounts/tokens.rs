@@ -47,12 +47,7 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(
-        &self,
-        user_id: Uuid,
-        session_id: Uuid,
-        now_secs: i64,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid, now_secs: i64) -> Result<String, jsonwebtoken::errors::Error> {
         let claims = AccessClaims {
             sub: user_id,
             sid: session_id,
@@ -68,14 +63,9 @@ impl TokenKeys {
     pub fn verify(&self, token: &str, now_secs: i64) -> Option<AccessClaims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
-        validation.required_spec_claims = ["exp", "sub", "iss"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        validation.required_spec_claims = ["exp", "sub", "iss"].iter().map(|s| (*s).to_owned()).collect();
         validation.set_issuer(&[ISSUER]);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
-            .ok()?
-            .claims;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).ok()?.claims;
         (claims.exp > now_secs).then_some(claims)
     }
 }

@@ -20,25 +20,18 @@ pub struct ContentSource<'a> {
 }
 
 /// The programs shipped in the binary. Add a new program's file here.
-const PROGRAMS: &[ContentSource<'static>] = &[ContentSource {
-    name: "shared/content/closer.toml",
-    text: include_str!("../../content/closer.toml"),
-}];
+const PROGRAMS: &[ContentSource<'static>] =
+    &[ContentSource { name: "shared/content/closer.toml", text: include_str!("../../content/closer.toml") }];
 
-const RESOURCES: ContentSource<'static> = ContentSource {
-    name: "shared/content/resources.toml",
-    text: include_str!("../../content/resources.toml"),
-};
+const RESOURCES: ContentSource<'static> =
+    ContentSource { name: "shared/content/resources.toml", text: include_str!("../../content/resources.toml") };
 
 static CATALOG: OnceLock<Result<Catalog, ContentError>> = OnceLock::new();
 
 /// The compiled-in content, parsed and checked on first use and then shared.
 /// Call it at startup: an error means the binary was built with broken content.
 pub fn catalog() -> Result<&'static Catalog, ContentError> {
-    CATALOG
-        .get_or_init(Catalog::load)
-        .as_ref()
-        .map_err(Clone::clone)
+    CATALOG.get_or_init(Catalog::load).as_ref().map_err(Clone::clone)
 }
 
 #[derive(Debug)]
@@ -61,10 +54,7 @@ impl Catalog {
     }
 
     /// Parses and checks the given files, reporting the problems of all of them.
-    pub fn from_sources(
-        programs: &[ContentSource<'_>],
-        resources: ContentSource<'_>,
-    ) -> Result<Self, ContentError> {
+    pub fn from_sources(programs: &[ContentSource<'_>], resources: ContentSource<'_>) -> Result<Self, ContentError> {
         let mut problems = Vec::new();
 
         let mut parsed = Vec::new();
@@ -187,18 +177,13 @@ fn in_file(source: &ContentSource<'_>, error: ContentError) -> Vec<ContentProble
     error
         .problems
         .into_iter()
-        .map(|problem| {
-            ContentProblem::new(format!("{}: {}", source.name, problem.at), problem.message)
-        })
+        .map(|problem| ContentProblem::new(format!("{}: {}", source.name, problem.at), problem.message))
         .collect()
 }
 
 fn etag_of(program: &Program) -> Result<String, ContentProblem> {
     let json = serde_json::to_vec(program).map_err(|error| {
-        ContentProblem::new(
-            format!("program {:?}", program.slug),
-            format!("cannot be serialised: {error}"),
-        )
+        ContentProblem::new(format!("program {:?}", program.slug), format!("cannot be serialised: {error}"))
     })?;
     Ok(format!("\"{}\"", hex::encode(Sha256::digest(&json))))
 }

@@ -31,10 +31,7 @@ pub struct ContentProblem {
 
 impl ContentProblem {
     pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            at: at.into(),
-            message: message.into(),
-        }
+        Self { at: at.into(), message: message.into() }
     }
 }
 
@@ -53,22 +50,14 @@ pub struct ContentError {
 
 impl ContentError {
     pub(crate) fn from_problems(problems: Vec<ContentProblem>) -> Result<(), Self> {
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Self { problems })
-        }
+        if problems.is_empty() { Ok(()) } else { Err(Self { problems }) }
     }
 }
 
 impl fmt::Display for ContentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.problems.len();
-        write!(
-            f,
-            "invalid content ({count} problem{}):",
-            if count == 1 { "" } else { "s" }
-        )?;
+        write!(f, "invalid content ({count} problem{}):", if count == 1 { "" } else { "s" })?;
         for problem in &self.problems {
             // Parse errors span several lines (toml shows the offending one).
             let problem = problem.to_string().replace('\n', "\n    ");

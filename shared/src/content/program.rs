@@ -32,10 +32,7 @@ impl Program {
     /// Low-intensity solo mindfulness exercises, for moments of distress.
     pub fn grounding_exercises(&self) -> impl Iterator<Item = (&Step, &Exercise)> {
         self.steps.iter().flat_map(|step| {
-            step.exercises
-                .iter()
-                .filter(|exercise| exercise.is_grounding())
-                .map(move |exercise| (step, exercise))
+            step.exercises.iter().filter(|exercise| exercise.is_grounding()).map(move |exercise| (step, exercise))
         })
     }
 }
@@ -93,9 +90,7 @@ impl Exercise {
     /// A calm, solo, lowest-intensity mindfulness exercise: what the app offers when
     /// a check-in shows distress.
     pub fn is_grounding(&self) -> bool {
-        self.is_solo()
-            && self.kind == ExerciseKind::Mindfulness
-            && self.intensity == Intensity::LOWEST
+        self.is_solo() && self.kind == ExerciseKind::Mindfulness && self.intensity == Intensity::LOWEST
     }
 }
 
@@ -122,9 +117,7 @@ pub enum ExerciseMode {
 }
 
 /// How emotionally demanding an exercise is, from 1 (gentle) to 5.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "u8", into = "u8")]
 #[schema(minimum = 1, maximum = 5)]
 pub struct Intensity(u8);
@@ -139,11 +132,7 @@ impl Intensity {
         if (Self::MIN..=Self::MAX).contains(&value) {
             Ok(Self(value))
         } else {
-            Err(format!(
-                "intensity must be between {} and {}, got {value}",
-                Self::MIN,
-                Self::MAX
-            ))
+            Err(format!("intensity must be between {} and {}, got {value}", Self::MIN, Self::MAX))
         }
     }
 

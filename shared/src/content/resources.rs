@@ -98,11 +98,7 @@ impl Resources {
             let answer = CountryResources {
                 country: Some(code.clone()),
                 notice: None,
-                entries: entries
-                    .iter()
-                    .chain(&self.general.entries)
-                    .cloned()
-                    .collect(),
+                entries: entries.iter().chain(&self.general.entries).cloned().collect(),
             };
             (code.clone(), answer)
         })
@@ -112,6 +108,5 @@ impl Resources {
 /// Upper-cases a requested country code; `None` unless it is two ASCII letters.
 pub(crate) fn normalise_country(raw: &str) -> Option<String> {
     let code = raw.trim();
-    (code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic()))
-        .then(|| code.to_ascii_uppercase())
+    (code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic())).then(|| code.to_ascii_uppercase())
 }

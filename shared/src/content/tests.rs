@@ -8,14 +8,8 @@ const RESOURCES: &str = include_str!("../../content/resources.toml");
 
 fn load(program: &str, resources: &str) -> Result<Catalog, ContentError> {
     Catalog::from_sources(
-        &[ContentSource {
-            name: "closer.toml",
-            text: program,
-        }],
-        ContentSource {
-            name: "resources.toml",
-            text: resources,
-        },
+        &[ContentSource { name: "closer.toml", text: program }],
+        ContentSource { name: "resources.toml", text: resources },
     )
 }
 
@@ -54,13 +48,8 @@ fn closer() -> &'static Program {
 }
 
 fn all_text(exercise: &Exercise) -> String {
-    format!(
-        "{} {} {}",
-        exercise.title,
-        exercise.instructions,
-        exercise.safety_note.as_deref().unwrap_or_default()
-    )
-    .to_lowercase()
+    format!("{} {} {}", exercise.title, exercise.instructions, exercise.safety_note.as_deref().unwrap_or_default())
+        .to_lowercase()
 }
 
 // --- the shipped program ------------------------------------------------------------
@@ -76,11 +65,7 @@ fn shipped_content_loads_and_passes_every_check() {
     assert_eq!(program.steps.len(), 10);
     for (index, step) in program.steps.iter().enumerate() {
         assert_eq!(usize::from(step.number), index + 1);
-        assert!(
-            (4..=8).contains(&step.exercises.len()),
-            "step {}",
-            step.number
-        );
+        assert!((4..=8).contains(&step.exercises.len()), "step {}", step.number);
     }
     assert_eq!(program.step(6).unwrap().slug, "past-hurts");
     assert!(program.step(11).is_none());
@@ -105,9 +90,7 @@ fn every_exercise_is_found_by_id_with_its_step() {
 fn every_step_can_be_started_gently_and_alone() {
     for step in &closer().steps {
         assert!(
-            step.exercises
-                .iter()
-                .any(|e| e.is_solo() && e.intensity == Intensity::LOWEST),
+            step.exercises.iter().any(|e| e.is_solo() && e.intensity == Intensity::LOWEST),
             "step {} needs a gentle solo exercise",
             step.number
         );
@@ -117,10 +100,7 @@ fn every_step_can_be_started_gently_and_alone() {
     let grounding: Vec<_> = closer().grounding_exercises().collect();
     assert!(grounding.len() >= 3);
     for number in 1..=9 {
-        assert!(
-            grounding.iter().any(|(step, _)| step.number == number),
-            "step {number} has no grounding exercise"
-        );
+        assert!(grounding.iter().any(|(step, _)| step.number == number), "step {number} has no grounding exercise");
     }
     for id in ["s9-slow-breathing", "s6-grounding-54321", "s9-body-scan"] {
         assert!(grounding.iter().any(|(_, e)| e.id == id), "{id}");
@@ -131,11 +111,7 @@ fn every_step_can_be_started_gently_and_alone() {
 fn step_6_never_asks_to_revisit_trauma_and_points_to_therapy() {
     let step = closer().step(6).unwrap();
     for exercise in &step.exercises {
-        assert!(
-            exercise.safety_note.is_some(),
-            "{} needs a safety note",
-            exercise.id
-        );
+        assert!(exercise.safety_note.is_some(), "{} needs a safety note", exercise.id);
         let text = all_text(exercise);
         for phrase in [
             "describe what happened",
@@ -153,16 +129,9 @@ fn step_6_never_asks_to_revisit_trauma_and_points_to_therapy() {
     }
     let text: String = step.exercises.iter().map(all_text).collect();
     for expected in ["therap", "emdr", "support groups", "grounding", "stop"] {
-        assert!(
-            text.contains(expected),
-            "step 6 should mention {expected:?}"
-        );
+        assert!(text.contains(expected), "step 6 should mention {expected:?}");
     }
-    assert!(
-        step.exercises
-            .iter()
-            .any(|e| e.kind == ExerciseKind::Resource)
-    );
+    assert!(step.exercises.iter().any(|e| e.kind == ExerciseKind::Resource));
 }
 
 #[test]
@@ -172,11 +141,7 @@ fn step_8_starts_gently_with_stopping_always_fine() {
     assert_eq!(first.intensity, Intensity::LOWEST);
     assert_eq!(first.kind, ExerciseKind::Touch);
     assert!(first.instructions.contains("stopping is always fine"));
-    for exercise in step
-        .exercises
-        .iter()
-        .filter(|e| e.kind == ExerciseKind::Touch)
-    {
+    for exercise in step.exercises.iter().filter(|e| e.kind == ExerciseKind::Touch) {
         let note = exercise.safety_note.as_deref().unwrap_or_default();
         assert!(!note.is_empty(), "{} needs a safety note", exercise.id);
         if exercise.mode == ExerciseMode::Partner {
@@ -189,47 +154,19 @@ fn step_8_starts_gently_with_stopping_always_fine() {
 #[test]
 fn step_10_explains_how_to_find_therapy() {
     let step = closer().step(10).unwrap();
-    assert!(
-        step.exercises
-            .iter()
-            .filter(|e| e.kind == ExerciseKind::Resource)
-            .count()
-            >= 3
-    );
+    assert!(step.exercises.iter().filter(|e| e.kind == ExerciseKind::Resource).count() >= 3);
     let text: String = step.exercises.iter().map(all_text).collect();
-    for expected in [
-        "couples",
-        "individual therapy",
-        "directory",
-        "questions",
-        "first session",
-        "sliding",
-    ] {
-        assert!(
-            text.contains(expected),
-            "step 10 should mention {expected:?}"
-        );
+    for expected in ["couples", "individual therapy", "directory", "questions", "first session", "sliding"] {
+        assert!(text.contains(expected), "step 10 should mention {expected:?}");
     }
 }
 
 #[test]
 fn no_exercise_text_is_explicit() {
-    const EXPLICIT: &[&str] = &[
-        "naked",
-        "nude",
-        "genital",
-        "orgasm",
-        "intercourse",
-        "arous",
-        "erotic",
-        "porn",
-        "undress",
-    ];
+    const EXPLICIT: &[&str] =
+        &["naked", "nude", "genital", "orgasm", "intercourse", "arous", "erotic", "porn", "undress"];
     let program = closer();
-    let mut texts = vec![
-        program.title.to_lowercase(),
-        program.description.to_lowercase(),
-    ];
+    let mut texts = vec![program.title.to_lowercase(), program.description.to_lowercase()];
     for step in &program.steps {
         texts.push(format!("{} {}", step.title, step.purpose).to_lowercase());
         texts.extend(step.exercises.iter().map(all_text));
@@ -259,11 +196,7 @@ fn every_exercise_leaves_room_to_stop() {
     for step in &closer().steps {
         for exercise in &step.exercises {
             let text = all_text(exercise);
-            assert!(
-                PERMISSION.iter().any(|word| text.contains(word)),
-                "{} should say it's fine to stop",
-                exercise.id
-            );
+            assert!(PERMISSION.iter().any(|word| text.contains(word)), "{} should say it's fine to stop", exercise.id);
         }
     }
 }
@@ -278,8 +211,7 @@ fn exercises_serialise_as_the_api_returns_them() {
     assert!(json.get("safety_note").is_none());
 
     let program = closer();
-    let round_trip: Program =
-        serde_json::from_str(&serde_json::to_string(program).unwrap()).unwrap();
+    let round_trip: Program = serde_json::from_str(&serde_json::to_string(program).unwrap()).unwrap();
     assert_eq!(&round_trip, program);
 
     let mut broken = serde_json::to_value(exercise).unwrap();
@@ -311,16 +243,9 @@ fn intensity_holds_only_1_to_5() {
 
 #[test]
 fn a_duplicate_exercise_id_is_refused_naming_it() {
-    let broken = replace_once(
-        CLOSER,
-        "id = \"s2-friend-letter\"",
-        "id = \"s1-barrier-map\"",
-    );
+    let broken = replace_once(CLOSER, "id = \"s2-friend-letter\"", "id = \"s1-barrier-map\"");
     let error = refused_program(&broken);
-    assert!(
-        error.contains("exercise s1-barrier-map: duplicate exercise id"),
-        "{error}"
-    );
+    assert!(error.contains("exercise s1-barrier-map: duplicate exercise id"), "{error}");
     assert!(error.contains("step 2"), "{error}");
 }
 
@@ -331,20 +256,14 @@ fn a_missing_step_is_refused() {
     steps.remove(6);
     let error = refused_program(&join_steps(&header, &steps));
     assert!(error.contains("expected 10 steps, found 9"), "{error}");
-    assert!(
-        error.contains("step 8 (touch-at-your-pace): is in position 7"),
-        "{error}"
-    );
+    assert!(error.contains("step 8 (touch-at-your-pace): is in position 7"), "{error}");
 }
 
 #[test]
 fn intensity_6_is_refused_naming_the_problem() {
     let broken = replace_once(CLOSER, "intensity = 1", "intensity = 6");
     let error = refused_program(&broken);
-    assert!(
-        error.contains("intensity must be between 1 and 5, got 6"),
-        "{error}"
-    );
+    assert!(error.contains("intensity must be between 1 and 5, got 6"), "{error}");
     assert!(error.contains("closer.toml"), "{error}");
     assert!(error.contains("line"), "{error}");
 }
@@ -354,10 +273,7 @@ fn a_step_without_an_intensity_1_exercise_is_refused() {
     let (header, mut steps) = split_steps(CLOSER);
     steps[9] = steps[9].replace("intensity = 1", "intensity = 2");
     let error = refused_program(&join_steps(&header, &steps));
-    assert!(
-        error.contains("step 10 (professional-help): needs at least one intensity-1 exercise"),
-        "{error}"
-    );
+    assert!(error.contains("step 10 (professional-help): needs at least one intensity-1 exercise"), "{error}");
 }
 
 #[test]
@@ -399,15 +315,9 @@ fn every_problem_is_reported_at_once() {
         "version \"latest\" must look like YYYY.MM.N",
         "step 4 (honest-communication): has 3 exercises, needs 4 to 8",
     ] {
-        assert!(
-            error.contains(expected),
-            "{expected:?} missing from {error}"
-        );
+        assert!(error.contains(expected), "{expected:?} missing from {error}");
     }
-    assert!(
-        error.starts_with("invalid content (5 problems):"),
-        "{error}"
-    );
+    assert!(error.starts_with("invalid content (5 problems):"), "{error}");
 }
 
 // --- resources --------------------------------------------------------------------------
@@ -425,23 +335,13 @@ fn resources_for_a_listed_country_in_any_case() {
     assert!(upper.entries.iter().any(|e| e.name == "Samaritans"));
     // The general entries follow the country's own.
     let general = &catalog.resources().general.entries;
-    assert_eq!(
-        &upper.entries[upper.entries.len() - general.len()..],
-        general
-    );
+    assert_eq!(&upper.entries[upper.entries.len() - general.len()..], general);
 }
 
 #[test]
 fn resources_for_no_or_an_unlisted_country_are_the_general_ones_with_a_notice() {
     let catalog = catalog().unwrap();
-    for country in [
-        None,
-        Some("ZZ"),
-        Some("zz"),
-        Some(""),
-        Some("GBR"),
-        Some("1!"),
-    ] {
+    for country in [None, Some("ZZ"), Some("zz"), Some(""), Some("GBR"), Some("1!")] {
         let answer = catalog.resources_for(country);
         assert_eq!(answer.country, None, "{country:?}");
         let notice = answer.notice.as_deref().unwrap();
@@ -454,26 +354,15 @@ fn resources_for_no_or_an_unlisted_country_are_the_general_ones_with_a_notice() 
 #[test]
 fn every_country_lists_its_emergency_number_first() {
     let catalog = catalog().unwrap();
-    let expected = [
-        ("US", "911"),
-        ("CA", "911"),
-        ("GB", "999"),
-        ("DE", "112"),
-        ("AU", "000"),
-        ("FR", "112"),
-        ("IN", "112"),
-    ];
+    let expected =
+        [("US", "911"), ("CA", "911"), ("GB", "999"), ("DE", "112"), ("AU", "000"), ("FR", "112"), ("IN", "112")];
     assert_eq!(catalog.resources().countries.len(), expected.len());
     for (code, number) in expected {
         let answer = catalog.resources_for(Some(code));
         let first = &answer.entries[0];
         assert_eq!(first.kind, ResourceKind::Emergency, "{code}");
         assert_eq!(first.phone.as_deref(), Some(number), "{code}");
-        let emergencies = answer
-            .entries
-            .iter()
-            .filter(|e| e.kind == ResourceKind::Emergency)
-            .count();
+        let emergencies = answer.entries.iter().filter(|e| e.kind == ResourceKind::Emergency).count();
         assert_eq!(emergencies, 1, "{code}");
         for entry in &answer.entries {
             assert_eq!(entry.last_verified.to_string(), "2026-11-23");
@@ -489,10 +378,7 @@ fn broken_resources_are_refused_naming_the_entry() {
 
     let broken = replace_once(RESOURCES, "phone = \"13 11 14\"\n", "");
     let error = refused_resources(&broken);
-    assert!(
-        error.contains("\"Lifeline\": needs a phone or a url"),
-        "{error}"
-    );
+    assert!(error.contains("\"Lifeline\": needs a phone or a url"), "{error}");
 
     let broken = RESOURCES.replace("[[countries.IN]]", "[[countries.in]]");
     let error = refused_resources(&broken);
@@ -530,13 +416,7 @@ fn the_etag_is_stable_and_follows_the_content() {
 #[test]
 fn the_error_lists_each_problem_on_its_own_line() {
     let error = ContentError {
-        problems: vec![
-            ContentProblem::new("a.toml", "first"),
-            ContentProblem::new("b.toml", "second"),
-        ],
+        problems: vec![ContentProblem::new("a.toml", "first"), ContentProblem::new("b.toml", "second")],
     };
-    assert_eq!(
-        error.to_string(),
-        "invalid content (2 problems):\n  - a.toml: first\n  - b.toml: second"
-    );
+    assert_eq!(error.to_string(), "invalid content (2 problems):\n  - a.toml: first\n  - b.toml: second");
 }

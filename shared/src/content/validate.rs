@@ -27,15 +27,9 @@ pub fn validate(program: &Program) -> Result<(), ContentError> {
         report(&at, "slug must be lowercase a-z, 0-9 and '-'".into());
     }
     if !is_version(&program.version) {
-        report(
-            &at,
-            format!("version {:?} must look like YYYY.MM.N", program.version),
-        );
+        report(&at, format!("version {:?} must look like YYYY.MM.N", program.version));
     }
-    for (field, text) in [
-        ("title", &program.title),
-        ("description", &program.description),
-    ] {
+    for (field, text) in [("title", &program.title), ("description", &program.description)] {
         if let Some(message) = text_problem(field, text) {
             report(&at, message);
         }
@@ -44,10 +38,7 @@ pub fn validate(program: &Program) -> Result<(), ContentError> {
         report(&at, "modes must list at least one mode".into());
     }
     if program.steps.len() != STEP_COUNT {
-        report(
-            &at,
-            format!("expected {STEP_COUNT} steps, found {}", program.steps.len()),
-        );
+        report(&at, format!("expected {STEP_COUNT} steps, found {}", program.steps.len()));
     }
 
     let mut step_slugs = HashSet::new();
@@ -56,10 +47,7 @@ pub fn validate(program: &Program) -> Result<(), ContentError> {
         let at = format!("{at}, step {} ({})", step.number, step.slug);
         let expected = index + 1;
         if usize::from(step.number) != expected {
-            report(
-                &at,
-                format!("is in position {expected}, so its number must be {expected}"),
-            );
+            report(&at, format!("is in position {expected}, so its number must be {expected}"));
         }
         if !is_slug(&step.slug) {
             report(&at, "slug must be lowercase a-z, 0-9 and '-'".into());
@@ -102,9 +90,7 @@ fn step_problems(step: &Step) -> Vec<String> {
     }
     let count = step.exercises.len();
     if !(MIN_EXERCISES_PER_STEP..=MAX_EXERCISES_PER_STEP).contains(&count) {
-        problems.push(format!(
-            "has {count} exercises, needs {MIN_EXERCISES_PER_STEP} to {MAX_EXERCISES_PER_STEP}"
-        ));
+        problems.push(format!("has {count} exercises, needs {MIN_EXERCISES_PER_STEP} to {MAX_EXERCISES_PER_STEP}"));
     }
     // Every step must be startable gently, and without a partner.
     if !step.exercises.iter().any(|e| e.intensity.get() == 1) {
@@ -119,24 +105,16 @@ fn step_problems(step: &Step) -> Vec<String> {
 fn exercise_problems(exercise: &Exercise) -> Vec<String> {
     let mut problems = Vec::new();
     if exercise.id.is_empty() || exercise.id.len() > MAX_ID_LEN || !is_slug(&exercise.id) {
-        problems.push(format!(
-            "id must be 1 to {MAX_ID_LEN} characters of lowercase a-z, 0-9 and '-'"
-        ));
+        problems.push(format!("id must be 1 to {MAX_ID_LEN} characters of lowercase a-z, 0-9 and '-'"));
     }
-    for (field, text) in [
-        ("title", &exercise.title),
-        ("instructions", &exercise.instructions),
-    ] {
+    for (field, text) in [("title", &exercise.title), ("instructions", &exercise.instructions)] {
         problems.extend(text_problem(field, text));
     }
     if let Some(note) = &exercise.safety_note {
         problems.extend(text_problem("safety_note", note));
     }
     if !(1..=MAX_MINUTES).contains(&exercise.minutes) {
-        problems.push(format!(
-            "minutes must be between 1 and {MAX_MINUTES}, got {}",
-            exercise.minutes
-        ));
+        problems.push(format!("minutes must be between 1 and {MAX_MINUTES}, got {}", exercise.minutes));
     }
     problems
 }
@@ -150,34 +128,22 @@ pub fn validate_resources(resources: &Resources) -> Result<(), ContentError> {
         problems.push(ContentProblem::new("resources general", message));
     }
     if resources.general.entries.is_empty() {
-        problems.push(ContentProblem::new(
-            "resources general",
-            "needs at least one entry",
-        ));
+        problems.push(ContentProblem::new("resources general", "needs at least one entry"));
     }
     for entry in &resources.general.entries {
         let at = format!("resources general, {:?}", entry.name);
         if entry.kind == ResourceKind::Emergency {
-            problems.push(ContentProblem::new(
-                &at,
-                "emergency numbers are local: list them under their country",
-            ));
+            problems.push(ContentProblem::new(&at, "emergency numbers are local: list them under their country"));
         }
-        problems.extend(
-            entry_problems(entry)
-                .into_iter()
-                .map(|message| ContentProblem::new(&at, message)),
-        );
+        problems.extend(entry_problems(entry).into_iter().map(|message| ContentProblem::new(&at, message)));
     }
 
     for (code, entries) in &resources.countries {
         let at = format!("resources {code}");
         let is_code = code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase());
         if !is_code {
-            problems.push(ContentProblem::new(
-                &at,
-                "country must be an ISO 3166-1 alpha-2 code in upper case, like GB",
-            ));
+            problems
+                .push(ContentProblem::new(&at, "country must be an ISO 3166-1 alpha-2 code in upper case, like GB"));
         }
         if entries.first().map(|entry| entry.kind) != Some(ResourceKind::Emergency) {
             problems.push(ContentProblem::new(
@@ -185,15 +151,9 @@ pub fn validate_resources(resources: &Resources) -> Result<(), ContentError> {
                 "the first entry must be the local emergency number (kind = \"emergency\")",
             ));
         }
-        let emergencies = entries
-            .iter()
-            .filter(|entry| entry.kind == ResourceKind::Emergency)
-            .count();
+        let emergencies = entries.iter().filter(|entry| entry.kind == ResourceKind::Emergency).count();
         if emergencies > 1 {
-            problems.push(ContentProblem::new(
-                &at,
-                format!("has {emergencies} emergency entries, expected one"),
-            ));
+            problems.push(ContentProblem::new(&at, format!("has {emergencies} emergency entries, expected one")));
         }
         let mut names = HashSet::new();
         for entry in entries {
@@ -201,11 +161,7 @@ pub fn validate_resources(resources: &Resources) -> Result<(), ContentError> {
             if !names.insert(entry.name.as_str()) {
                 problems.push(ContentProblem::new(&at, "duplicate name"));
             }
-            problems.extend(
-                entry_problems(entry)
-                    .into_iter()
-                    .map(|message| ContentProblem::new(&at, message)),
-            );
+            problems.extend(entry_problems(entry).into_iter().map(|message| ContentProblem::new(&at, message)));
         }
     }
 
@@ -220,16 +176,11 @@ fn entry_problems(entry: &Resource) -> Vec<String> {
     if entry.phone.is_none() && entry.url.is_none() {
         problems.push("needs a phone or a url".into());
     }
-    for (field, phone) in [
-        ("phone", &entry.phone),
-        ("alternate_phone", &entry.alternate_phone),
-    ] {
+    for (field, phone) in [("phone", &entry.phone), ("alternate_phone", &entry.alternate_phone)] {
         if let Some(phone) = phone
             && !is_phone(phone)
         {
-            problems.push(format!(
-                "{field} {phone:?} must be digits, spaces, '-' or a leading '+'"
-            ));
+            problems.push(format!("{field} {phone:?} must be digits, spaces, '-' or a leading '+'"));
         }
     }
     if let Some(url) = &entry.url {
@@ -251,9 +202,7 @@ fn text_problem(field: &str, text: &str) -> Option<String> {
     if text.trim().is_empty() {
         Some(format!("{field} must not be empty"))
     } else if text.trim() != text || text.contains('\n') {
-        Some(format!(
-            "{field} must be one line without leading or trailing spaces"
-        ))
+        Some(format!("{field} must be one line without leading or trailing spaces"))
     } else {
         None
     }
@@ -263,23 +212,15 @@ fn is_slug(value: &str) -> bool {
     !value.is_empty()
         && !value.starts_with('-')
         && !value.ends_with('-')
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn is_version(value: &str) -> bool {
     let parts: Vec<&str> = value.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3 && parts.iter().all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn is_phone(value: &str) -> bool {
     let digits = value.strip_prefix('+').unwrap_or(value);
-    digits.chars().any(|c| c.is_ascii_digit())
-        && digits
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+    digits.chars().any(|c| c.is_ascii_digit()) && digits.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
 }

@@ -22,14 +22,10 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+            && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '@');
+            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@');
         if !domain_ok || !local_ok {
             return Err("must be an email address like name@example.com".into());
         }
@@ -125,30 +121,41 @@ impl Timezone {
     }
 }
 
+/// An ISO 3166-1 alpha-2 country code, upper case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Country(String);
+
+/// The 249 officially assigned ISO 3166-1 alpha-2 codes.
+const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+impl Country {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let code = raw.trim().to_ascii_uppercase();
+        let assigned = code.len() == 2 && ISO_3166_ALPHA2.split(' ').any(|c| c == code);
+        if assigned {
+            Ok(Self(code))
+        } else {
+            Err("must be an ISO 3166-1 alpha-2 country code such as DE or US".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn email_is_normalised() {
-        assert_eq!(
-            Email::parse("  Ana@Example.ORG ").unwrap().as_str(),
-            "ana@example.org"
-        );
+        assert_eq!(Email::parse("  Ana@Example.ORG ").unwrap().as_str(), "ana@example.org");
     }
 
     #[test]
     fn email_rejects_malformed_addresses() {
-        for bad in [
-            "",
-            "ana",
-            "ana@",
-            "@example.org",
-            "ana@example",
-            "a b@example.org",
-            "ana@ex..org",
-            "ana@.org",
-        ] {
+        for bad in ["", "ana", "ana@", "@example.org", "ana@example", "a b@example.org", "ana@ex..org", "ana@.org"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -164,9 +171,7 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug() {
-        assert!(
-            !format!("{:?}", Password::parse("correct horse battery").unwrap()).contains("horse")
-        );
+        assert!(!format!("{:?}", Password::parse("correct horse battery").unwrap()).contains("horse"));
         assert!(!format!("{:?}", Email::parse("ana@example.org").unwrap()).contains("ana"));
     }
 
@@ -179,11 +184,17 @@ mod tests {
     }
 
     #[test]
+    fn countries_are_assigned_alpha2_codes() {
+        assert_eq!(Country::parse(" gb ").unwrap().as_str(), "GB");
+        assert_eq!(Country::parse("US").unwrap().as_str(), "US");
+        for bad in ["", "G", "GBR", "UK", "ZZ", "1A"] {
+            assert!(Country::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn timezone_must_be_iana() {
-        assert_eq!(
-            Timezone::parse("Europe/Berlin").unwrap().name(),
-            "Europe/Berlin"
-        );
+        assert_eq!(Timezone::parse("Europe/Berlin").unwrap().name(), "Europe/Berlin");
         assert!(Timezone::parse("Mars/Olympus").is_err());
         assert!(Timezone::parse("").is_err());
     }

@@ -1,7 +1,10 @@
 //! Domain types and rules: plain data, parsed once at the edge, no I/O.
 
 pub mod account;
+pub mod pacing;
+pub mod progress;
+pub mod today;
 pub mod validation;
 
-pub use account::{DisplayName, Email, Password, Timezone};
+pub use account::{Country, DisplayName, Email, Password, Timezone};
 pub use validation::{FieldError, ValidationErrors};

@@ -31,22 +31,11 @@ impl ValidationErrors {
     }
 
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-            table: None,
-            record_id: None,
-        });
+        self.0.push(FieldError { field: field.into(), message: message.into(), table: None, record_id: None });
     }
 
     /// An error in one field of one synced record.
-    pub fn add_for_record(
-        &mut self,
-        table: &str,
-        record_id: &str,
-        field: &str,
-        message: impl Into<String>,
-    ) {
+    pub fn add_for_record(&mut self, table: &str, record_id: &str, field: &str, message: impl Into<String>) {
         self.0.push(FieldError {
             field: field.to_owned(),
             message: message.into(),

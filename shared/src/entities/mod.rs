@@ -1,6 +1,8 @@
 //! sea-orm entities. Times are epoch milliseconds (see `attune-migrations`).
 
+pub mod enrollment;
 pub mod login_throttle;
 pub mod refresh_token;
 pub mod session;
+pub mod step_change;
 pub mod user;

@@ -133,21 +133,12 @@ impl SyncService {
         clock: Arc<dyn Clock>,
         tombstone_retention_days: u32,
     ) -> Self {
-        Self {
-            db,
-            cipher,
-            clock,
-            tombstone_retention_ms: i64::from(tombstone_retention_days) * 86_400_000,
-        }
+        Self { db, cipher, clock, tombstone_retention_ms: i64::from(tombstone_retention_days) * 86_400_000 }
     }
 
     /// Decides what a pull returns and takes its snapshot version.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn plan_pull(
-        &self,
-        user_id: Uuid,
-        request: &PullRequest,
-    ) -> Result<PullPlan, SyncError> {
+    pub async fn plan_pull(&self, user_id: Uuid, request: &PullRequest) -> Result<PullPlan, SyncError> {
         let now = self.clock.now_ms();
         let snapshot = store::current_version(&self.db, user_id, now).await?;
         let since = request.last_pulled_at.filter(|t| *t > 0);
@@ -160,18 +151,10 @@ impl SyncService {
         let mut plans = Vec::new();
         for table in TABLES.iter().filter(|t| t.since <= schema_version) {
             let new_table = migration.tables.iter().any(|t| t == table.name);
-            let new_columns = migration
-                .columns
-                .iter()
-                .any(|c| c.table == table.name && !c.columns.is_empty());
+            let new_columns = migration.columns.iter().any(|c| c.table == table.name && !c.columns.is_empty());
             let plan = if since == 0 || new_table {
                 // Everything the client should hold, as created.
-                TablePlan {
-                    table,
-                    created: Slice::Created { since: 0 },
-                    updated: None,
-                    deleted_since: None,
-                }
+                TablePlan { table, created: Slice::Created { since: 0 }, updated: None, deleted_since: None }
             } else {
                 TablePlan {
                     table,
@@ -187,12 +170,7 @@ impl SyncService {
             };
             plans.push(plan);
         }
-        Ok(PullPlan {
-            user_id,
-            snapshot,
-            replacement: stale,
-            tables: plans,
-        })
+        Ok(PullPlan { user_id, snapshot, replacement: stale, tables: plans })
     }
 
     /// Streams the pull's JSON body in pieces, a page of rows at a time, so memory
@@ -210,11 +188,7 @@ impl SyncService {
     }
 
     /// The whole pull as one JSON value (tests, exports).
-    pub async fn pull_value(
-        &self,
-        user_id: Uuid,
-        request: &PullRequest,
-    ) -> Result<Value, SyncError> {
+    pub async fn pull_value(&self, user_id: Uuid, request: &PullRequest) -> Result<Value, SyncError> {
         let plan = self.plan_pull(user_id, request).await?;
         let mut rx = self.stream_pull(plan);
         let mut body = Vec::new();
@@ -242,10 +216,7 @@ impl SyncService {
             if !send(head).await {
                 return Ok(());
             }
-            if !self
-                .write_rows(plan, table.table, table.created, tx)
-                .await?
-            {
+            if !self.write_rows(plan, table.table, table.created, tx).await? {
                 return Ok(());
             }
             if !send(b"],\"updated\":[".to_vec()).await {
@@ -289,23 +260,12 @@ impl SyncService {
         let mut cursor: PageCursor = None;
         let mut first = true;
         loop {
-            let rows = store::page_rows(
-                &self.db,
-                table,
-                plan.user_id,
-                slice,
-                plan.snapshot,
-                &cursor,
-                PULL_PAGE,
-            )
-            .await?;
+            let rows =
+                store::page_rows(&self.db, table, plan.user_id, slice, plan.snapshot, &cursor, PULL_PAGE).await?;
             let Some(last) = rows.last() else {
                 return Ok(true);
             };
-            cursor = Some((
-                last.try_get::<i64>("", "version")?,
-                last.try_get::<String>("", "id")?,
-            ));
+            cursor = Some((last.try_get::<i64>("", "version")?, last.try_get::<String>("", "id")?));
             let mut piece = Vec::with_capacity(rows.len() * 256);
             for row in &rows {
                 if !first {
@@ -313,8 +273,7 @@ impl SyncService {
                 }
                 first = false;
                 let record = self.row_json(plan.user_id, table, row)?;
-                serde_json::to_writer(&mut piece, &record)
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+                serde_json::to_writer(&mut piece, &record).map_err(|e| DbErr::Custom(e.to_string()))?;
             }
             let full = rows.len() as u64 == PULL_PAGE;
             if tx.send(Ok(piece)).await.is_err() {
@@ -336,16 +295,8 @@ impl SyncService {
         let mut cursor: PageCursor = None;
         let mut first = true;
         loop {
-            let ids = store::page_tombstones(
-                &self.db,
-                table,
-                plan.user_id,
-                since,
-                plan.snapshot,
-                &cursor,
-                PULL_PAGE,
-            )
-            .await?;
+            let ids =
+                store::page_tombstones(&self.db, table, plan.user_id, since, plan.snapshot, &cursor, PULL_PAGE).await?;
             let Some(last) = ids.last() else {
                 return Ok(true);
             };
@@ -368,12 +319,7 @@ impl SyncService {
         }
     }
 
-    fn row_json(
-        &self,
-        user_id: Uuid,
-        table: &SyncTable,
-        row: &sea_orm::QueryResult,
-    ) -> Result<Value, SyncError> {
+    fn row_json(&self, user_id: Uuid, table: &SyncTable, row: &sea_orm::QueryResult) -> Result<Value, SyncError> {
         let id = row.try_get::<String>("", "id")?;
         let mut object = serde_json::Map::with_capacity(table.columns.len() + 1);
         for column in table.columns {
@@ -383,12 +329,7 @@ impl SyncService {
                 Cell::Bool(b) => Value::Bool(b),
                 Cell::Text(text) => match column.kind {
                     Kind::Private { .. } => {
-                        let binding = Binding {
-                            user_id,
-                            table: table.name,
-                            column: column.name,
-                            record_id: &id,
-                        };
+                        let binding = Binding { user_id, table: table.name, column: column.name, record_id: &id };
                         Value::String(self.cipher.open(&text, &binding)?)
                     }
                     _ => Value::String(text),
@@ -402,12 +343,7 @@ impl SyncService {
 
     /// Applies a push: everything or nothing. Returns the version it was stored at.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn push(
-        &self,
-        user_id: Uuid,
-        last_pulled_at: Option<i64>,
-        body: &Value,
-    ) -> Result<i64, SyncError> {
+    pub async fn push(&self, user_id: Uuid, last_pulled_at: Option<i64>, body: &Value) -> Result<i64, SyncError> {
         let changes = parse_changes(body)?;
         let since = last_pulled_at.unwrap_or(0);
         let txn = self.db.begin().await?;
@@ -420,16 +356,12 @@ impl SyncService {
             let tombstones = store::tombstone_versions(&txn, change.table, user_id, &ids).await?;
             let updated: HashSet<&str> = change.updated.iter().map(|r| r.id.as_str()).collect();
             for id in ids {
-                let changed_since = rows.get(id).is_some_and(|v| *v > since)
-                    || tombstones.get(id).is_some_and(|v| *v > since);
+                let changed_since =
+                    rows.get(id).is_some_and(|v| *v > since) || tombstones.get(id).is_some_and(|v| *v > since);
                 // Updated but gone: deleted here, so the client must pull that first.
-                let deleted_here =
-                    updated.contains(id) && !rows.contains_key(id) && tombstones.contains_key(id);
+                let deleted_here = updated.contains(id) && !rows.contains_key(id) && tombstones.contains_key(id);
                 if changed_since || deleted_here {
-                    conflicts.push(ConflictedRecord {
-                        table: change.table.name.to_owned(),
-                        id: id.to_owned(),
-                    });
+                    conflicts.push(ConflictedRecord { table: change.table.name.to_owned(), id: id.to_owned() });
                 }
             }
         }
@@ -464,21 +396,13 @@ impl SyncService {
             .zip(&record.cells)
             .map(|(column, cell)| match (column.kind, cell) {
                 (Kind::Private { .. }, Cell::Text(text)) => {
-                    let binding = Binding {
-                        user_id,
-                        table: table.name,
-                        column: column.name,
-                        record_id: &record.id,
-                    };
+                    let binding = Binding { user_id, table: table.name, column: column.name, record_id: &record.id };
                     Cell::Text(self.cipher.seal(text, &binding))
                 }
                 _ => cell.clone(),
             })
             .collect();
-        StoredRecord {
-            id: record.id.clone(),
-            cells,
-        }
+        StoredRecord { id: record.id.clone(), cells }
     }
 
     /// Deletes tombstones past the retention period.
@@ -501,11 +425,7 @@ struct TableChanges {
 
 impl TableChanges {
     fn all_ids(&self) -> impl Iterator<Item = &str> {
-        self.created
-            .iter()
-            .chain(&self.updated)
-            .map(|r| r.id.as_str())
-            .chain(self.deleted.iter().map(String::as_str))
+        self.created.iter().chain(&self.updated).map(|r| r.id.as_str()).chain(self.deleted.iter().map(String::as_str))
     }
 
     fn len(&self) -> usize {
@@ -517,25 +437,16 @@ fn check_migration(migration: &MigrationSpec) -> Result<(), SyncError> {
     let mut errors = ValidationErrors::new();
     for name in &migration.tables {
         if tables::table(name).is_none() {
-            errors.add(
-                "migration.tables",
-                format!("`{name}` is not a synced table"),
-            );
+            errors.add("migration.tables", format!("`{name}` is not a synced table"));
         }
     }
     for spec in &migration.columns {
         match tables::table(&spec.table) {
-            None => errors.add(
-                "migration.columns",
-                format!("`{}` is not a synced table", spec.table),
-            ),
+            None => errors.add("migration.columns", format!("`{}` is not a synced table", spec.table)),
             Some(table) => {
                 for column in &spec.columns {
                     if !table.columns.iter().any(|c| c.name == column) {
-                        errors.add(
-                            "migration.columns",
-                            format!("`{}` has no column `{column}`", spec.table),
-                        );
+                        errors.add("migration.columns", format!("`{}` has no column `{column}`", spec.table));
                     }
                 }
             }
@@ -553,10 +464,7 @@ fn parse_changes(body: &Value) -> Result<Vec<TableChanges>, SyncError> {
         _ => body,
     };
     let Some(changes) = changes.as_object() else {
-        return Err(SyncError::Validation(ValidationErrors::single(
-            "changes",
-            "must be an object of tables",
-        )));
+        return Err(SyncError::Validation(ValidationErrors::single("changes", "must be an object of tables")));
     };
     let count: usize = changes
         .values()
@@ -575,38 +483,19 @@ fn parse_changes(body: &Value) -> Result<Vec<TableChanges>, SyncError> {
     let mut parsed = Vec::new();
     for (name, table_changes) in changes {
         let Some(table) = tables::table(name) else {
-            errors.add_for_record(
-                name,
-                "",
-                "changes",
-                format!("`{name}` is not a synced table"),
-            );
+            errors.add_for_record(name, "", "changes", format!("`{name}` is not a synced table"));
             continue;
         };
-        let mut out = TableChanges {
-            table,
-            created: vec![],
-            updated: vec![],
-            deleted: vec![],
-        };
+        let mut out = TableChanges { table, created: vec![], updated: vec![], deleted: vec![] };
         let Some(object) = table_changes.as_object() else {
-            errors.add_for_record(
-                name,
-                "",
-                "changes",
-                "must be an object with created, updated and deleted",
-            );
+            errors.add_for_record(name, "", "changes", "must be an object with created, updated and deleted");
             continue;
         };
         for (kind, target) in [("created", &mut out.created), ("updated", &mut out.updated)] {
             match object.get(kind) {
                 None | Some(Value::Null) => {}
                 Some(Value::Array(records)) => {
-                    target.extend(
-                        records
-                            .iter()
-                            .filter_map(|raw| tables::parse_record(table, raw, &mut errors)),
-                    );
+                    target.extend(records.iter().filter_map(|raw| tables::parse_record(table, raw, &mut errors)));
                 }
                 Some(_) => errors.add_for_record(name, "", kind, "must be an array of records"),
             }
@@ -617,9 +506,7 @@ fn parse_changes(body: &Value) -> Result<Vec<TableChanges>, SyncError> {
                 for id in ids {
                     match tables::parse_id(id) {
                         Ok(id) => out.deleted.push(id),
-                        Err(message) => {
-                            errors.add_for_record(name, &id.to_string(), "deleted", message)
-                        }
+                        Err(message) => errors.add_for_record(name, &id.to_string(), "deleted", message),
                     }
                 }
             }

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ConnectionTrait, DbErr, QueryResult, Statement, Value,
-    sea_query::{
-        Alias, Asterisk, Cond, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement,
-    },
+    sea_query::{Alias, Asterisk, Cond, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
 
@@ -24,11 +22,7 @@ fn backend_build<C: ConnectionTrait>(db: &C, stmt: &SelectStatement) -> Statemen
 /// Takes the user's next change version under the lock of their `sync_state` row,
 /// so pushes of one user are serialised and their versions commit in order. The
 /// version is the clock in milliseconds unless that would not move it forward.
-pub async fn next_version<C: ConnectionTrait>(
-    txn: &C,
-    user_id: Uuid,
-    now_ms: i64,
-) -> Result<i64, DbErr> {
+pub async fn next_version<C: ConnectionTrait>(txn: &C, user_id: Uuid, now_ms: i64) -> Result<i64, DbErr> {
     ensure_state(txn, user_id, 0).await?;
     let backend = txn.get_database_backend();
     let stmt = Statement::from_sql_and_values(
@@ -45,19 +39,12 @@ pub async fn next_version<C: ConnectionTrait>(
         },
         [now_ms.into(), user_id.into()],
     );
-    let row = txn
-        .query_one_raw(stmt)
-        .await?
-        .ok_or_else(|| DbErr::Custom("sync_state row vanished".into()))?;
+    let row = txn.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("sync_state row vanished".into()))?;
     row.try_get::<i64>("", "version")
 }
 
 /// The user's newest committed version (created at `now_ms` on first use).
-pub async fn current_version<C: ConnectionTrait>(
-    db: &C,
-    user_id: Uuid,
-    now_ms: i64,
-) -> Result<i64, DbErr> {
+pub async fn current_version<C: ConnectionTrait>(db: &C, user_id: Uuid, now_ms: i64) -> Result<i64, DbErr> {
     ensure_state(db, user_id, now_ms).await?;
     let stmt = Query::select()
         .column(Alias::new("version"))
@@ -68,24 +55,14 @@ pub async fn current_version<C: ConnectionTrait>(
     row.map_or(Ok(now_ms), |r| r.try_get::<i64>("", "version"))
 }
 
-async fn ensure_state<C: ConnectionTrait>(
-    db: &C,
-    user_id: Uuid,
-    initial: i64,
-) -> Result<(), DbErr> {
+async fn ensure_state<C: ConnectionTrait>(db: &C, user_id: Uuid, initial: i64) -> Result<(), DbErr> {
     let stmt = Query::insert()
         .into_table(Alias::new("sync_state"))
         .columns([Alias::new("user_id"), Alias::new("version")])
         .values_panic([user_id.into(), initial.into()])
-        .on_conflict(
-            OnConflict::column(Alias::new("user_id"))
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(Alias::new("user_id")).do_nothing().to_owned())
         .to_owned();
-    db.execute_raw(db.get_database_backend().build(&stmt))
-        .await
-        .map(|_| ())
+    db.execute_raw(db.get_database_backend().build(&stmt)).await.map(|_| ())
 }
 
 /// `id → version` of the user's rows of `table` among `ids`.
@@ -104,10 +81,7 @@ pub async fn row_versions<C: ConnectionTrait>(
             .and_where(Expr::col(Alias::new("id")).is_in(chunk.iter().copied()))
             .to_owned();
         for row in db.query_all_raw(backend_build(db, &stmt)).await? {
-            versions.insert(
-                row.try_get::<String>("", "id")?,
-                row.try_get::<i64>("", "version")?,
-            );
+            versions.insert(row.try_get::<String>("", "id")?, row.try_get::<i64>("", "version")?);
         }
     }
     Ok(versions)
@@ -130,10 +104,7 @@ pub async fn tombstone_versions<C: ConnectionTrait>(
             .and_where(Expr::col(Alias::new("record_id")).is_in(chunk.iter().copied()))
             .to_owned();
         for row in db.query_all_raw(backend_build(db, &stmt)).await? {
-            versions.insert(
-                row.try_get::<String>("", "record_id")?,
-                row.try_get::<i64>("", "version")?,
-            );
+            versions.insert(row.try_get::<String>("", "record_id")?, row.try_get::<i64>("", "version")?);
         }
     }
     Ok(versions)
@@ -168,43 +139,23 @@ pub async fn upsert<C: ConnectionTrait>(
     let per_row = 4 + table.columns.len();
     // Stay well under SQLite's and PostgreSQL's bound-parameter limits.
     let rows_per_statement = (30_000 / per_row).max(1);
-    let mut columns = vec![
-        Alias::new("user_id"),
-        Alias::new("id"),
-        Alias::new("version"),
-        Alias::new("created_version"),
-    ];
+    let mut columns =
+        vec![Alias::new("user_id"), Alias::new("id"), Alias::new("version"), Alias::new("created_version")];
     columns.extend(table.columns.iter().map(|c| Alias::new(c.name)));
     let mut updated: Vec<Alias> = table.columns.iter().map(|c| Alias::new(c.name)).collect();
     updated.push(Alias::new("version"));
     for chunk in records.chunks(rows_per_statement) {
         let mut insert = Query::insert();
-        insert
-            .into_table(Alias::new(table.name))
-            .columns(columns.clone());
+        insert.into_table(Alias::new(table.name)).columns(columns.clone());
         for record in chunk {
-            let mut values: Vec<Value> = vec![
-                user_id.into(),
-                record.id.clone().into(),
-                version.into(),
-                version.into(),
-            ];
-            values.extend(
-                table
-                    .columns
-                    .iter()
-                    .zip(&record.cells)
-                    .map(|(c, cell)| cell_value(c.kind, cell)),
-            );
+            let mut values: Vec<Value> = vec![user_id.into(), record.id.clone().into(), version.into(), version.into()];
+            values.extend(table.columns.iter().zip(&record.cells).map(|(c, cell)| cell_value(c.kind, cell)));
             insert.values_panic(values.into_iter().map(Expr::val));
         }
         insert.on_conflict(
-            OnConflict::columns([Alias::new("user_id"), Alias::new("id")])
-                .update_columns(updated.clone())
-                .to_owned(),
+            OnConflict::columns([Alias::new("user_id"), Alias::new("id")]).update_columns(updated.clone()).to_owned(),
         );
-        db.execute_raw(db.get_database_backend().build(&insert))
-            .await?;
+        db.execute_raw(db.get_database_backend().build(&insert)).await?;
     }
     Ok(())
 }
@@ -223,8 +174,7 @@ pub async fn delete<C: ConnectionTrait>(
             .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
             .and_where(Expr::col(Alias::new("id")).is_in(chunk.iter().copied()))
             .to_owned();
-        db.execute_raw(db.get_database_backend().build(&stmt))
-            .await?;
+        db.execute_raw(db.get_database_backend().build(&stmt)).await?;
         let mut insert = Query::insert();
         insert.into_table(Alias::new("sync_tombstones")).columns([
             Alias::new("user_id"),
@@ -233,24 +183,14 @@ pub async fn delete<C: ConnectionTrait>(
             Alias::new("version"),
         ]);
         for id in chunk {
-            insert.values_panic([
-                user_id.into(),
-                table.name.into(),
-                (*id).into(),
-                version.into(),
-            ]);
+            insert.values_panic([user_id.into(), table.name.into(), (*id).into(), version.into()]);
         }
         insert.on_conflict(
-            OnConflict::columns([
-                Alias::new("user_id"),
-                Alias::new("table_name"),
-                Alias::new("record_id"),
-            ])
-            .update_column(Alias::new("version"))
-            .to_owned(),
+            OnConflict::columns([Alias::new("user_id"), Alias::new("table_name"), Alias::new("record_id")])
+                .update_column(Alias::new("version"))
+                .to_owned(),
         );
-        db.execute_raw(db.get_database_backend().build(&insert))
-            .await?;
+        db.execute_raw(db.get_database_backend().build(&insert)).await?;
     }
     Ok(())
 }
@@ -269,8 +209,7 @@ pub async fn forget_tombstones<C: ConnectionTrait>(
             .and_where(Expr::col(Alias::new("table_name")).eq(table.name))
             .and_where(Expr::col(Alias::new("record_id")).is_in(chunk.iter().copied()))
             .to_owned();
-        db.execute_raw(db.get_database_backend().build(&stmt))
-            .await?;
+        db.execute_raw(db.get_database_backend().build(&stmt)).await?;
     }
     Ok(())
 }
@@ -281,10 +220,7 @@ pub enum Slice {
     /// Created after `since` (and at or before the snapshot).
     Created { since: i64 },
     /// Created at or before `created_upto`, changed after `changed_after`.
-    Updated {
-        created_upto: i64,
-        changed_after: i64,
-    },
+    Updated { created_upto: i64, changed_after: i64 },
 }
 
 /// Where the previous page ended: rows come in `(version, id)` order.
@@ -309,18 +245,13 @@ pub async fn page_rows<C: ConnectionTrait>(
         Slice::Created { since } => {
             stmt.and_where(Expr::col(Alias::new("created_version")).gt(since));
         }
-        Slice::Updated {
-            created_upto,
-            changed_after,
-        } => {
+        Slice::Updated { created_upto, changed_after } => {
             stmt.and_where(Expr::col(Alias::new("created_version")).lte(created_upto))
                 .and_where(Expr::col(Alias::new("version")).gt(changed_after));
         }
     }
     after_cursor(&mut stmt, "version", "id", after);
-    stmt.order_by(Alias::new("version"), Order::Asc)
-        .order_by(Alias::new("id"), Order::Asc)
-        .limit(limit);
+    stmt.order_by(Alias::new("version"), Order::Asc).order_by(Alias::new("id"), Order::Asc).limit(limit);
     db.query_all_raw(backend_build(db, &stmt)).await
 }
 
@@ -342,59 +273,36 @@ pub async fn page_tombstones<C: ConnectionTrait>(
         .and_where(Expr::col(Alias::new("version")).gt(since))
         .and_where(Expr::col(Alias::new("version")).lte(upto));
     after_cursor(&mut stmt, "version", "record_id", after);
-    stmt.order_by(Alias::new("version"), Order::Asc)
-        .order_by(Alias::new("record_id"), Order::Asc)
-        .limit(limit);
+    stmt.order_by(Alias::new("version"), Order::Asc).order_by(Alias::new("record_id"), Order::Asc).limit(limit);
     db.query_all_raw(backend_build(db, &stmt))
         .await?
         .into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<i64>("", "version")?,
-                r.try_get::<String>("", "record_id")?,
-            ))
-        })
+        .map(|r| Ok((r.try_get::<i64>("", "version")?, r.try_get::<String>("", "record_id")?)))
         .collect()
 }
 
 fn after_cursor(stmt: &mut SelectStatement, version: &str, id: &str, after: &PageCursor) {
     if let Some((v, last_id)) = after {
-        stmt.cond_where(
-            Cond::any().add(Expr::col(Alias::new(version)).gt(*v)).add(
-                Cond::all()
-                    .add(Expr::col(Alias::new(version)).eq(*v))
-                    .add(Expr::col(Alias::new(id)).gt(last_id.as_str())),
-            ),
-        );
+        stmt.cond_where(Cond::any().add(Expr::col(Alias::new(version)).gt(*v)).add(
+            Cond::all().add(Expr::col(Alias::new(version)).eq(*v)).add(Expr::col(Alias::new(id)).gt(last_id.as_str())),
+        ));
     }
 }
 
 /// Deletes tombstones older than `before_version`; returns how many.
-pub async fn purge_tombstones<C: ConnectionTrait>(
-    db: &C,
-    before_version: i64,
-) -> Result<u64, DbErr> {
+pub async fn purge_tombstones<C: ConnectionTrait>(db: &C, before_version: i64) -> Result<u64, DbErr> {
     let stmt = Query::delete()
         .from_table(Alias::new("sync_tombstones"))
         .and_where(Expr::col(Alias::new("version")).lt(before_version))
         .to_owned();
-    Ok(db
-        .execute_raw(db.get_database_backend().build(&stmt))
-        .await?
-        .rows_affected())
+    Ok(db.execute_raw(db.get_database_backend().build(&stmt)).await?.rows_affected())
 }
 
 /// Reads one stored cell of `kind` from a row.
 pub fn read_cell(row: &QueryResult, column: &str, kind: Kind) -> Result<Cell, DbErr> {
     Ok(match kind {
-        Kind::Millis | Kind::Int { .. } => row
-            .try_get::<Option<i64>>("", column)?
-            .map_or(Cell::Null, Cell::Int),
-        Kind::Bool => row
-            .try_get::<Option<bool>>("", column)?
-            .map_or(Cell::Null, Cell::Bool),
-        _ => row
-            .try_get::<Option<String>>("", column)?
-            .map_or(Cell::Null, Cell::Text),
+        Kind::Millis | Kind::Int { .. } => row.try_get::<Option<i64>>("", column)?.map_or(Cell::Null, Cell::Int),
+        Kind::Bool => row.try_get::<Option<bool>>("", column)?.map_or(Cell::Null, Cell::Bool),
+        _ => row.try_get::<Option<String>>("", column)?.map_or(Cell::Null, Cell::Text),
     })
 }

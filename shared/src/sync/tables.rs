@@ -21,6 +21,8 @@ pub enum Kind {
     Bool,
     /// A client or catalog id: 1–64 characters of `[A-Za-z0-9_-]`.
     Identifier,
+    /// The id of an exercise of the program catalog.
+    ExerciseId,
     /// One of a few strings.
     OneOf(&'static [&'static str]),
     /// A string holding a JSON array of up to 10 short strings.
@@ -49,12 +51,7 @@ pub struct SyncTable {
 }
 
 const fn col(name: &'static str, kind: Kind, nullable: bool) -> Column {
-    Column {
-        name,
-        kind,
-        nullable,
-        since: 1,
-    }
+    Column { name, kind, nullable, since: 1 }
 }
 
 pub static TABLES: [SyncTable; 3] = [
@@ -66,7 +63,7 @@ pub static TABLES: [SyncTable; 3] = [
             col("mood", Kind::Int { min: 1, max: 5 }, false),
             col("anxiety", Kind::Int { min: 0, max: 10 }, false),
             col("comfort", Kind::Int { min: 1, max: 5 }, false),
-            col("exercise_id", Kind::Identifier, true),
+            col("exercise_id", Kind::ExerciseId, true),
             col("completed", Kind::Bool, false),
             col("note", Kind::Private { max_chars: 4_000 }, true),
             col("tags", Kind::Tags, true),
@@ -129,18 +126,12 @@ pub fn parse_id(value: &Value) -> Result<String, String> {
 }
 
 fn is_identifier(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Checks a raw record of `table`. Unknown columns, `_status` and `_changed` are
 /// ignored, as WatermelonDB's protocol asks; every problem is recorded.
-pub fn parse_record(
-    table: &SyncTable,
-    raw: &Value,
-    errors: &mut ValidationErrors,
-) -> Option<Record> {
+pub fn parse_record(table: &SyncTable, raw: &Value, errors: &mut ValidationErrors) -> Option<Record> {
     let Some(object) = raw.as_object() else {
         errors.add_for_record(table.name, "", "record", "must be a JSON object");
         return None;
@@ -160,26 +151,20 @@ pub fn parse_record(
     let cells: Vec<Cell> = table
         .columns
         .iter()
-        .map(
-            |column| match parse_cell(column, object.get(column.name).unwrap_or(&Value::Null)) {
-                Ok(cell) => cell,
-                Err(message) => {
-                    errors.add_for_record(table.name, &id, column.name, message);
-                    Cell::Null
-                }
-            },
-        )
+        .map(|column| match parse_cell(column, object.get(column.name).unwrap_or(&Value::Null)) {
+            Ok(cell) => cell,
+            Err(message) => {
+                errors.add_for_record(table.name, &id, column.name, message);
+                Cell::Null
+            }
+        })
         .collect();
     (errors.len() == before).then_some(Record { id, cells })
 }
 
 fn parse_cell(column: &Column, value: &Value) -> Result<Cell, String> {
     if value.is_null() {
-        return if column.nullable {
-            Ok(Cell::Null)
-        } else {
-            Err("is required".into())
-        };
+        return if column.nullable { Ok(Cell::Null) } else { Err("is required".into()) };
     }
     match column.kind {
         Kind::Millis => whole_number(value)
@@ -190,13 +175,16 @@ fn parse_cell(column: &Column, value: &Value) -> Result<Cell, String> {
             .filter(|n| (min..=max).contains(n))
             .map(Cell::Int)
             .ok_or_else(|| format!("must be a whole number from {min} to {max}")),
-        Kind::Bool => value
-            .as_bool()
-            .map(Cell::Bool)
-            .ok_or_else(|| "must be true or false".into()),
+        Kind::Bool => value.as_bool().map(Cell::Bool).ok_or_else(|| "must be true or false".into()),
         Kind::Identifier => match value.as_str() {
             Some(s) if is_identifier(s) => Ok(Cell::Text(s.to_owned())),
             _ => Err("must be an id of 1–64 letters, digits, `-` or `_`".into()),
+        },
+        Kind::ExerciseId => match value.as_str() {
+            Some(s) if is_identifier(s) && crate::content::catalog().is_ok_and(|c| c.exercise(s).is_some()) => {
+                Ok(Cell::Text(s.to_owned()))
+            }
+            _ => Err("must be the id of an exercise of the program (see GET /v1/programs/closer)".into()),
         },
         Kind::OneOf(allowed) => match value.as_str() {
             Some(s) if allowed.contains(&s) => Ok(Cell::Text(s.to_owned())),
@@ -215,38 +203,25 @@ fn parse_cell(column: &Column, value: &Value) -> Result<Cell, String> {
 /// a string holding a JSON array. Stored canonically; `""` means no tags.
 fn parse_tags(value: &Value) -> Result<Cell, String> {
     let Some(text) = value.as_str() else {
-        return Err(
-            "must be a string holding a JSON array of tags, e.g. \"[\\\"calm\\\"]\"".into(),
-        );
+        return Err("must be a string holding a JSON array of tags, e.g. \"[\\\"calm\\\"]\"".into());
     };
     if text.trim().is_empty() {
         return Ok(Cell::Text(String::new()));
     }
-    let parsed: Vec<String> = serde_json::from_str(text).map_err(|_| {
-        "must be a string holding a JSON array of strings, e.g. \"[\\\"calm\\\"]\"".to_owned()
-    })?;
+    let parsed: Vec<String> = serde_json::from_str(text)
+        .map_err(|_| "must be a string holding a JSON array of strings, e.g. \"[\\\"calm\\\"]\"".to_owned())?;
     if parsed.len() > MAX_TAGS {
         return Err(format!("may hold at most {MAX_TAGS} tags"));
     }
-    if parsed
-        .iter()
-        .any(|t| t.trim().is_empty() || t.chars().count() > MAX_TAG_CHARS)
-    {
+    if parsed.iter().any(|t| t.trim().is_empty() || t.chars().count() > MAX_TAG_CHARS) {
         return Err(format!("each tag must be 1–{MAX_TAG_CHARS} characters"));
     }
-    Ok(Cell::Text(
-        serde_json::to_string(&parsed).unwrap_or_default(),
-    ))
+    Ok(Cell::Text(serde_json::to_string(&parsed).unwrap_or_default()))
 }
 
 /// JSON numbers arrive as floats from JavaScript; `3.0` is 3, `3.5` is not whole.
 fn whole_number(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-            .map(|f| f as i64)
-    })
+    value.as_i64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
 }
 
 #[cfg(test)]
@@ -271,12 +246,7 @@ mod tests {
     }
 
     fn fields_of(raw: Value) -> Vec<String> {
-        check(raw)
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|e| e.field)
-            .collect()
+        check(raw).unwrap_err().0.into_iter().map(|e| e.field).collect()
     }
 
     #[test]
@@ -291,11 +261,8 @@ mod tests {
 
     #[test]
     fn range_edges_of_every_scale() {
-        for (field, ok, bad) in [
-            ("mood", [1, 5], [0, 6]),
-            ("anxiety", [0, 10], [-1, 11]),
-            ("comfort", [1, 5], [0, 6]),
-        ] {
+        for (field, ok, bad) in [("mood", [1, 5], [0, 6]), ("anxiety", [0, 10], [-1, 11]), ("comfort", [1, 5], [0, 6])]
+        {
             for value in ok {
                 let mut raw = valid_checkin();
                 raw[field] = json!(value);
@@ -318,18 +285,8 @@ mod tests {
     #[test]
     fn every_bad_field_is_named() {
         let raw = json!({"id": "c2", "occurred_at": "yesterday", "mood": null, "anxiety": 4, "comfort": 2,
-                         "exercise_id": "no spaces allowed", "completed": 1, "note": 5, "tags": "calm"});
-        assert_eq!(
-            fields_of(raw),
-            [
-                "occurred_at",
-                "mood",
-                "exercise_id",
-                "completed",
-                "note",
-                "tags"
-            ]
-        );
+                         "exercise_id": "not-in-the-catalog", "completed": 1, "note": 5, "tags": "calm"});
+        assert_eq!(fields_of(raw), ["occurred_at", "mood", "exercise_id", "completed", "note", "tags"]);
     }
 
     #[test]
@@ -345,12 +302,7 @@ mod tests {
         let mut raw = valid_checkin();
         raw["tags"] = json!(serde_json::to_string(&ten).unwrap());
         assert!(check(raw).is_ok());
-        for bad in [
-            json!(["a"]),
-            json!("[\"a\",1]"),
-            json!("[\"\"]"),
-            json!(format!("[\"{}\"]", "x".repeat(33))),
-        ] {
+        for bad in [json!(["a"]), json!("[\"a\",1]"), json!("[\"\"]"), json!(format!("[\"{}\"]", "x".repeat(33)))] {
             let mut raw = valid_checkin();
             raw["tags"] = bad.clone();
             assert_eq!(fields_of(raw), ["tags"], "{bad}");
@@ -362,15 +314,18 @@ mod tests {
     }
 
     #[test]
+    fn exercise_ids_must_name_a_catalog_exercise() {
+        let mut raw = valid_checkin();
+        raw["exercise_id"] = json!("s1-barrier-map");
+        assert_eq!(check(raw).unwrap().cells[4], Cell::Text("s1-barrier-map".into()));
+        let mut raw = valid_checkin();
+        raw["exercise_id"] = json!("s1-made-up");
+        assert_eq!(fields_of(raw), ["exercise_id"]);
+    }
+
+    #[test]
     fn ids_are_checked() {
-        for bad in [
-            json!(""),
-            json!("a b"),
-            json!("../x"),
-            json!("x".repeat(65)),
-            json!(7),
-            json!("é"),
-        ] {
+        for bad in [json!(""), json!("a b"), json!("../x"), json!("x".repeat(65)), json!(7), json!("é")] {
             assert!(parse_id(&bad).is_err(), "{bad}");
         }
         assert_eq!(parse_id(&json!("Ab_9-z")).unwrap(), "Ab_9-z");

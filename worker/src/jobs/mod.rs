@@ -25,7 +25,6 @@ pub(crate) async fn run(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
     };
     let outcome = if result.is_ok() { "ok" } else { "error" };
     metrics::counter!("attune_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
-    metrics::histogram!("attune_job_duration_seconds", "kind" => kind)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("attune_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
     result
 }

@@ -1,0 +1,313 @@
+//! Enrollment in a program: joining, pace and mode, pausing, moving between steps,
+//! and today's suggestion. The decisions are the pure rules in `domain::progress`
+//! and `domain::today`; this module loads their inputs and stores their outcomes.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr, TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, Query},
+};
+use uuid::Uuid;
+
+use crate::{
+    Clock,
+    content::{self, Program, ProgramMode},
+    domain::{
+        ValidationErrors,
+        pacing::{CheckinFact, Pace},
+        progress::{LAST_STEP, Position, UnmetReason, advance_blockers},
+        today::{TodayPlan, plan_today},
+    },
+    entities::{
+        enrollment::{self, Entity as Enrollment},
+        step_change, user,
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollmentError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("already enrolled in a program")]
+    AlreadyEnrolled,
+    #[error("couple mode is not available yet")]
+    CoupleModeUnavailable,
+    #[error("not enrolled in a program")]
+    NotEnrolled,
+    #[error("not ready to advance")]
+    NotReady(Vec<UnmetReason>),
+    #[error("the enrollment changed meanwhile; try again")]
+    Changed,
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    #[error("content error: {0}")]
+    Content(String),
+}
+
+impl From<ValidationErrors> for EnrollmentError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EnrollmentPatch {
+    pub pace: Option<String>,
+    pub mode: Option<String>,
+    pub paused: Option<bool>,
+}
+
+/// An enrollment with its values parsed.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub model: enrollment::Model,
+    pub pace: Pace,
+    pub mode: ProgramMode,
+    pub program: &'static Program,
+}
+
+impl Current {
+    pub fn position(&self) -> Position {
+        Position {
+            step: u8::try_from(self.model.step).unwrap_or(1),
+            step_started_at: ms_to_time(self.model.step_started_at),
+            pace: self.pace,
+            paused: self.model.paused_at.is_some(),
+        }
+    }
+}
+
+/// Today's plan with what the API shows beside it.
+#[derive(Debug, Clone)]
+pub struct Today {
+    pub plan: TodayPlan<'static>,
+    pub resources: Option<&'static content::CountryResources>,
+    pub local_date: chrono::NaiveDate,
+}
+
+#[derive(Clone)]
+pub struct Enrollments {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Enrollments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrollments").finish_non_exhaustive()
+    }
+}
+
+fn ms_to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn catalog() -> Result<&'static content::Catalog, EnrollmentError> {
+    content::catalog().map_err(|e| EnrollmentError::Content(e.to_string()))
+}
+
+/// Couple mode needs partner linking, which has not shipped yet.
+fn parse_mode(raw: &str, program: &Program) -> Result<ProgramMode, EnrollmentError> {
+    let mode = match raw {
+        "solo" => ProgramMode::Solo,
+        "partnered" => ProgramMode::Partnered,
+        "couple" => return Err(EnrollmentError::CoupleModeUnavailable),
+        _ => return Err(ValidationErrors::single("mode", "must be solo, partnered or couple").into()),
+    };
+    if !program.modes.contains(&mode) {
+        return Err(
+            ValidationErrors::single("mode", format!("the program `{}` has no {raw} mode", program.slug)).into()
+        );
+    }
+    Ok(mode)
+}
+
+fn mode_str(mode: ProgramMode) -> &'static str {
+    match mode {
+        ProgramMode::Solo => "solo",
+        ProgramMode::Partnered => "partnered",
+        ProgramMode::Couple => "couple",
+    }
+}
+
+impl Enrollments {
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn enroll(
+        &self,
+        user_id: Uuid,
+        program: &str,
+        mode: &str,
+        pace: &str,
+    ) -> Result<Current, EnrollmentError> {
+        let catalog = catalog()?;
+        let mut errors = ValidationErrors::new();
+        let program = catalog.program(program);
+        if program.is_none() {
+            errors.add("program", "is not a known program (see GET /v1/programs)");
+        }
+        let pace = errors.check("pace", Pace::parse(pace));
+        let (Some(program), Some(pace)) = (program, pace) else { return Err(errors.into()) };
+        let mode = parse_mode(mode, program)?;
+        let now = self.clock.now_ms();
+        let model = enrollment::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            program: Set(program.slug.clone()),
+            mode: Set(mode_str(mode).to_owned()),
+            pace: Set(pace.as_str().to_owned()),
+            step: Set(1),
+            step_started_at: Set(now),
+            paused_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => EnrollmentError::AlreadyEnrolled,
+            _ => EnrollmentError::Database(e),
+        })?;
+        tracing::info!(program = %program.slug, "enrolled");
+        Ok(Current { model, pace, mode, program })
+    }
+
+    pub async fn current(&self, user_id: Uuid) -> Result<Current, EnrollmentError> {
+        let model = Enrollment::find()
+            .filter(enrollment::Column::UserId.eq(user_id))
+            .one(&self.db)
+            .await?
+            .ok_or(EnrollmentError::NotEnrolled)?;
+        let program = catalog()?
+            .program(&model.program)
+            .ok_or_else(|| EnrollmentError::Content(format!("program `{}` is gone", model.program)))?;
+        let pace = Pace::parse(&model.pace).map_err(EnrollmentError::Content)?;
+        let mode = match model.mode.as_str() {
+            "partnered" => ProgramMode::Partnered,
+            "couple" => ProgramMode::Couple,
+            _ => ProgramMode::Solo,
+        };
+        Ok(Current { model, pace, mode, program })
+    }
+
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn update(&self, user_id: Uuid, patch: EnrollmentPatch) -> Result<Current, EnrollmentError> {
+        let current = self.current(user_id).await?;
+        let mut errors = ValidationErrors::new();
+        let pace = patch.pace.map(|p| errors.check("pace", Pace::parse(&p)));
+        errors.into_result()?;
+        let mode = patch.mode.map(|m| parse_mode(&m, current.program)).transpose()?;
+        let now = self.clock.now_ms();
+        let mut model: enrollment::ActiveModel = current.model.clone().into();
+        if let Some(Some(pace)) = pace {
+            model.pace = Set(pace.as_str().to_owned());
+        }
+        if let Some(mode) = mode {
+            model.mode = Set(mode_str(mode).to_owned());
+        }
+        match (patch.paused, current.model.paused_at) {
+            (Some(true), None) => model.paused_at = Set(Some(now)),
+            // Time paused does not count against the step's minimum time.
+            (Some(false), Some(paused_at)) => {
+                model.paused_at = Set(None);
+                model.step_started_at = Set(current.model.step_started_at + (now - paused_at));
+            }
+            _ => {}
+        }
+        model.updated_at = Set(now);
+        model.update(&self.db).await?;
+        self.current(user_id).await
+    }
+
+    /// Moves to the next step if every rule allows; otherwise lists every reason.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn advance(&self, user_id: Uuid) -> Result<Current, EnrollmentError> {
+        let current = self.current(user_id).await?;
+        let checkins = self.checkin_facts(user_id).await?;
+        let unmet = advance_blockers(&current.position(), current.program, &checkins, self.clock.now());
+        if !unmet.is_empty() {
+            return Err(EnrollmentError::NotReady(unmet));
+        }
+        self.move_to(&current, current.model.step + 1).await
+    }
+
+    /// Goes back one step: always allowed. At step 1 it stays at step 1.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn step_back(&self, user_id: Uuid) -> Result<Current, EnrollmentError> {
+        let current = self.current(user_id).await?;
+        if current.model.step <= 1 {
+            return Ok(current);
+        }
+        self.move_to(&current, current.model.step - 1).await
+    }
+
+    async fn move_to(&self, current: &Current, to: i64) -> Result<Current, EnrollmentError> {
+        let to = to.clamp(1, i64::from(LAST_STEP));
+        let now = self.clock.now_ms();
+        let txn = self.db.begin().await?;
+        // Conditional on the step read, so two taps at once move one step, not two.
+        let moved = Enrollment::update_many()
+            .col_expr(enrollment::Column::Step, Expr::value(to))
+            .col_expr(enrollment::Column::StepStartedAt, Expr::value(now))
+            .col_expr(enrollment::Column::UpdatedAt, Expr::value(now))
+            .filter(enrollment::Column::Id.eq(current.model.id))
+            .filter(enrollment::Column::Step.eq(current.model.step))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected == 0 {
+            return Err(EnrollmentError::Changed);
+        }
+        step_change::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(current.model.user_id),
+            from_step: Set(current.model.step),
+            to_step: Set(to),
+            changed_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        tracing::info!(from = current.model.step, to, "step changed");
+        self.current(current.model.user_id).await
+    }
+
+    /// Today's suggestion for `user`, in their time zone, with resources when the
+    /// plan calls for support.
+    pub async fn today(&self, user: &user::Model) -> Result<Today, EnrollmentError> {
+        let current = self.current(user.id).await?;
+        let checkins = self.checkin_facts(user.id).await?;
+        let tz: chrono_tz::Tz = user.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let now = self.clock.now();
+        let plan = plan_today(current.program, &current.position(), current.mode, &checkins, now, tz);
+        let resources =
+            plan.support.then(|| catalog().map(|c| c.resources_for(user.country.as_deref()))).transpose()?;
+        Ok(Today { plan, resources, local_date: now.with_timezone(&tz).date_naive() })
+    }
+
+    /// What the rules need of the user's check-ins: never their notes.
+    pub async fn checkin_facts(&self, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
+        let stmt = Query::select()
+            .columns(["occurred_at", "anxiety", "comfort", "exercise_id", "completed"].map(Alias::new))
+            .from(Alias::new("checkins"))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .to_owned();
+        let rows = self.db.query_all_raw(self.db.get_database_backend().build(&stmt)).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CheckinFact {
+                    occurred_at: ms_to_time(row.try_get("", "occurred_at")?),
+                    anxiety: row.try_get("", "anxiety")?,
+                    comfort: row.try_get("", "comfort")?,
+                    exercise_id: row.try_get("", "exercise_id")?,
+                    completed: row.try_get("", "completed")?,
+                })
+            })
+            .collect()
+    }
+}
