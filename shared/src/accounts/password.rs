@@ -1,7 +1,9 @@
-//! Password hashing: argon2id, run on the blocking pool so it never stalls the
-//! async runtime, with a bound on how many hashes run at once (each takes 19 MiB).
+//! Password hashing: argon2id, off the async runtime on a small fixed pool of
+//! threads, one per core. Each hash takes 19 MiB; on tokio's elastic blocking pool
+//! every new thread would keep its own malloc arena of those, and memory under a
+//! burst of sign-ins grew past half a gigabyte. A fixed pool reuses a few arenas.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version, password_hash::SaltString,
@@ -17,10 +19,54 @@ pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
 
-static HASHING_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Arc::new(Semaphore::new(cores * 2))
+type HashJob = Box<dyn FnOnce() + Send>;
+
+struct HashPool {
+    jobs: Mutex<mpsc::Sender<HashJob>>,
+    /// Hashes queued or running; callers beyond it wait (and give up with their
+    /// request's timeout) without queueing work nobody will read.
+    admitted: Arc<Semaphore>,
+}
+
+static POOL: LazyLock<HashPool> = LazyLock::new(|| {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (tx, rx) = mpsc::channel::<HashJob>();
+    let rx = Arc::new(Mutex::new(rx));
+    for n in 0..threads {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
+            loop {
+                let job = match rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(poisoned) => poisoned.into_inner().recv(),
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start a password-hashing thread");
+        }
+    }
+    HashPool { jobs: Mutex::new(tx), admitted: Arc::new(Semaphore::new(threads * 4)) }
 });
+
+/// Runs `work` on the hashing pool.
+async fn on_hash_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashingError> {
+    let _admitted = POOL.admitted.clone().acquire_owned().await.map_err(|e| HashingError(e.to_string()))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: HashJob = Box::new(move || {
+        let _ = tx.send(work());
+    });
+    POOL.jobs
+        .lock()
+        .map_err(|_| HashingError("hashing pool poisoned".into()))?
+        .send(job)
+        .map_err(|_| HashingError("hashing pool stopped".into()))?;
+    rx.await.map_err(|_| HashingError("hashing thread ended".into()))
+}
 
 /// A valid hash of a random password, verified against when the email is unknown
 /// so that an unknown account takes as long as a wrong password.
@@ -48,21 +94,16 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 pub struct HashingError(String);
 
 pub async fn hash(password: &Password) -> Result<String, HashingError> {
-    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(|e| HashingError(e.to_string()))?;
     let password = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(|e| HashingError(e.to_string()))?
-        .map_err(|e| HashingError(e.to_string()))
+    on_hash_pool(move || hash_blocking(&password)).await?.map_err(|e| HashingError(e.to_string()))
 }
 
 /// Verifies `password` against `hash`, or against a dummy hash when there is no
 /// account, so both cases cost the same.
 pub async fn verify(password: &str, hash: Option<&str>) -> Result<bool, HashingError> {
-    let _slot = HASHING_SLOTS.clone().acquire_owned().await.map_err(|e| HashingError(e.to_string()))?;
     let password = password.to_owned();
     let real = hash.map(str::to_owned);
-    tokio::task::spawn_blocking(move || match real {
+    on_hash_pool(move || match real {
         Some(hash) => verify_blocking(&password, &hash),
         None => {
             if let Some(dummy) = DUMMY_HASH.as_deref() {
@@ -72,7 +113,6 @@ pub async fn verify(password: &str, hash: Option<&str>) -> Result<bool, HashingE
         }
     })
     .await
-    .map_err(|e| HashingError(e.to_string()))
 }
 
 #[cfg(test)]
