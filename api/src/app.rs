@@ -6,9 +6,9 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use attune_shared::{
     Clock, accounts::Accounts, config::Settings, crypto::DataCipher, db, enrollment::Enrollments, jobs::JobQueue,
-    secrets::Secrets, sync::SyncService,
+    notifications::Notifications, push::PushPolicy, secrets::Secrets, sync::SyncService,
 };
-use attune_worker::WorkerDeps;
+use attune_worker::{PushDeps, WorkerDeps};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},
@@ -90,8 +90,19 @@ impl Application {
             options.clock.clone(),
             settings.tombstone_retention_days,
         );
-        let worker =
-            run_worker.then(|| WorkerDeps { db: db.clone(), clock: options.clock.clone(), sync: sync.clone() });
+        let worker = if run_worker {
+            Some(WorkerDeps {
+                db: db.clone(),
+                clock: options.clock.clone(),
+                sync: sync.clone(),
+                queue: queue.clone(),
+                push: PushDeps::new(&settings, secrets.vapid_key.clone())?,
+            })
+        } else {
+            None
+        };
+        let notifications =
+            Notifications::new(db.clone(), options.clock.clone(), PushPolicy::from_settings(&settings), queue.clone());
         let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
         let enrollments = Enrollments::new(db.clone(), options.clock.clone());
         let state = AppState(Arc::new(App {
@@ -101,6 +112,8 @@ impl Application {
             accounts,
             sync,
             enrollments,
+            notifications,
+            vapid_public_key: secrets.vapid_key.public_key_base64url().to_owned(),
             metrics: mw::metrics::recorder(),
             openapi: Default::default(),
             settings,
@@ -152,6 +165,7 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(routes::me::router())
         .merge(routes::sync::router())
         .merge(routes::program::router())
+        .merge(routes::push::router())
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .split_for_parts();

@@ -27,6 +27,10 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Print a new VAPID key pair for ATTUNE_VAPID_PRIVATE_KEY, then exit. Generate it
+    /// once: browsers bind subscriptions to the public key, so changing it later
+    /// silently breaks every existing subscription.
+    VapidKeys,
     /// Re-encrypt private text sealed under older keys of ATTUNE_DATA_KEYS with the
     /// newest key, then exit. Safe while the service runs.
     RotateKeys,
@@ -57,6 +61,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let app = Application::build(settings, options).await?;
             app.run_until(shutdown::signal()).await
+        }
+        Command::VapidKeys => {
+            let pair = attune_shared::push::VapidKey::generate()?;
+            println!("ATTUNE_VAPID_PRIVATE_KEY={}", pair.private_key.expose());
+            println!("# public key (served at /v1/push/vapid-public-key): {}", pair.public_key);
+            Ok(())
         }
         Command::RotateKeys => {
             let secrets = Secrets::resolve(&settings)?;
@@ -101,12 +111,13 @@ mod tests {
             "ATTUNE_MAX_BODY_BYTES",
             "ATTUNE_QUEUE_NAMESPACE",
             "ATTUNE_TOMBSTONE_RETENTION_DAYS",
+            "ATTUNE_PUSH_RETRY_BASE_SECS",
             "RUST_LOG",
             "ATTUNE_LOG_FORMAT",
         ] {
             assert!(help.contains(&format!("[env: {variable}")), "--help does not mention {variable}");
         }
-        assert!(help.contains("migrate") && help.contains("rotate-keys"), "{help}");
+        assert!(help.contains("migrate") && help.contains("rotate-keys") && help.contains("vapid-keys"), "{help}");
     }
 
     #[test]

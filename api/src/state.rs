@@ -3,7 +3,8 @@
 use std::{ops::Deref, sync::Arc};
 
 use attune_shared::{
-    Clock, accounts::Accounts, config::Settings, enrollment::Enrollments, jobs::JobQueue, sync::SyncService,
+    Clock, accounts::Accounts, config::Settings, enrollment::Enrollments, jobs::JobQueue, notifications::Notifications,
+    sync::SyncService,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
@@ -17,6 +18,9 @@ pub struct App {
     pub accounts: Accounts,
     pub sync: SyncService,
     pub enrollments: Enrollments,
+    pub notifications: Notifications,
+    /// base64url of the VAPID public key.
+    pub vapid_public_key: String,
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.
     pub openapi: std::sync::OnceLock<String>,

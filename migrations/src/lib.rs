@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_accounts;
 mod m20261123_000002_sync;
 mod m20261123_000003_program;
+mod m20261123_000004_push;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_accounts::Migration),
             Box::new(m20261123_000002_sync::Migration),
             Box::new(m20261123_000003_program::Migration),
+            Box::new(m20261123_000004_push::Migration),
         ]
     }
 }

@@ -71,6 +71,12 @@ pub struct Settings {
     #[arg(long, env = "ATTUNE_PUSH_ALLOW_HTTP", default_value_t = false, global = true)]
     pub push_allow_http: bool,
 
+    /// First retry delay, in seconds, for a push a push service asked to retry
+    /// (429, 5xx); it doubles per attempt, up to an hour, and is never shorter
+    /// than the service's `Retry-After`.
+    #[arg(long, env = "ATTUNE_PUSH_RETRY_BASE_SECS", default_value_t = 30, global = true)]
+    pub push_retry_base_secs: u64,
+
     /// How often the reminder dispatcher looks for due reminders, in seconds.
     #[arg(
         long,

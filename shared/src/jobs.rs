@@ -10,7 +10,7 @@ use apalis_sqlite::{SqlitePool, SqliteStorage};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::Settings;
+use crate::{config::Settings, push::PushMessage};
 
 /// Every kind of background work. One queue carries them all; each job names the
 /// user it concerns, so a job whose user has been purged ends without effect.
@@ -19,6 +19,18 @@ use crate::config::Settings;
 pub enum Job {
     /// Delete everything a deleted account had.
     PurgeAccount { user_id: Uuid },
+    /// Send one message to one subscription; `attempt` counts the sends so far.
+    SendPush { user_id: Uuid, subscription_id: Uuid, message: PushMessage, attempt: u32 },
+}
+
+impl Job {
+    /// A short name, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PurgeAccount { .. } => "purge_account",
+            Self::SendPush { .. } => "send_push",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,22 +45,35 @@ pub enum QueueError {
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 pub const MISSED_HEARTBEATS: usize = 6;
 
+/// The apalis storage behind the queue.
 #[derive(Clone)]
-pub enum JobQueue {
+pub enum QueueBackend {
     Redis(RedisStorage<Job>),
     Sqlite(SqliteStorage<Job>),
 }
 
+#[derive(Clone)]
+pub struct JobQueue {
+    backend: QueueBackend,
+    /// The queue's name (`<namespace>:jobs`), apalis's key prefix and job type.
+    name: String,
+}
+
 impl std::fmt::Debug for JobQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Redis(_) => "JobQueue::Redis",
-            Self::Sqlite(_) => "JobQueue::Sqlite",
-        })
+        let kind = match self.backend {
+            QueueBackend::Redis(_) => "redis",
+            QueueBackend::Sqlite(_) => "sqlite",
+        };
+        write!(f, "JobQueue({kind}, {})", self.name)
     }
 }
 
 impl JobQueue {
+    pub fn backend(&self) -> &QueueBackend {
+        &self.backend
+    }
+
     /// Connects to the queue the settings name and prepares it.
     pub async fn connect(settings: &Settings) -> Result<Self, QueueError> {
         let queue_name = format!("{}:jobs", settings.queue_namespace);
@@ -60,7 +85,7 @@ impl JobQueue {
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
                     .missed_heartbeats(MISSED_HEARTBEATS);
-                Ok(Self::Redis(RedisStorage::new(conn).with_config(config)))
+                Ok(Self { backend: QueueBackend::Redis(RedisStorage::new(conn).with_config(config)), name: queue_name })
             }
             None => {
                 std::fs::create_dir_all(&settings.data_dir).map_err(|e| unavailable(&e))?;
@@ -77,23 +102,62 @@ impl JobQueue {
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
                     .missed_heartbeats(MISSED_HEARTBEATS);
-                Ok(Self::Sqlite(SqliteStorage::new(&pool).with_config(config)))
+                Ok(Self {
+                    backend: QueueBackend::Sqlite(SqliteStorage::new(&pool).with_config(config)),
+                    name: queue_name,
+                })
             }
         }
     }
 
     pub async fn enqueue(&self, job: Job) -> Result<(), QueueError> {
-        let result = match self.clone() {
-            Self::Redis(mut storage) => storage.push(job).await.map_err(|e| e.to_string()),
-            Self::Sqlite(mut storage) => storage.push(job).await.map_err(|e| e.to_string()),
+        let result = match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => storage.push(job).await.map_err(|e| e.to_string()),
+            QueueBackend::Sqlite(mut storage) => storage.push(job).await.map_err(|e| e.to_string()),
         };
         result.map_err(QueueError::Unavailable)
     }
 
+    /// Enqueues `job` to run no sooner than `delay` from now (queue time).
+    pub async fn enqueue_after(&self, job: Job, delay: Duration) -> Result<(), QueueError> {
+        let task = apalis::prelude::TaskBuilder::new(job).run_after(delay).build();
+        let result = match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
+            QueueBackend::Sqlite(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
+        };
+        result.map_err(QueueError::Unavailable)
+    }
+
+    /// Jobs waiting to run, for the queue-depth metric.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
+        match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => {
+                let key = storage.get_config().active_jobs_list();
+                redis::cmd("LLEN")
+                    .arg(key)
+                    .query_async::<u64>(storage.get_connection())
+                    .await
+                    .map_err(|e| unavailable(&e))
+            }
+            QueueBackend::Sqlite(storage) => {
+                // apalis-sqlite and sea-orm share sqlx 0.9, so its query API reads the queue's pool.
+                sea_orm::sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND status = 'Pending'",
+                )
+                .bind(self.name.clone())
+                .fetch_one(storage.pool())
+                .await
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| unavailable(&e))
+            }
+        }
+    }
+
     /// Checks that the queue answers, for `/readyz`.
     pub async fn ping(&self) -> Result<(), QueueError> {
-        match self.clone() {
-            Self::Redis(mut storage) => {
+        match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => {
                 let conn = storage.get_connection();
                 redis::cmd("PING")
                     .query_async::<String>(conn)
@@ -101,7 +165,7 @@ impl JobQueue {
                     .map(|_| ())
                     .map_err(|e| QueueError::Unavailable(e.to_string()))
             }
-            Self::Sqlite(storage) => ping_sqlite(storage.pool()).await,
+            QueueBackend::Sqlite(storage) => ping_sqlite(storage.pool()).await,
         }
     }
 }

@@ -10,7 +10,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
+use crate::{config::Settings, push::VapidKey};
 
 /// A string that never shows itself in `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -107,6 +107,7 @@ impl KeyRing {
 pub struct Secrets {
     pub jwt_secret: Secret,
     pub data_keys: KeyRing,
+    pub vapid_key: VapidKey,
 }
 
 impl fmt::Debug for Secrets {
@@ -133,13 +134,18 @@ const DEV_SECRETS_FILE: &str = "dev-secrets.json";
 struct DevSecrets {
     jwt_secret: String,
     data_keys: String,
+    /// Added after the first release of this file: generated when missing.
+    #[serde(default)]
+    vapid_private_key: Option<String>,
 }
 
 impl Secrets {
     /// Reads the secrets from the settings; in embedded mode, fills any missing one
     /// from (or generates it into) `<data dir>/dev-secrets.json`.
     pub fn resolve(settings: &Settings) -> Result<Self, SecretsError> {
-        let dev = if settings.is_embedded() && (settings.jwt_secret.is_none() || settings.data_keys.is_none()) {
+        let dev = if settings.is_embedded()
+            && (settings.jwt_secret.is_none() || settings.data_keys.is_none() || settings.vapid_private_key.is_none())
+        {
             Some(load_or_generate_dev_secrets(&settings.data_dir)?)
         } else {
             None
@@ -157,27 +163,54 @@ impl Secrets {
             (None, Some(dev)) => KeyRing::parse(&dev.data_keys)?,
             (None, None) => return Err(SecretsError::Missing("ATTUNE_DATA_KEYS")),
         };
-        Ok(Self { jwt_secret, data_keys })
+        let vapid_text = match (&settings.vapid_private_key, &dev) {
+            (Some(s), _) => s.expose().to_owned(),
+            (None, Some(DevSecrets { vapid_private_key: Some(key), .. })) => key.clone(),
+            _ => return Err(SecretsError::Missing("ATTUNE_VAPID_PRIVATE_KEY")),
+        };
+        let vapid_key = VapidKey::from_base64url(&vapid_text)
+            .map_err(|e| SecretsError::Invalid("ATTUNE_VAPID_PRIVATE_KEY", e.to_string()))?;
+        Ok(Self { jwt_secret, data_keys, vapid_key })
     }
 }
 
 fn load_or_generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> {
     let path = dir.join(DEV_SECRETS_FILE);
     let io = |source| SecretsError::Io { path: path.display().to_string(), source };
-    if path.exists() {
+    let existing: Option<DevSecrets> = if path.exists() {
         let text = std::fs::read_to_string(&path).map_err(io)?;
-        return serde_json::from_str(&text)
-            .map_err(|e| SecretsError::Invalid("development secrets file", format!("{}: {e}", path.display())));
-    }
+        Some(
+            serde_json::from_str(&text)
+                .map_err(|e| SecretsError::Invalid("development secrets file", format!("{}: {e}", path.display())))?,
+        )
+    } else {
+        None
+    };
+    let existing = match existing {
+        Some(complete) if complete.vapid_private_key.is_some() => return Ok(complete),
+        other => other,
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let secrets = DevSecrets { jwt_secret: random_base64(48), data_keys: format!("dev1:{}", random_base64(32)) };
+    let vapid = VapidKey::generate().map_err(|e| SecretsError::Invalid("VAPID key generation", e.to_string()))?;
+    let secrets = match existing {
+        // An older file: keep its secrets (data is encrypted under them) and add the VAPID key.
+        Some(old) => DevSecrets { vapid_private_key: Some(vapid.private_key.expose().to_owned()), ..old },
+        None => DevSecrets {
+            jwt_secret: random_base64(48),
+            data_keys: format!("dev1:{}", random_base64(32)),
+            vapid_private_key: Some(vapid.private_key.expose().to_owned()),
+        },
+    };
     let text = serde_json::to_string_pretty(&secrets)
         .map_err(|e| SecretsError::Invalid("development secrets", e.to_string()))?;
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(io)?;
+    }
     write_private_file(&path, text.as_bytes()).map_err(io)?;
     tracing::warn!(
         path = %path.display(),
         "generated DEVELOPMENT secrets; fine for trying Attune on one machine, never for real \
-         people's data: set ATTUNE_JWT_SECRET and ATTUNE_DATA_KEYS for production"
+         people's data: set ATTUNE_JWT_SECRET, ATTUNE_DATA_KEYS and ATTUNE_VAPID_PRIVATE_KEY for production"
     );
     Ok(secrets)
 }

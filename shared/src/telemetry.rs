@@ -32,3 +32,35 @@ where
             .try_init(),
     };
 }
+
+const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+
+/// The process-wide Prometheus recorder (metrics are global, so several apps in
+/// one test process share it).
+pub fn metrics_recorder() -> metrics_exporter_prometheus::PrometheusHandle {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    METRICS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Renders the metrics, first refreshing the queue-depth gauge.
+pub async fn render_metrics(queue: &crate::jobs::JobQueue) -> String {
+    match queue.depth().await {
+        Ok(depth) => metrics::gauge!("attune_queue_depth").set(depth as f64),
+        Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
+    }
+    metrics_recorder().render()
+}

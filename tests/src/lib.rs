@@ -82,6 +82,11 @@ impl TestApp {
         .expect("test settings");
         settings.jwt_secret = Some(Secret::new(TEST_JWT_SECRET));
         settings.data_keys = Some(Secret::new(TEST_DATA_KEYS));
+        let vapid = attune_shared::push::VapidKey::generate().expect("VAPID key");
+        settings.vapid_private_key = Some(vapid.private_key);
+        settings.vapid_subject = "mailto:ops@attune.test".into();
+        // Tests retry pushes as soon as `Retry-After` allows, not 30 s later.
+        settings.push_retry_base_secs = 0;
         settings.cors_origins = vec![];
         settings.database_url = None;
         settings.redis_url = None;

@@ -9,7 +9,9 @@ use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use attune_shared::{
     Clock,
-    jobs::{Job, JobQueue},
+    config::Settings,
+    jobs::{Job, JobQueue, QueueBackend},
+    push::{PushClient, PushPolicy, VapidKey, VapidSigner},
     sync::SyncService,
 };
 use sea_orm::DatabaseConnection;
@@ -21,7 +23,32 @@ pub struct WorkerDeps {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
     pub sync: SyncService,
+    /// For jobs that enqueue follow-ups (push retries).
+    pub queue: JobQueue,
+    pub push: PushDeps,
 }
+
+/// What sending Web Push needs.
+#[derive(Clone, Debug)]
+pub struct PushDeps {
+    pub client: PushClient,
+    pub signer: Arc<VapidSigner>,
+    /// First retry delay; doubles per attempt.
+    pub retry_base: Duration,
+}
+
+impl PushDeps {
+    pub fn new(settings: &Settings, vapid_key: VapidKey) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: PushClient::new(PushPolicy::from_settings(settings))?,
+            signer: Arc::new(VapidSigner::new(vapid_key, &settings.vapid_subject)?),
+            retry_base: Duration::from_secs(settings.push_retry_base_secs),
+        })
+    }
+}
+
+/// How often an idle worker looks for new jobs.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long in-flight jobs get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
@@ -39,22 +66,24 @@ pub async fn run(
     let instance = Uuid::now_v7();
     tracing::info!(%instance, queue = ?queue, "worker starting");
     let monitor = Monitor::new().shutdown_timeout(SHUTDOWN_GRACE);
-    let monitor = match queue {
-        JobQueue::Redis(storage) => {
+    let monitor = match queue.backend().clone() {
+        QueueBackend::Redis(storage) => {
             let deps = deps.clone();
             monitor.register(move |_| {
                 WorkerBuilder::new(format!("attune-jobs-{instance}"))
-                    .backend(storage.clone())
+                    .backend(storage.clone().poll_with_interval(POLL_INTERVAL))
                     .concurrency(8)
                     .data(deps.clone())
                     .build(jobs::handle)
             })
         }
-        JobQueue::Sqlite(storage) => {
+        QueueBackend::Sqlite(storage) => {
             let deps = deps.clone();
             monitor.register(move |_| {
                 WorkerBuilder::new(format!("attune-jobs-{instance}"))
-                    .backend(storage.clone())
+                    // An idle apalis worker otherwise looks for new jobs only at its
+                    // heartbeat; a person testing notifications should not wait that long.
+                    .backend(storage.clone().poll_with_interval(POLL_INTERVAL))
                     .concurrency(4)
                     .data(deps.clone())
                     .build(jobs::handle)

@@ -6,7 +6,7 @@ use attune_shared::{
     SystemClock, config::Settings, crypto::DataCipher, db, jobs::JobQueue, secrets::Secrets, sync::SyncService,
     telemetry,
 };
-use attune_worker::WorkerDeps;
+use attune_worker::{PushDeps, WorkerDeps};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -20,6 +20,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let Cli { settings } = Cli::parse();
     telemetry::init(&settings.rust_log, settings.log_format);
+    telemetry::metrics_recorder();
     let secrets = Secrets::resolve(&settings)?;
     let db = db::connect(&settings.database_url()).await?;
     let queue = JobQueue::connect(&settings).await?;
@@ -30,6 +31,47 @@ async fn main() -> anyhow::Result<()> {
         clock.clone(),
         settings.tombstone_retention_days,
     );
-    let deps = WorkerDeps { db, clock, sync };
-    attune_worker::run(deps, queue, attune_shared::shutdown::signal()).await
+    let push = PushDeps::new(&settings, secrets.vapid_key)?;
+    let deps = WorkerDeps { db, clock, sync, queue: queue.clone(), push };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let queue_for_http = queue.clone();
+    let http = tokio::spawn(async move {
+        if let Err(error) = serve_operations(settings.bind, queue_for_http, stopped).await {
+            tracing::error!(%error, "worker operations endpoint (/healthz, /metrics) not available");
+        }
+    });
+    let result = attune_worker::run(deps, queue, attune_shared::shutdown::signal()).await;
+    let _ = stop.send(true);
+    let _ = http.await;
+    result
+}
+
+/// `/healthz` and `/metrics` (pushes by outcome, job latency, queue depth) on
+/// `ATTUNE_BIND`, so a scaled worker can be probed and scraped.
+async fn serve_operations(
+    bind: std::net::SocketAddr,
+    queue: JobQueue,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use axum::{Router, http::header, routing::get};
+    let app = Router::new().route("/healthz", get(|| async { r#"{"status":"ok"}"# })).route(
+        "/metrics",
+        get(move || {
+            let queue = queue.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    telemetry::render_metrics(&queue).await,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    tracing::info!(%bind, "worker operations endpoint listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
 }

@@ -25,6 +25,8 @@ pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub country: Option<Option<String>>,
+    /// Let notifications say what they are about (default: discreet texts only).
+    pub descriptive_notifications: Option<bool>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -82,7 +84,12 @@ async fn update_me(
     CurrentUser(who): CurrentUser,
     Json(body): Json<ProfileUpdate>,
 ) -> ApiResult<Json<UserView>> {
-    let patch = ProfilePatch { display_name: body.display_name, timezone: body.timezone, country: body.country };
+    let patch = ProfilePatch {
+        display_name: body.display_name,
+        timezone: body.timezone,
+        country: body.country,
+        descriptive_notifications: body.descriptive_notifications,
+    };
     let user = state.accounts.update_profile(&who, patch).await?;
     Ok(Json((&user).into()))
 }

@@ -5,6 +5,7 @@ pub mod docs;
 pub mod me;
 pub mod ops;
 pub mod program;
+pub mod push;
 pub mod sync;
 
 use attune_shared::entities::user;
@@ -28,6 +29,8 @@ pub struct UserView {
     pub timezone: String,
     /// ISO 3166-1 alpha-2, or null.
     pub country: Option<String>,
+    /// Whether notifications may say what they are about; discreet when false.
+    pub descriptive_notifications: bool,
     /// RFC 3339 UTC.
     pub created_at: String,
     pub updated_at: String,
@@ -41,6 +44,7 @@ impl From<&user::Model> for UserView {
             display_name: user.display_name.clone(),
             timezone: user.timezone.clone(),
             country: user.country.clone(),
+            descriptive_notifications: user.descriptive_notifications,
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
         }

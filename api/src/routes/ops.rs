@@ -45,7 +45,7 @@ async fn readyz(state: AppState) -> ApiResult<Json<Health>> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(state: AppState) -> Response {
-    let mut response = state.metrics.render().into_response();
+    let mut response = attune_shared::telemetry::render_metrics(&state.queue).await.into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));

@@ -3,6 +3,8 @@
 pub mod account;
 pub mod pacing;
 pub mod progress;
+pub mod reflection;
+pub mod reminders;
 pub mod today;
 pub mod validation;
 

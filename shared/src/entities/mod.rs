@@ -2,6 +2,7 @@
 
 pub mod enrollment;
 pub mod login_throttle;
+pub mod push_subscription;
 pub mod refresh_token;
 pub mod session;
 pub mod step_change;

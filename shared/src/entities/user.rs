@@ -15,6 +15,8 @@ pub struct Model {
     pub deleted_at: Option<i64>,
     /// ISO 3166-1 alpha-2, upper case; picks professional-help resources.
     pub country: Option<String>,
+    /// Notification texts may name what they are about (off: discreet texts only).
+    pub descriptive_notifications: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 
 pub mod purge_account;
 pub mod purge_tombstones;
+pub mod send_push;
 
 use apalis::prelude::{BoxDynError, Data};
 use attune_shared::jobs::Job;
@@ -17,11 +18,12 @@ pub(crate) async fn handle(job: Job, deps: Data<WorkerDeps>) -> Result<(), BoxDy
 
 pub(crate) async fn run(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let kind = match &job {
-        Job::PurgeAccount { .. } => "purge_account",
-    };
+    let kind = job.kind();
     let result = match job {
         Job::PurgeAccount { user_id } => purge_account::run(deps, user_id).await,
+        Job::SendPush { user_id, subscription_id, message, attempt } => {
+            send_push::run(deps, user_id, subscription_id, message, attempt).await
+        }
     };
     let outcome = if result.is_ok() { "ok" } else { "error" };
     metrics::counter!("attune_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);

@@ -1,0 +1,163 @@
+//! Web Push subscriptions and the messages sent to them. Sending happens in the
+//! worker, one job per (message, subscription), so one failing device never
+//! delays or repeats another.
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
+};
+use uuid::Uuid;
+
+use crate::{
+    Clock,
+    domain::ValidationErrors,
+    entities::push_subscription::{self, Entity as PushSubscription},
+    jobs::{Job, JobQueue, QueueError},
+    push::{PushKind, PushMessage, PushPayload, PushPolicy, PushSubscriptionJson, Urgency, ValidSubscription},
+};
+
+/// Devices one person may register.
+pub const MAX_SUBSCRIPTIONS_PER_USER: u64 = 10;
+/// A test notification is worth showing for an hour at most.
+const TEST_TTL_SECS: u32 = 60 * 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("at most {MAX_SUBSCRIPTIONS_PER_USER} devices may receive notifications")]
+    TooManySubscriptions,
+    #[error("no such subscription")]
+    NotFound,
+    #[error("no device is subscribed to notifications")]
+    NoSubscriptions,
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+#[derive(Clone)]
+pub struct Notifications {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    policy: PushPolicy,
+    queue: JobQueue,
+}
+
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications").finish_non_exhaustive()
+    }
+}
+
+/// Whether a subscription was new or an update of the same endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Created,
+    Updated,
+}
+
+impl Notifications {
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, policy: PushPolicy, queue: JobQueue) -> Self {
+        Self { db, clock, policy, queue }
+    }
+
+    /// Stores the browser's subscription. The same endpoint again updates it
+    /// (keys rotate; a device may change hands) rather than adding a duplicate.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn subscribe(
+        &self,
+        user_id: Uuid,
+        raw: &PushSubscriptionJson,
+    ) -> Result<(push_subscription::Model, Stored), NotificationError> {
+        let valid = ValidSubscription::parse(raw, &self.policy).map_err(NotificationError::Validation)?;
+        let now = self.clock.now_ms();
+        let endpoint = valid.endpoint().as_str().to_owned();
+        let expires_at = valid.expiration_time().map(|t| t.timestamp_millis());
+        if let Some(existing) =
+            PushSubscription::find().filter(push_subscription::Column::Endpoint.eq(&endpoint)).one(&self.db).await?
+        {
+            if existing.user_id != user_id {
+                self.check_cap(user_id).await?;
+            }
+            let mut model: push_subscription::ActiveModel = existing.into();
+            model.user_id = Set(user_id);
+            model.p256dh = Set(valid.p256dh_base64url().to_owned());
+            model.auth = Set(valid.auth_base64url().to_owned());
+            model.expires_at = Set(expires_at);
+            model.updated_at = Set(now);
+            return Ok((model.update(&self.db).await?, Stored::Updated));
+        }
+        self.check_cap(user_id).await?;
+        let model = push_subscription::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            endpoint: Set(endpoint),
+            p256dh: Set(valid.p256dh_base64url().to_owned()),
+            auth: Set(valid.auth_base64url().to_owned()),
+            expires_at: Set(expires_at),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
+        tracing::info!(subscription_id = %model.id, host = valid.host(), "push subscription stored");
+        Ok((model, Stored::Created))
+    }
+
+    async fn check_cap(&self, user_id: Uuid) -> Result<(), NotificationError> {
+        let count =
+            PushSubscription::find().filter(push_subscription::Column::UserId.eq(user_id)).count(&self.db).await?;
+        if count >= MAX_SUBSCRIPTIONS_PER_USER {
+            return Err(NotificationError::TooManySubscriptions);
+        }
+        Ok(())
+    }
+
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<push_subscription::Model>, DbErr> {
+        PushSubscription::find()
+            .filter(push_subscription::Column::UserId.eq(user_id))
+            .order_by_asc(push_subscription::Column::CreatedAt)
+            .all(&self.db)
+            .await
+    }
+
+    pub async fn unsubscribe(&self, user_id: Uuid, id: Uuid) -> Result<(), NotificationError> {
+        let deleted = PushSubscription::delete_many()
+            .filter(push_subscription::Column::Id.eq(id))
+            .filter(push_subscription::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(NotificationError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Queues a test notification to every device of the user; returns how many.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn send_test(&self, user_id: Uuid) -> Result<usize, NotificationError> {
+        let subscriptions = self.list(user_id).await?;
+        if subscriptions.is_empty() {
+            return Err(NotificationError::NoSubscriptions);
+        }
+        let delivery_id = Uuid::now_v7();
+        for subscription in &subscriptions {
+            let payload = PushPayload {
+                r#type: PushKind::Test,
+                title: "Attune".into(),
+                body: "Notifications work on this device.".into(),
+                url: "/".into(),
+                delivery_id: Some(delivery_id),
+            };
+            let message = PushMessage::new(payload, TEST_TTL_SECS, Urgency::Normal);
+            self.queue
+                .enqueue(Job::SendPush { user_id, subscription_id: subscription.id, message, attempt: 0 })
+                .await?;
+        }
+        Ok(subscriptions.len())
+    }
+}

@@ -1,0 +1,118 @@
+//! Sends one push message to one subscription (RFC 8030), then acts on the push
+//! service's answer: gone → the subscription is deleted at once; 429/5xx → tried
+//! again later, honouring `Retry-After`, a bounded number of times; anything else
+//! → dropped and counted.
+
+use std::time::Duration;
+
+use attune_shared::{
+    entities::push_subscription::{self, Entity as PushSubscription},
+    jobs::Job,
+    push::{MAX_ATTEMPTS, MAX_RETRY_AFTER, PushMessage, Rejection, SendOutcome, ValidSubscription},
+};
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use crate::WorkerDeps;
+
+/// The longest a retry waits.
+const MAX_DELAY: Duration = Duration::from_secs(60 * 60);
+
+/// Exponential back-off from `base`, never shorter than the push service's
+/// `Retry-After` (itself capped).
+pub fn retry_delay(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exponential = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_DELAY);
+    exponential.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
+}
+
+#[tracing::instrument(skip_all, fields(%subscription_id, attempt))]
+pub async fn run(
+    deps: &WorkerDeps,
+    user_id: Uuid,
+    subscription_id: Uuid,
+    message: PushMessage,
+    attempt: u32,
+) -> anyhow::Result<()> {
+    let Some(row) = PushSubscription::find_by_id(subscription_id).one(&deps.db).await? else {
+        // Unsubscribed or purged since: nothing to do.
+        return Ok(());
+    };
+    let push = &deps.push;
+    let subscription = match ValidSubscription::from_parts(
+        &row.endpoint,
+        &row.p256dh,
+        &row.auth,
+        row.expires_at.and_then(chrono::DateTime::from_timestamp_millis),
+        push.client.policy(),
+    ) {
+        Ok(subscription) => subscription,
+        Err(_) => {
+            tracing::warn!("stored subscription no longer passes the push policy; deleting it");
+            delete(deps, &row).await?;
+            count("failed");
+            return Ok(());
+        }
+    };
+    if subscription.is_expired(deps.clock.now()) {
+        delete(deps, &row).await?;
+        count("gone");
+        return Ok(());
+    }
+    let outcome = push.client.send(&subscription, &message, &push.signer, deps.clock.now()).await;
+    let sends = attempt + 1;
+    match outcome {
+        SendOutcome::Delivered => count("delivered"),
+        SendOutcome::Gone => {
+            tracing::info!(host = subscription.host(), "push service says the subscription is gone; deleting it");
+            delete(deps, &row).await?;
+            count("gone");
+        }
+        SendOutcome::Retry { after } if sends < MAX_ATTEMPTS => {
+            let delay = retry_delay(push.retry_base, sends, after);
+            let job = Job::SendPush { user_id, subscription_id, message, attempt: sends };
+            deps.queue.enqueue_after(job, delay).await?;
+            tracing::info!(host = subscription.host(), delay_secs = delay.as_secs(), "push to be retried");
+            count("retried");
+        }
+        SendOutcome::Retry { .. } => {
+            tracing::warn!(host = subscription.host(), sends, "push dropped after its last attempt");
+            count("failed");
+        }
+        SendOutcome::Rejected(Rejection::Status(status)) if status.as_u16() == 413 => {
+            // Our payloads stay far below 4 KiB; a 413 is our bug, and retrying would not help.
+            tracing::error!(host = subscription.host(), "push service refused the payload as too large (a bug)");
+            count("failed");
+        }
+        SendOutcome::Rejected(rejection) => {
+            tracing::warn!(host = subscription.host(), ?rejection, "push rejected");
+            count("failed");
+        }
+    }
+    Ok(())
+}
+
+async fn delete(deps: &WorkerDeps, row: &push_subscription::Model) -> anyhow::Result<()> {
+    PushSubscription::delete_by_id(row.id).exec(&deps.db).await?;
+    Ok(())
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!("attune_push_total", "outcome" => outcome).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_and_honour_retry_after() {
+        let base = Duration::from_secs(30);
+        assert_eq!(retry_delay(base, 1, None), Duration::from_secs(30));
+        assert_eq!(retry_delay(base, 2, None), Duration::from_secs(60));
+        assert_eq!(retry_delay(base, 4, None), Duration::from_secs(240));
+        assert_eq!(retry_delay(base, 30, None), MAX_DELAY, "capped");
+        assert_eq!(retry_delay(base, 1, Some(Duration::from_secs(120))), Duration::from_secs(120));
+        assert_eq!(retry_delay(Duration::ZERO, 3, Some(Duration::from_secs(1))), Duration::from_secs(1));
+        assert_eq!(retry_delay(base, 1, Some(Duration::from_secs(10 * 86_400))), MAX_RETRY_AFTER.max(base));
+    }
+}
