@@ -6,7 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use attune_shared::{
     Clock, accounts::Accounts, config::Settings, crypto::DataCipher, db, enrollment::Enrollments, jobs::JobQueue,
-    notifications::Notifications, push::PushPolicy, secrets::Secrets, sync::SyncService,
+    notifications::Notifications, push::PushPolicy, reminders::Reminders, secrets::Secrets, sync::SyncService,
 };
 use attune_worker::{PushDeps, WorkerDeps};
 use axum::{
@@ -97,6 +97,7 @@ impl Application {
                 sync: sync.clone(),
                 queue: queue.clone(),
                 push: PushDeps::new(&settings, secrets.vapid_key.clone())?,
+                dispatch_interval: settings.dispatch_interval(),
             })
         } else {
             None
@@ -105,6 +106,7 @@ impl Application {
             Notifications::new(db.clone(), options.clock.clone(), PushPolicy::from_settings(&settings), queue.clone());
         let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
         let enrollments = Enrollments::new(db.clone(), options.clock.clone());
+        let reminders = Reminders::new(db.clone(), options.clock.clone());
         let state = AppState(Arc::new(App {
             db,
             queue,
@@ -113,6 +115,7 @@ impl Application {
             sync,
             enrollments,
             notifications,
+            reminders,
             vapid_public_key: secrets.vapid_key.public_key_base64url().to_owned(),
             metrics: mw::metrics::recorder(),
             openapi: Default::default(),
@@ -166,6 +169,7 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(routes::sync::router())
         .merge(routes::program::router())
         .merge(routes::push::router())
+        .merge(routes::reminders::router())
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .split_for_parts();

@@ -18,6 +18,7 @@ use utoipa::{
         (name = "accounts", description = "Registration, sign-in, tokens and the person's own account"),
         (name = "program", description = "The ten-step program, enrollment, today's suggestion and professional-help resources"),
         (name = "push", description = "Web Push: the application server key, device subscriptions and a test notification"),
+        (name = "reminders", description = "Paced reminders: settings, the next reminder, and marking a reminder opened"),
         (name = "sync", description = "Offline-first sync of check-ins, journal entries and boundaries (WatermelonDB protocol)"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),
     )

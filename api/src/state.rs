@@ -4,7 +4,7 @@ use std::{ops::Deref, sync::Arc};
 
 use attune_shared::{
     Clock, accounts::Accounts, config::Settings, enrollment::Enrollments, jobs::JobQueue, notifications::Notifications,
-    sync::SyncService,
+    reminders::Reminders, sync::SyncService,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
@@ -19,6 +19,7 @@ pub struct App {
     pub sync: SyncService,
     pub enrollments: Enrollments,
     pub notifications: Notifications,
+    pub reminders: Reminders,
     /// base64url of the VAPID public key.
     pub vapid_public_key: String,
     pub metrics: PrometheusHandle,

@@ -8,6 +8,7 @@ mod m20261123_000001_accounts;
 mod m20261123_000002_sync;
 mod m20261123_000003_program;
 mod m20261123_000004_push;
+mod m20261123_000005_reminders;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_sync::Migration),
             Box::new(m20261123_000003_program::Migration),
             Box::new(m20261123_000004_push::Migration),
+            Box::new(m20261123_000005_reminders::Migration),
         ]
     }
 }

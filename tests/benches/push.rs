@@ -53,12 +53,13 @@ async fn sink(port: u16, cert_path: &str, key_path: &str) {
     };
     let cert = CertificateDer::from(std::fs::read(cert_path).unwrap());
     let key = PrivateKeyDer::try_from(std::fs::read(key_path).unwrap()).unwrap();
-    let mut config = ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let app = axum::Router::new().route(
@@ -133,10 +134,7 @@ async fn attune_per_second(endpoint: &str, p256dh: &str, auth: &str, cert_der: &
     let signer = Arc::new(VapidSigner::new(vapid, "mailto:bench@attune.test").unwrap());
     let message = payload();
     // Warm the connection pool and the VAPID cache.
-    assert!(matches!(
-        client.send(&subscription, &message, &signer, chrono::Utc::now()).await,
-        SendOutcome::Delivered
-    ));
+    assert!(matches!(client.send(&subscription, &message, &signer, chrono::Utc::now()).await, SendOutcome::Delivered));
     let delivered = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
@@ -187,7 +185,13 @@ Promise.all(Array.from({ length: Number(concurrency) }, loop)).then(() => {
 "#;
 
 /// The same sends with npm's `web-push`, or why it could not run.
-fn npm_per_second(endpoint: &str, p256dh: &str, auth: &str, public: &str, private: &str) -> Result<(f64, String), String> {
+fn npm_per_second(
+    endpoint: &str,
+    p256dh: &str,
+    auth: &str,
+    public: &str,
+    private: &str,
+) -> Result<(f64, String), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let install = Command::new("npm")
         .args(["install", "--silent", "--no-audit", "--no-fund", "web-push@3"])
@@ -253,7 +257,9 @@ async fn run() {
     let npm = npm_per_second(&endpoint, &p256dh, &auth, &vapid.public_key, vapid.private_key.expose());
     drop(sink);
 
-    println!("attune push benchmark · release build · local HTTPS sink answering 201 · {CONCURRENCY} in flight, {SECONDS} s");
+    println!(
+        "attune push benchmark · release build · local HTTPS sink answering 201 · {CONCURRENCY} in flight, {SECONDS} s"
+    );
     println!("  raw P-256 (ephemeral key + ECDH), all cores   {raw:>9.0} /s");
     println!(
         "  attune (encrypt + cached VAPID + HTTPS POST)   {attune:>9.0} /s   {:.0} % of raw P-256   failed {attune_failed}",

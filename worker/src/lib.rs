@@ -26,6 +26,8 @@ pub struct WorkerDeps {
     /// For jobs that enqueue follow-ups (push retries).
     pub queue: JobQueue,
     pub push: PushDeps,
+    /// How often the reminder dispatcher runs (`ATTUNE_DISPATCH_INTERVAL_SECS`).
+    pub dispatch_interval: Duration,
 }
 
 /// What sending Web Push needs.
@@ -99,21 +101,52 @@ pub async fn run(
             .build(sweep_deleted_accounts)
     });
     let tombstones = cron::Schedule::from_str(jobs::purge_tombstones::SCHEDULE)?;
+    let tombstone_deps = deps.clone();
     let monitor = monitor.register(move |_| {
         WorkerBuilder::new(format!("attune-tombstones-{instance}"))
             .backend(CronScheduler::new(tombstones.clone()))
-            .data(deps.clone())
+            .data(tombstone_deps.clone())
             .build(purge_old_tombstones)
     });
-    monitor
+    let (stop_dispatcher, dispatcher_stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(dispatch_reminders_every(deps, dispatcher_stopped));
+    let stop_on_signal = stop_dispatcher.clone();
+    let result = monitor
         .run_with_signal(async move {
             shutdown.await;
             tracing::info!("worker stopping; letting in-flight jobs finish");
+            let _ = stop_on_signal.send(true);
             Ok(())
         })
-        .await?;
+        .await;
+    let _ = stop_dispatcher.send(true);
+    let _ = dispatcher.await;
+    result?;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Runs the reminder dispatcher every `dispatch_interval` until stopped. A plain
+/// interval rather than a cron schedule: any interval from 1 s to an hour works,
+/// and a run in progress is never cut short (its claim commits or rolls back whole).
+async fn dispatch_reminders_every(deps: WorkerDeps, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(deps.dispatch_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                let now = deps.clock.now();
+                if let Err(error) = jobs::dispatch_reminders::dispatch_due_reminders(&deps, now, jobs::dispatch_reminders::BATCH).await {
+                    tracing::error!(%error, "reminder dispatch failed; the next run retries");
+                }
+            }
+            changed = stopped.changed() => {
+                if changed.is_err() || *stopped.borrow() {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn sweep_deleted_accounts(_tick: Tick, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {

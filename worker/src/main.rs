@@ -32,7 +32,8 @@ async fn main() -> anyhow::Result<()> {
         settings.tombstone_retention_days,
     );
     let push = PushDeps::new(&settings, secrets.vapid_key)?;
-    let deps = WorkerDeps { db, clock, sync, queue: queue.clone(), push };
+    let deps =
+        WorkerDeps { db, clock, sync, queue: queue.clone(), push, dispatch_interval: settings.dispatch_interval() };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let queue_for_http = queue.clone();
     let http = tokio::spawn(async move {

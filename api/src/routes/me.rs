@@ -91,6 +91,10 @@ async fn update_me(
         descriptive_notifications: body.descriptive_notifications,
     };
     let user = state.accounts.update_profile(&who, patch).await?;
+    if user.timezone != who.user.timezone {
+        // Reminders fall at local times: a new zone moves them.
+        state.reminders.recompute(user.id).await?;
+    }
     Ok(Json((&user).into()))
 }
 

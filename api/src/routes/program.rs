@@ -177,6 +177,7 @@ async fn enroll(
     Json(body): Json<EnrollRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let current = state.enrollments.enroll(who.user.id, &body.program, &body.mode, &body.pace).await?;
+    state.reminders.recompute(who.user.id).await?;
     Ok((StatusCode::CREATED, Json(EnrollmentView::from(&current))))
 }
 
@@ -201,7 +202,10 @@ async fn update(
     Json(body): Json<EnrollmentUpdate>,
 ) -> ApiResult<Json<EnrollmentView>> {
     let patch = EnrollmentPatch { pace: body.pace, mode: body.mode, paused: body.paused };
-    Ok(Json((&state.enrollments.update(who.user.id, patch).await?).into()))
+    let current = state.enrollments.update(who.user.id, patch).await?;
+    // Pace and pausing decide when reminders fall.
+    state.reminders.recompute(who.user.id).await?;
+    Ok(Json((&current).into()))
 }
 
 /// Move to the next step, when the step has had its time, some practice and no recent distress.

@@ -4,6 +4,8 @@ pub mod enrollment;
 pub mod login_throttle;
 pub mod push_subscription;
 pub mod refresh_token;
+pub mod reminder_delivery;
+pub mod reminder_schedule;
 pub mod session;
 pub mod step_change;
 pub mod user;

@@ -1,5 +1,6 @@
 //! One job a file; this module routes a queued [`Job`] to its handler.
 
+pub mod dispatch_reminders;
 pub mod purge_account;
 pub mod purge_tombstones;
 pub mod send_push;

@@ -1,0 +1,85 @@
+//! Paced reminders: the person's settings, and marking a reminder opened (which
+//! counts as an answer, so reminders keep their normal spacing).
+
+use attune_shared::{
+    domain::reminders::{ReminderSettings, ReminderSettingsInput},
+    reminders::{ReminderError, ReminderView},
+};
+use axum::http::StatusCode;
+use chrono::SecondsFormat;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, Problem},
+    extract::{CurrentUser, Json, Path},
+    state::AppState,
+};
+
+/// The settings, with the next reminder they give.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReminderSettingsView {
+    #[serde(flatten)]
+    pub settings: ReminderSettings,
+    /// RFC 3339 UTC; null when no reminder is coming (disabled, paused, not enrolled).
+    pub next_reminder_at: Option<String>,
+}
+
+impl From<ReminderView> for ReminderSettingsView {
+    fn from(view: ReminderView) -> Self {
+        Self {
+            settings: view.settings,
+            next_reminder_at: view.next_reminder_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        }
+    }
+}
+
+impl From<ReminderError> for ApiError {
+    fn from(error: ReminderError) -> Self {
+        match error {
+            ReminderError::Validation(errors) => Self::Validation(errors),
+            ReminderError::NotFound => Self::NotFound("There is no such reminder.".into()),
+            ReminderError::Database(e) => Self::internal(e),
+        }
+    }
+}
+
+/// The reminder settings (the defaults until changed) and the next reminder.
+#[utoipa::path(get, path = "/v1/reminders/settings", tag = "reminders", security(("bearer" = [])),
+    responses((status = 200, body = ReminderSettingsView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<ReminderSettingsView>> {
+    Ok(Json(state.reminders.settings(who.user.id).await?.into()))
+}
+
+/// Replace the reminder settings; the next reminder is recomputed at once.
+#[utoipa::path(put, path = "/v1/reminders/settings", tag = "reminders", security(("bearer" = [])), request_body = ReminderSettingsInput,
+    responses(
+        (status = 200, body = ReminderSettingsView),
+        (status = 422, description = "Invalid times, no days, or a window entirely within quiet hours", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_settings(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    Json(body): Json<ReminderSettingsInput>,
+) -> ApiResult<Json<ReminderSettingsView>> {
+    Ok(Json(state.reminders.put_settings(who.user.id, body).await?.into()))
+}
+
+/// The person opened a reminder: it counts as answered, so reminders keep their normal spacing.
+#[utoipa::path(post, path = "/v1/reminders/{delivery_id}/opened", tag = "reminders", security(("bearer" = [])),
+    params(("delivery_id" = Uuid, Path, description = "The `delivery_id` of the notification")),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn opened(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    Path(delivery_id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    state.reminders.opened(who.user.id, delivery_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings)).routes(routes!(opened))
+}

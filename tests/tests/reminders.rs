@@ -1,0 +1,339 @@
+//! Paced reminders end to end: settings, the next reminder, the dispatcher and
+//! the fake push service, back-off and its reset. Time moves with the manual clock.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "integration tests")]
+
+use std::{sync::Arc, time::Duration};
+
+use attune_shared::{
+    Clock, ManualClock, domain::Timezone, entities::reminder_delivery, jobs::JobQueue, reminders::REMINDER_TTL_SECS,
+    secrets::Secrets,
+};
+use attune_tests::{
+    PASSWORD, TEST_DATA_KEYS, TestApp, TestUser, expect_problem, fake_push::FakePushService, problem_fields, read,
+};
+use attune_worker::{PushDeps, WorkerDeps, jobs::dispatch_reminders::dispatch_due_reminders};
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use sea_orm::{EntityTrait, QueryOrder};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The app with the fake push service allowed. Its own dispatcher runs hourly
+/// (real time), so the tests run the dispatcher themselves.
+async fn setup() -> (TestApp, FakePushService, ManualClock) {
+    let clock = attune_shared::ManualClock::new(Utc::now());
+    let fake = FakePushService::start(Arc::new(clock.clone())).await;
+    let host = fake.host().to_owned();
+    let app = TestApp::spawn_with(|s| {
+        s.push_allowed_hosts = vec![host];
+        s.push_allow_http = true;
+        s.dispatch_interval_secs = 3600;
+    })
+    .await;
+    app.clock.set(clock.now());
+    let (_, _, key) = read(app.get("/v1/push/vapid-public-key").send().await.unwrap()).await;
+    fake.set_application_server_key(key["public_key"].as_str().unwrap());
+    (app, fake, clock)
+}
+
+/// What a second worker process would have: the same database, queue and clock.
+async fn worker_deps(app: &TestApp) -> WorkerDeps {
+    let secrets = Secrets::resolve(&app.settings).unwrap();
+    WorkerDeps {
+        db: app.db.clone(),
+        clock: Arc::new(app.clock.clone()),
+        sync: app.sync_service(TEST_DATA_KEYS),
+        queue: JobQueue::connect(&app.settings).await.unwrap(),
+        push: PushDeps::new(&app.settings, secrets.vapid_key).unwrap(),
+        dispatch_interval: app.settings.dispatch_interval(),
+    }
+}
+
+async fn dispatch(app: &TestApp, deps: &WorkerDeps) -> usize {
+    dispatch_due_reminders(deps, app.clock.now(), 100).await.unwrap()
+}
+
+fn every_day(window: (&str, &str)) -> Value {
+    json!({
+        "enabled": true,
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "window": {"start": window.0, "end": window.1},
+        "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "descriptive": false,
+        "paused_until": null,
+    })
+}
+
+async fn get_settings(app: &TestApp, user: &TestUser) -> Value {
+    let (status, _, body) =
+        read(app.get("/v1/reminders/settings").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn put_settings(app: &TestApp, user: &TestUser, settings: &Value) -> reqwest::Response {
+    app.request(Method::PUT, "/v1/reminders/settings")
+        .bearer_auth(&user.access_token)
+        .json(settings)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn next_reminder_at(app: &TestApp, user: &TestUser) -> Option<DateTime<Utc>> {
+    get_settings(app, user).await["next_reminder_at"]
+        .as_str()
+        .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
+}
+
+async fn enroll(app: &TestApp, user: &TestUser, pace: &str) {
+    let response = app
+        .post("/v1/enrollments")
+        .bearer_auth(&user.access_token)
+        .json(&json!({"program": "closer", "mode": "solo", "pace": pace}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+async fn patch_enrollment(app: &TestApp, user: &TestUser, body: Value) {
+    let response = app
+        .request(Method::PATCH, "/v1/enrollments/current")
+        .bearer_auth(&user.access_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn deliveries(app: &TestApp) -> Vec<reminder_delivery::Model> {
+    reminder_delivery::Entity::find().order_by_asc(reminder_delivery::Column::SlotAt).all(&app.db).await.unwrap()
+}
+
+#[tokio::test]
+async fn settings_round_trip_and_invalid_ones_name_the_field() {
+    let (app, _fake, _) = setup().await;
+    let user = app.register("settings@example.org").await;
+    let defaults = get_settings(&app, &user).await;
+    assert_eq!(defaults["enabled"], true);
+    assert_eq!(defaults["days"], json!(["mon", "wed", "fri"]));
+    assert_eq!(defaults["quiet_hours"], json!({"start": "22:00", "end": "07:00"}));
+    assert_eq!(defaults["next_reminder_at"], Value::Null, "not enrolled: no reminders");
+
+    let mine = json!({
+        "enabled": true,
+        "days": ["tue", "sat"],
+        "window": {"start": "08:30", "end": "09:15"},
+        "quiet_hours": {"start": "23:00", "end": "06:00"},
+        "descriptive": true,
+        "paused_until": "2030-01-01T09:00:00Z",
+    });
+    let (status, _, stored) = read(put_settings(&app, &user, &mine).await).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    let read_back = get_settings(&app, &user).await;
+    for field in ["enabled", "days", "window", "quiet_hours", "descriptive"] {
+        assert_eq!(read_back[field], mine[field], "{field}");
+        assert_eq!(stored[field], mine[field], "{field}");
+    }
+    assert!(read_back["paused_until"].as_str().unwrap().starts_with("2030-01-01T09:00:00"));
+
+    let invalid = [
+        (json!({"days": []}), "days"),
+        (json!({"window": {"start": "25:00", "end": "21:00"}}), "window.start"),
+        (json!({"window": {"start": "21:00", "end": "19:00"}}), "window.end"),
+        (json!({"window": {"start": "23:00", "end": "23:30"}}), "window"),
+        (json!({"quiet_hours": {"start": "7pm", "end": "07:00"}}), "quiet_hours.start"),
+        (json!({"paused_until": "tomorrow"}), "paused_until"),
+    ];
+    for (change, field) in invalid {
+        let mut body = every_day(("19:00", "21:00"));
+        body.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        let problem = expect_problem(put_settings(&app, &user, &body).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(problem_fields(&problem).contains(&field.to_owned()), "{field}: {problem}");
+    }
+    let mut missing = every_day(("19:00", "21:00"));
+    missing.as_object_mut().unwrap().remove("enabled");
+    let problem = expect_problem(put_settings(&app, &user, &missing).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem_fields(&problem), vec!["enabled"], "{problem}");
+    assert_eq!(get_settings(&app, &user).await["days"], mine["days"], "a refused change stores nothing");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reminders_come_only_with_an_active_enrollment_and_follow_every_change() {
+    let (app, _fake, _) = setup().await;
+    let user = app.register("next@example.org").await;
+    assert_eq!(next_reminder_at(&app, &user).await, None, "not enrolled");
+    enroll(&app, &user, "steady").await;
+    let first = next_reminder_at(&app, &user).await.expect("enrolled: a reminder is coming");
+    assert!(first > app.clock.now());
+
+    // Settings: a new window moves the next reminder at once.
+    put_settings(&app, &user, &every_day(("08:00", "09:00"))).await;
+    let morning = next_reminder_at(&app, &user).await.unwrap();
+    let berlin = Timezone::parse("Europe/Berlin").unwrap().tz();
+    assert_eq!(morning.with_timezone(&berlin).format("%H:%M").to_string(), "08:00");
+
+    // Time zone: the same local time in another zone is another instant.
+    let response = app
+        .request(Method::PATCH, "/v1/me")
+        .bearer_auth(&user.access_token)
+        .json(&json!({"timezone": "America/New_York"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let new_york = Timezone::parse("America/New_York").unwrap().tz();
+    let moved = next_reminder_at(&app, &user).await.unwrap();
+    assert_eq!(moved.with_timezone(&new_york).format("%H:%M").to_string(), "08:00");
+    assert_ne!(moved, morning);
+
+    // Pausing the enrollment stops reminders; resuming brings them back.
+    patch_enrollment(&app, &user, json!({"paused": true})).await;
+    assert_eq!(next_reminder_at(&app, &user).await, None, "paused enrollment");
+    patch_enrollment(&app, &user, json!({"paused": false})).await;
+    assert_eq!(next_reminder_at(&app, &user).await, Some(moved));
+
+    // Disabled, and paused until a date.
+    let mut off = every_day(("08:00", "09:00"));
+    off["enabled"] = json!(false);
+    let (_, _, answer) = read(put_settings(&app, &user, &off).await).await;
+    assert_eq!(answer["next_reminder_at"], Value::Null, "disabled");
+    let mut paused = every_day(("08:00", "09:00"));
+    let until = app.clock.now() + chrono::Duration::days(10);
+    paused["paused_until"] = json!(until.to_rfc3339());
+    put_settings(&app, &user, &paused).await;
+    assert!(next_reminder_at(&app, &user).await.unwrap() >= until, "not before paused_until");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_due_reminder_is_pushed_once_to_every_device_even_with_two_dispatchers() {
+    let (app, fake, fake_clock) = setup().await;
+    let user = app.register("due@example.org").await;
+    enroll(&app, &user, "steady").await;
+    put_settings(&app, &user, &every_day(("19:00", "21:00"))).await;
+    let (phone, laptop) = (fake.new_subscription(), fake.new_subscription());
+    for device in [&phone, &laptop] {
+        let response =
+            app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let slot = next_reminder_at(&app, &user).await.unwrap();
+    let (one, two) = (worker_deps(&app).await, worker_deps(&app).await);
+    app.clock.set(slot - chrono::Duration::seconds(1));
+    assert_eq!(dispatch(&app, &one).await, 0, "not due yet");
+
+    app.clock.set(slot + chrono::Duration::seconds(30));
+    // The push service checks VAPID tokens against its own clock.
+    fake_clock.set(app.clock.now());
+    let user = sign_in(&app, &user).await;
+    let now = app.clock.now();
+    let (a, b) = tokio::join!(
+        tokio::spawn(async move { dispatch_due_reminders(&one, now, 100).await.unwrap() }),
+        tokio::spawn(async move { dispatch_due_reminders(&two, now, 100).await.unwrap() }),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "claimed by exactly one dispatcher");
+    let sent = deliveries(&app).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].slot_at, slot.timestamp_millis());
+
+    let pushed = fake.wait_for_deliveries(2, WAIT).await;
+    let mut devices: Vec<&str> = pushed.iter().map(|d| d.subscription_id.as_str()).collect();
+    devices.sort_unstable();
+    let mut expected = vec![phone.id.as_str(), laptop.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(devices, expected, "one push per device");
+    for delivery in &pushed {
+        assert_eq!(delivery.payload["type"], "reminder");
+        assert_eq!(delivery.payload["url"], "/today");
+        assert_eq!(delivery.payload["delivery_id"], sent[0].id.to_string());
+        assert_eq!(delivery.ttl, REMINDER_TTL_SECS);
+        assert_eq!(delivery.urgency.as_deref(), Some("low"));
+        assert_eq!(delivery.topic.as_deref(), Some("reminder"));
+        let text = format!("{} {}", delivery.payload["title"], delivery.payload["body"]).to_lowercase();
+        for word in ["intima", "sex", "touch", "partner", "missed", "closer", "step"] {
+            assert!(!text.contains(word), "a discreet reminder says nothing about `{word}`: {text}");
+        }
+    }
+
+    // The schedule moved on: running again sends nothing more.
+    let next = next_reminder_at(&app, &user).await.unwrap();
+    assert!(next > slot + chrono::Duration::hours(12), "at most one a day: {slot} then {next}");
+    let deps = worker_deps(&app).await;
+    assert_eq!(dispatch(&app, &deps).await, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fake.deliveries().len(), 2, "no duplicate pushes");
+    app.stop().await;
+}
+
+/// Signs in again: access tokens expire while the clock moves days ahead.
+async fn sign_in(app: &TestApp, user: &TestUser) -> TestUser {
+    let (status, _, body) = read(app.login(&user.email, PASSWORD).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    TestUser::from_token_response(&user.email, &body)
+}
+
+/// Moves the clock to the next reminder, dispatches it and returns its slot and
+/// the user signed in again.
+async fn send_next(app: &TestApp, user: &TestUser, deps: &WorkerDeps) -> (DateTime<Utc>, TestUser) {
+    let slot = next_reminder_at(app, user).await.expect("a reminder is coming");
+    app.clock.set(slot + chrono::Duration::minutes(1));
+    assert_eq!(dispatch(app, deps).await, 1);
+    (slot, sign_in(app, user).await)
+}
+
+#[tokio::test]
+async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that() {
+    let (app, _fake, _) = setup().await;
+    let user = app.register("backoff@example.org").await;
+    enroll(&app, &user, "steady").await;
+    put_settings(&app, &user, &every_day(("19:00", "21:00"))).await;
+    let deps = worker_deps(&app).await;
+    let normal = chrono::Duration::hours(73); // steady: Mon, Wed, Fri; a DST change adds an hour at most
+    let backed_off = attune_shared::domain::reminders::backoff_gap(attune_shared::domain::pacing::Pace::Steady, 1);
+
+    let (first, user) = send_next(&app, &user, &deps).await;
+    let (second, user) = send_next(&app, &user, &deps).await;
+    assert!(second - first <= normal, "the first reminder had nothing before it to answer");
+    // The first went unanswered: the gap after the second at least doubles.
+    let third = next_reminder_at(&app, &user).await.unwrap();
+    assert!(third - second >= backed_off, "spacing doubles: {second} then {third}");
+    assert!(backed_off >= (second - first) * 2);
+
+    // A check-in answers: the spacing is normal again.
+    app.clock.advance(chrono::Duration::hours(1));
+    let user = sign_in(&app, &user).await;
+    let checkin = json!({"id": "c1", "occurred_at": app.clock.now().timestamp_millis(), "mood": 3, "anxiety": 2,
+        "comfort": 3, "exercise_id": null, "completed": false, "note": null, "tags": ""});
+    let response =
+        app.push(&user, Some(0), json!({"checkins": {"created": [checkin], "updated": [], "deleted": []}})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (third, user) = send_next(&app, &user, &deps).await;
+    let fourth = next_reminder_at(&app, &user).await.unwrap();
+    assert!(fourth - third <= normal, "a check-in resets the spacing: {third} then {fourth}");
+
+    // Unanswered again, then the reminder is opened: normal spacing at once.
+    let (_, user) = send_next(&app, &user, &deps).await;
+    let after_fourth = next_reminder_at(&app, &user).await.unwrap();
+    assert!(after_fourth - fourth >= backed_off, "spaced out again: {fourth} then {after_fourth}");
+    let latest = deliveries(&app).await.pop().unwrap();
+    let opened =
+        app.post(&format!("/v1/reminders/{}/opened", latest.id)).bearer_auth(&user.access_token).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::NO_CONTENT);
+    let reset = next_reminder_at(&app, &user).await.unwrap();
+    assert!(reset - fourth <= normal && reset > fourth, "opening resets: {fourth} then {reset}");
+
+    // Someone else's reminder, or none at all: 404.
+    let other = app.register("other@example.org").await;
+    for id in [latest.id.to_string(), uuid::Uuid::now_v7().to_string()] {
+        let response =
+            app.post(&format!("/v1/reminders/{id}/opened")).bearer_auth(&other.access_token).send().await.unwrap();
+        expect_problem(response, StatusCode::NOT_FOUND).await;
+    }
+    app.stop().await;
+}
