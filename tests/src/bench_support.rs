@@ -53,10 +53,18 @@ pub fn build_release_binaries() {
 /// A release binary with a clean environment plus `env`.
 pub fn command(bin: &str, env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(target_dir().join("release").join(bin));
-    for var in ["DATABASE_URL", "REDIS_URL", "ATTUNE_JWT_SECRET", "ATTUNE_DATA_KEYS", "ATTUNE_CORS_ORIGINS"] {
+    for var in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ATTUNE_JWT_SECRET",
+        "ATTUNE_DATA_KEYS",
+        "ATTUNE_VAPID_PRIVATE_KEY",
+        "ATTUNE_CORS_ORIGINS",
+    ] {
         cmd.env_remove(var);
     }
-    cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null());
+    // Errors go to the benchmark's own stderr, so a server that cannot start says why.
+    cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -96,6 +104,8 @@ pub async fn register(base: &str, email: &str) -> (String, Value) {
 /// A fresh PostgreSQL database for one benchmark run, dropped afterwards.
 pub struct BenchDatabase {
     admin: DatabaseConnection,
+    /// A VAPID key made for this run.
+    vapid_private_key: String,
     pub name: String,
     pub url: String,
 }
@@ -108,7 +118,8 @@ impl BenchDatabase {
         let admin = Database::connect(admin_url.as_str()).await.unwrap();
         admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
         let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-        Self { admin, name, url }
+        let vapid = attune_shared::push::VapidKey::generate().unwrap();
+        Self { admin, name, url, vapid_private_key: vapid.private_key.expose().to_owned() }
     }
 
     pub fn redis_url() -> String {
@@ -123,6 +134,7 @@ impl BenchDatabase {
             ("ATTUNE_QUEUE_NAMESPACE", self.name.clone()),
             ("ATTUNE_JWT_SECRET", BENCH_JWT.to_owned()),
             ("ATTUNE_DATA_KEYS", BENCH_KEYS.to_owned()),
+            ("ATTUNE_VAPID_PRIVATE_KEY", self.vapid_private_key.clone()),
             ("ATTUNE_DATA_DIR", data_dir.display().to_string()),
             ("ATTUNE_BIND", format!("127.0.0.1:{port}")),
             ("ATTUNE_MAX_BODY_BYTES", (16 * 1024 * 1024).to_string()),
