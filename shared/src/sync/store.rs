@@ -72,19 +72,7 @@ pub async fn row_versions<C: ConnectionTrait>(
     user_id: Uuid,
     ids: &[&str],
 ) -> Result<HashMap<String, i64>, DbErr> {
-    let mut versions = HashMap::new();
-    for chunk in ids.chunks(ID_CHUNK) {
-        let stmt = Query::select()
-            .columns([Alias::new("id"), Alias::new("version")])
-            .from(Alias::new(table.name))
-            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-            .and_where(Expr::col(Alias::new("id")).is_in(chunk.iter().copied()))
-            .to_owned();
-        for row in db.query_all_raw(backend_build(db, &stmt)).await? {
-            versions.insert(row.try_get::<String>("", "id")?, row.try_get::<i64>("", "version")?);
-        }
-    }
-    Ok(versions)
+    versions_by_id(db, table.name, "id", None, user_id, ids).await
 }
 
 /// `id → version` of the user's tombstones of `table` among `ids`.
@@ -94,17 +82,31 @@ pub async fn tombstone_versions<C: ConnectionTrait>(
     user_id: Uuid,
     ids: &[&str],
 ) -> Result<HashMap<String, i64>, DbErr> {
+    versions_by_id(db, "sync_tombstones", "record_id", Some(table.name), user_id, ids).await
+}
+
+/// `id → version` from `from` (rows or tombstones, optionally of one synced
+/// table), in chunks of [`ID_CHUNK`] ids.
+async fn versions_by_id<C: ConnectionTrait>(
+    db: &C,
+    from: &str,
+    id_column: &str,
+    table_name: Option<&str>,
+    user_id: Uuid,
+    ids: &[&str],
+) -> Result<HashMap<String, i64>, DbErr> {
     let mut versions = HashMap::new();
     for chunk in ids.chunks(ID_CHUNK) {
-        let stmt = Query::select()
-            .columns([Alias::new("record_id"), Alias::new("version")])
-            .from(Alias::new("sync_tombstones"))
+        let mut stmt = Query::select();
+        stmt.columns([Alias::new(id_column), Alias::new("version")])
+            .from(Alias::new(from))
             .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-            .and_where(Expr::col(Alias::new("table_name")).eq(table.name))
-            .and_where(Expr::col(Alias::new("record_id")).is_in(chunk.iter().copied()))
-            .to_owned();
+            .and_where(Expr::col(Alias::new(id_column)).is_in(chunk.iter().copied()));
+        if let Some(name) = table_name {
+            stmt.and_where(Expr::col(Alias::new("table_name")).eq(name));
+        }
         for row in db.query_all_raw(backend_build(db, &stmt)).await? {
-            versions.insert(row.try_get::<String>("", "record_id")?, row.try_get::<i64>("", "version")?);
+            versions.insert(row.try_get::<String>("", id_column)?, row.try_get::<i64>("", "version")?);
         }
     }
     Ok(versions)
