@@ -107,6 +107,8 @@ impl Application {
         let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
         let enrollments = Enrollments::new(db.clone(), options.clock.clone());
         let reminders = Reminders::new(db.clone(), options.clock.clone());
+        // Install the process-wide recorder before the first request is counted.
+        attune_shared::telemetry::metrics_recorder();
         let state = AppState(Arc::new(App {
             db,
             queue,
@@ -117,7 +119,6 @@ impl Application {
             notifications,
             reminders,
             vapid_public_key: secrets.vapid_key.public_key_base64url().to_owned(),
-            metrics: mw::metrics::recorder(),
             openapi: Default::default(),
             settings,
         }));

@@ -6,7 +6,6 @@ use attune_shared::{
     Clock, accounts::Accounts, config::Settings, enrollment::Enrollments, jobs::JobQueue, notifications::Notifications,
     reminders::Reminders, sync::SyncService,
 };
-use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 
 #[derive(Debug)]
@@ -22,7 +21,6 @@ pub struct App {
     pub reminders: Reminders,
     /// base64url of the VAPID public key.
     pub vapid_public_key: String,
-    pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once at start.
     pub openapi: std::sync::OnceLock<String>,
 }

@@ -238,6 +238,13 @@ impl TestApp {
         )
     }
 
+    /// Signs `user` in again, e.g. after the clock moved past their access token.
+    pub async fn sign_in_again(&self, user: &TestUser) -> TestUser {
+        let (status, _, body) = read(self.login(&user.email, PASSWORD).await).await;
+        assert_eq!(status, StatusCode::OK, "sign-in failed: {body}");
+        TestUser::from_token_response(&user.email, &body)
+    }
+
     /// Counts all rows of `table`.
     pub async fn count_rows(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");

@@ -151,7 +151,7 @@ async fn advancing_takes_time_practice_and_calm_and_stepping_back_is_always_fine
     )
     .await;
     app.clock.advance(chrono::Duration::days(5) - chrono::Duration::seconds(1));
-    let user = relogin(&app, &user).await;
+    let user = app.sign_in_again(&user).await;
     let (_, problem) = post_json(&app, &user, "/v1/enrollments/current/advance").await;
     let codes: Vec<&str> = problem["unmet"].as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["minimum_time"], "{problem}");
@@ -176,7 +176,7 @@ async fn advancing_takes_time_practice_and_calm_and_stepping_back_is_always_fine
     )
     .await;
     app.clock.advance(chrono::Duration::days(6));
-    let user = relogin(&app, &user).await;
+    let user = app.sign_in_again(&user).await;
     sync_checkins(&app, &user, vec![checkin(&app, "e", None, 9, 2, false)]).await;
     let (_, problem) = post_json(&app, &user, "/v1/enrollments/current/advance").await;
     let codes: Vec<&str> = problem["unmet"].as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
@@ -229,7 +229,7 @@ async fn today_suggests_within_comfort_and_turns_gentle_after_a_hard_check_in() 
 
     // Two days later the gentleness lifts.
     app.clock.advance(chrono::Duration::hours(49));
-    let user = relogin(&app, &user).await;
+    let user = app.sign_in_again(&user).await;
     let (_, today) = get_json(&app, &user, "/v1/today").await;
     assert_eq!(today["kind"], "exercise");
     app.stop().await;
@@ -270,11 +270,4 @@ async fn resources_by_country_and_unknown_exercises_are_refused_in_sync() {
         .unwrap();
     assert_eq!(read(cleared).await.2["country"], Value::Null);
     app.stop().await;
-}
-
-/// Days later the access token has expired: sign in again.
-async fn relogin(app: &TestApp, user: &TestUser) -> TestUser {
-    let (status, _, body) = read(app.login(&user.email, attune_tests::PASSWORD).await).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    TestUser::from_token_response(&user.email, &body)
 }

@@ -367,14 +367,14 @@ async fn deletions_are_forgotten_after_retention_and_stale_clients_get_a_replace
 
     // Within retention: an ordinary incremental pull with the deletion.
     app.clock.advance(chrono::Duration::days(89));
-    let user = sign_in_again(&app, &user).await;
+    let user = app.sign_in_again(&user).await;
     let recent = app.pull(&user, Some(old_pull)).await;
     assert_eq!(ids(&recent, "checkins", "deleted"), set(&["drop"]));
     assert!(recent.get("experimentalStrategy").is_none());
 
     // Past retention the tombstone is purged by the worker's job…
     app.clock.advance(chrono::Duration::days(2));
-    let user = sign_in_again(&app, &user).await;
+    let user = app.sign_in_again(&user).await;
     let service = app.sync_service(TEST_DATA_KEYS);
     assert_eq!(service.purge_tombstones().await.unwrap(), 1);
     assert_eq!(app.count_rows("sync_tombstones").await, 0);
@@ -506,13 +506,6 @@ async fn concurrent_pushes_and_pulls_never_miss_a_change() {
         assert_eq!(seen, pushed, "a puller missed or invented changes");
     }
     std::sync::Arc::try_unwrap(app).ok().expect("sole owner").stop().await;
-}
-
-/// Months later the access token has long expired: sign in again.
-async fn sign_in_again(app: &TestApp, user: &attune_tests::TestUser) -> attune_tests::TestUser {
-    let (status, _, body) = read(app.login(&user.email, attune_tests::PASSWORD).await).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    attune_tests::TestUser::from_token_response(&user.email, &body)
 }
 
 fn urlencode(text: &str) -> String {

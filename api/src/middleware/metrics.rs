@@ -7,12 +7,6 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use metrics_exporter_prometheus::PrometheusHandle;
-
-/// The process-wide Prometheus recorder.
-pub fn recorder() -> PrometheusHandle {
-    attune_shared::telemetry::metrics_recorder()
-}
 
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
