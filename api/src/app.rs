@@ -6,7 +6,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use attune_shared::{
     Clock, accounts::Accounts, config::Settings, crypto::DataCipher, db, enrollment::Enrollments, jobs::JobQueue,
-    notifications::Notifications, push::PushPolicy, reminders::Reminders, secrets::Secrets, sync::SyncService,
+    notifications::Notifications, push::PushPolicy, reflections::Reflections, reminders::Reminders, secrets::Secrets,
+    sync::SyncService,
 };
 use attune_worker::{PushDeps, WorkerDeps};
 use axum::{
@@ -107,6 +108,7 @@ impl Application {
         let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
         let enrollments = Enrollments::new(db.clone(), options.clock.clone());
         let reminders = Reminders::new(db.clone(), options.clock.clone());
+        let reflections = Reflections::new(db.clone(), options.clock.clone());
         // Install the process-wide recorder before the first request is counted.
         attune_shared::telemetry::metrics_recorder();
         let state = AppState(Arc::new(App {
@@ -118,6 +120,7 @@ impl Application {
             enrollments,
             notifications,
             reminders,
+            reflections,
             vapid_public_key: secrets.vapid_key.public_key_base64url().to_owned(),
             openapi: Default::default(),
             settings,
@@ -171,6 +174,7 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(routes::program::router())
         .merge(routes::push::router())
         .merge(routes::reminders::router())
+        .merge(routes::reflections::router())
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .split_for_parts();

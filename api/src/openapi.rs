@@ -19,6 +19,7 @@ use utoipa::{
         (name = "program", description = "The ten-step program, enrollment, today's suggestion and professional-help resources"),
         (name = "push", description = "Web Push: the application server key, device subscriptions and a test notification"),
         (name = "reminders", description = "Paced reminders: settings, the next reminder, and marking a reminder opened"),
+        (name = "reflections", description = "Weekly reflections: each week's check-ins in numbers, a prompt and a gentle focus for the week ahead"),
         (name = "sync", description = "Offline-first sync of check-ins, journal entries and boundaries (WatermelonDB protocol)"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),
     )

@@ -4,7 +4,7 @@ use std::{ops::Deref, sync::Arc};
 
 use attune_shared::{
     Clock, accounts::Accounts, config::Settings, enrollment::Enrollments, jobs::JobQueue, notifications::Notifications,
-    reminders::Reminders, sync::SyncService,
+    reflections::Reflections, reminders::Reminders, sync::SyncService,
 };
 use sea_orm::DatabaseConnection;
 
@@ -19,6 +19,7 @@ pub struct App {
     pub enrollments: Enrollments,
     pub notifications: Notifications,
     pub reminders: Reminders,
+    pub reflections: Reflections,
     /// base64url of the VAPID public key.
     pub vapid_public_key: String,
     /// The OpenAPI document, rendered once at start.

@@ -9,6 +9,7 @@ mod m20261123_000002_sync;
 mod m20261123_000003_program;
 mod m20261123_000004_push;
 mod m20261123_000005_reminders;
+mod m20261123_000006_reflections;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_program::Migration),
             Box::new(m20261123_000004_push::Migration),
             Box::new(m20261123_000005_reminders::Migration),
+            Box::new(m20261123_000006_reflections::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod entities;
 pub mod jobs;
 pub mod notifications;
 pub mod push;
+pub mod reflections;
 pub mod reminders;
 pub mod secrets;
 pub mod shutdown;

@@ -108,9 +108,10 @@ pub async fn run(
             .data(tombstone_deps.clone())
             .build(purge_old_tombstones)
     });
-    let (stop_dispatcher, dispatcher_stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = tokio::spawn(dispatch_reminders_every(deps, dispatcher_stopped));
-    let stop_on_signal = stop_dispatcher.clone();
+    let (stop_periodic, periodic_stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(every(Periodic::DispatchReminders, deps.clone(), periodic_stopped.clone()));
+    let reflections = tokio::spawn(every(Periodic::Reflections, deps, periodic_stopped));
+    let stop_on_signal = stop_periodic.clone();
     let result = monitor
         .run_with_signal(async move {
             shutdown.await;
@@ -119,25 +120,54 @@ pub async fn run(
             Ok(())
         })
         .await;
-    let _ = stop_dispatcher.send(true);
+    let _ = stop_periodic.send(true);
     let _ = dispatcher.await;
+    let _ = reflections.await;
     result?;
     tracing::info!("worker stopped");
     Ok(())
 }
 
-/// Runs the reminder dispatcher every `dispatch_interval` until stopped. A plain
-/// interval rather than a cron schedule: any interval from 1 s to an hour works,
-/// and a run in progress is never cut short (its claim commits or rolls back whole).
-async fn dispatch_reminders_every(deps: WorkerDeps, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let mut ticks = tokio::time::interval(deps.dispatch_interval);
+/// The tasks that run on a plain interval rather than a cron schedule: any
+/// interval from 1 s to an hour works, and a run in progress is never cut short
+/// (each of its batches commits or rolls back whole; the next run does the rest).
+#[derive(Debug, Clone, Copy)]
+enum Periodic {
+    DispatchReminders,
+    Reflections,
+}
+
+impl Periodic {
+    fn interval(self, deps: &WorkerDeps) -> Duration {
+        match self {
+            Self::DispatchReminders => deps.dispatch_interval,
+            Self::Reflections => jobs::reflections::INTERVAL,
+        }
+    }
+
+    async fn run(self, deps: &WorkerDeps) -> anyhow::Result<()> {
+        let now = deps.clock.now();
+        match self {
+            Self::DispatchReminders => {
+                jobs::dispatch_reminders::dispatch_due_reminders(deps, now, jobs::dispatch_reminders::BATCH).await?;
+            }
+            Self::Reflections => {
+                jobs::reflections::run(deps, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `task` every its interval until stopped.
+async fn every(task: Periodic, deps: WorkerDeps, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(task.interval(&deps));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticks.tick() => {
-                let now = deps.clock.now();
-                if let Err(error) = jobs::dispatch_reminders::dispatch_due_reminders(&deps, now, jobs::dispatch_reminders::BATCH).await {
-                    tracing::error!(%error, "reminder dispatch failed; the next run retries");
+                if let Err(error) = task.run(&deps).await {
+                    tracing::error!(?task, error = format!("{error:#}"), "scheduled task failed; its next run retries");
                 }
             }
             changed = stopped.changed() => {

@@ -3,23 +3,70 @@
 use std::sync::Arc;
 
 use attune_shared::{
-    SystemClock, config::Settings, crypto::DataCipher, db, jobs::JobQueue, secrets::Secrets, sync::SyncService,
-    telemetry,
+    SystemClock, config::Settings, crypto::DataCipher, db, domain::reflection::ReflectionWeek, jobs::JobQueue,
+    reflections::Reflections, secrets::Secrets, sync::SyncService, telemetry,
 };
 use attune_worker::{PushDeps, WorkerDeps};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "attune-worker", version, about = "Attune's background worker")]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     settings: Settings,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the job consumer and the schedules (the default).
+    Run,
+    /// Compute (or recompute) every enrolled person's reflection on one week, then
+    /// exit. Idempotent: unchanged reflections stay as they are, and no
+    /// notification is sent. For filling in weeks missed while no worker ran, or
+    /// correcting them.
+    Reflections {
+        /// The week's Monday, YYYY-MM-DD (as in /v1/reflections/{week_start}).
+        #[arg(long, value_parser = parse_week)]
+        week: ReflectionWeek,
+    },
+}
+
+fn parse_week(raw: &str) -> Result<ReflectionWeek, String> {
+    ReflectionWeek::parse(raw)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let Cli { settings } = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    let Cli { command, settings } = Cli::parse();
     telemetry::init(&settings.rust_log, settings.log_format);
+    let result = match command.unwrap_or(Command::Run) {
+        Command::Run => run(settings).await,
+        Command::Reflections { week } => reflections(settings, week).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("attune-worker: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `attune-worker reflections --week YYYY-MM-DD`.
+async fn reflections(settings: Settings, week: ReflectionWeek) -> anyhow::Result<()> {
+    let db = db::connect(&settings.database_url()).await?;
+    let done = Reflections::new(db, Arc::new(SystemClock)).recompute_week(week).await?;
+    println!(
+        "reflections for the week of {week}: {} created, {} updated, {} unchanged",
+        done.created, done.updated, done.unchanged
+    );
+    Ok(())
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
     telemetry::metrics_recorder();
     let secrets = Secrets::resolve(&settings)?;
     let db = db::connect(&settings.database_url()).await?;

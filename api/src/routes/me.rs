@@ -1,6 +1,6 @@
 //! The signed-in person's own account: profile, export and deletion.
 
-use attune_shared::accounts::ProfilePatch;
+use attune_shared::{accounts::ProfilePatch, domain::reflection::Reflection};
 use axum::{http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -60,6 +60,8 @@ pub struct AccountExportView {
     /// the same shape a first sync returns.
     #[schema(value_type = Object)]
     pub records: serde_json::Value,
+    /// Every weekly reflection, oldest first.
+    pub reflections: Vec<Reflection>,
 }
 
 /// The signed-in person's profile.
@@ -123,6 +125,7 @@ async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
 async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<AccountExportView>> {
     let export = state.accounts.export(&who).await?;
     let records = state.sync.pull_value(who.user.id, &Default::default()).await?;
+    let reflections = state.reflections.all(who.user.id).await?;
     Ok(Json(AccountExportView {
         exported_at: rfc3339(state.clock.now_ms()),
         user: (&export.user).into(),
@@ -138,6 +141,7 @@ async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
             })
             .collect(),
         records: records["changes"].clone(),
+        reflections,
     }))
 }
 

@@ -6,6 +6,7 @@ pub mod me;
 pub mod ops;
 pub mod program;
 pub mod push;
+pub mod reflections;
 pub mod reminders;
 pub mod sync;
 

@@ -3,6 +3,7 @@
 pub mod enrollment;
 pub mod login_throttle;
 pub mod push_subscription;
+pub mod reflection;
 pub mod refresh_token;
 pub mod reminder_delivery;
 pub mod reminder_schedule;

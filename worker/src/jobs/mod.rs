@@ -3,6 +3,7 @@
 pub mod dispatch_reminders;
 pub mod purge_account;
 pub mod purge_tombstones;
+pub mod reflections;
 pub mod send_push;
 
 use apalis::prelude::{BoxDynError, Data};

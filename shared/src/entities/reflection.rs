@@ -1,0 +1,25 @@
+//! A person's weekly reflection: one per (user, local week).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "reflections")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: Uuid,
+    /// The week's Monday, `YYYY-MM-DD`.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub week_start: String,
+    /// The `domain::reflection::Reflection` as JSON.
+    pub body: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Set while the announcing push is not queued: when another worker may take
+    /// the announcement over (epoch ms). NULL once queued, or when none is sent.
+    pub announce_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,358 @@
+//! Weekly reflections: computing each person's week when it falls due (Sunday
+//! 18:00 in their zone), storing it once per (person, week), announcing it with
+//! one discreet push, and reading reflections back. The rules for what a
+//! reflection says are in `domain::reflection`; this module feeds them.
+
+mod compute;
+mod sql;
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+    sea_query::Expr,
+};
+use uuid::Uuid;
+
+pub use self::compute::PEOPLE_PER_QUERY;
+use self::{
+    compute::{Candidate, compute, eligible, enrolled_page, is_last_page},
+    sql::Sql,
+};
+use crate::{
+    Clock,
+    content::{self, Catalog},
+    domain::reflection::{Reflection, ReflectionWeek, reflection_notice},
+    entities::reflection::{self, Entity as ReflectionRow},
+    push::{PushKind, PushMessage, PushPayload, Topic, Urgency},
+};
+
+/// Every reflection notice shares one topic: a newer one replaces an undelivered older one.
+pub const REFLECTION_TOPIC: &str = "reflection";
+/// A reflection notice is still welcome a day late.
+pub const REFLECTION_TTL_SECS: u32 = 24 * 60 * 60;
+/// A stored reflection whose notice is still not queued this long after it was
+/// stored lost its worker between the two; the next run takes it over.
+pub const ANNOUNCE_LEASE: Duration = Duration::minutes(5);
+/// The most reflections one page of `GET /v1/reflections` returns.
+pub const MAX_PAGE: u64 = 52;
+
+/// A reflection stored and not yet announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NewReflection {
+    pub user_id: Uuid,
+    pub week: ReflectionWeek,
+}
+
+/// What an operator's recomputation of a week did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recomputed {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// One page of a person's reflections, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReflectionPage {
+    pub reflections: Vec<Reflection>,
+    /// Pass as `cursor` for the next (older) page; `None` on the last page.
+    pub next_cursor: Option<ReflectionWeek>,
+}
+
+#[derive(Clone)]
+pub struct Reflections {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Reflections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reflections").finish_non_exhaustive()
+    }
+}
+
+fn catalog() -> Result<&'static Catalog, DbErr> {
+    content::catalog().map_err(|e| DbErr::Custom(format!("program content: {e}")))
+}
+
+fn parse(row: &reflection::Model) -> Result<Reflection, DbErr> {
+    serde_json::from_str(&row.body).map_err(|e| DbErr::Custom(format!("stored reflection unreadable: {e}")))
+}
+
+impl Reflections {
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// The person's reflection on `week`, if there is one.
+    pub async fn get(&self, user_id: Uuid, week: ReflectionWeek) -> Result<Option<Reflection>, DbErr> {
+        ReflectionRow::find_by_id((user_id, week.to_string())).one(&self.db).await?.as_ref().map(parse).transpose()
+    }
+
+    /// Up to `limit` of the person's reflections older than `cursor` (all when
+    /// `None`), newest first.
+    pub async fn page(
+        &self,
+        user_id: Uuid,
+        cursor: Option<ReflectionWeek>,
+        limit: u64,
+    ) -> Result<ReflectionPage, DbErr> {
+        let mut query = ReflectionRow::find().filter(reflection::Column::UserId.eq(user_id));
+        if let Some(cursor) = cursor {
+            query = query.filter(reflection::Column::WeekStart.lt(cursor.to_string()));
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows = query.order_by_desc(reflection::Column::WeekStart).limit(limit + 1).all(&self.db).await?;
+        let more = rows.len() as u64 > limit;
+        let reflections = rows.iter().take(limit as usize).map(parse).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor =
+            more.then(|| reflections.last().map(|r| ReflectionWeek::for_local_date(r.week_start))).flatten();
+        Ok(ReflectionPage { reflections, next_cursor })
+    }
+
+    /// Every reflection the person has, oldest first (the account export).
+    pub async fn all(&self, user_id: Uuid) -> Result<Vec<Reflection>, DbErr> {
+        let rows = ReflectionRow::find()
+            .filter(reflection::Column::UserId.eq(user_id))
+            .order_by_asc(reflection::Column::WeekStart)
+            .all(&self.db)
+            .await?;
+        rows.iter().map(parse).collect()
+    }
+
+    /// Computes and stores every reflection due by `now` and not stored yet: for
+    /// each enrolled, unpaused person, the most recent week that ended (Sunday
+    /// 18:00 local) after they enrolled. Runs set-based, [`PEOPLE_PER_QUERY`]
+    /// people per aggregate query. Returns the reflections this call stored, which
+    /// the caller announces; a reflection another run stored first is not returned,
+    /// so several workers may run this at once and each is announced once.
+    #[tracing::instrument(skip_all)]
+    pub async fn make_due(&self, now: DateTime<Utc>) -> Result<Vec<NewReflection>, DbErr> {
+        let catalog = catalog()?;
+        let mut stored = Vec::new();
+        let mut after = None;
+        loop {
+            let page = enrolled_page(&self.db, after).await?;
+            after = page.last().map(|p| p.user_id);
+            let due: Vec<Candidate> = page
+                .iter()
+                .filter_map(|person| {
+                    let week = ReflectionWeek::last_due_week(now, person.tz);
+                    let done = person.latest.as_deref().is_some_and(|latest| latest >= week.to_string().as_str());
+                    (!done && eligible(person, week, now)).then(|| Candidate {
+                        user_id: person.user_id,
+                        tz: person.tz,
+                        country: person.country.clone(),
+                        enrolled_at: person.enrolled_at,
+                        week,
+                    })
+                })
+                .collect();
+            for batch in due.chunks(PEOPLE_PER_QUERY) {
+                let computed = compute(&self.db, catalog, batch).await?;
+                stored.extend(self.insert_new(&computed, now).await?);
+            }
+            if is_last_page(&page) {
+                break;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Computes `week` again for everyone enrolled before it fell due and not
+    /// paused, storing what changed. Idempotent; announces nothing (operators use
+    /// it to fill in or correct past weeks).
+    #[tracing::instrument(skip_all, fields(%week))]
+    pub async fn recompute_week(&self, week: ReflectionWeek) -> Result<Recomputed, DbErr> {
+        let catalog = catalog()?;
+        let now = self.clock.now();
+        let mut summary = Recomputed::default();
+        let mut after = None;
+        loop {
+            let page = enrolled_page(&self.db, after).await?;
+            after = page.last().map(|p| p.user_id);
+            let candidates: Vec<Candidate> = page
+                .iter()
+                .filter(|person| eligible(person, week, now))
+                .map(|person| Candidate {
+                    user_id: person.user_id,
+                    tz: person.tz,
+                    country: person.country.clone(),
+                    enrolled_at: person.enrolled_at,
+                    week,
+                })
+                .collect();
+            for batch in candidates.chunks(PEOPLE_PER_QUERY) {
+                let computed = compute(&self.db, catalog, batch).await?;
+                let counts = self.upsert(&computed, week, now).await?;
+                summary.created += counts.created;
+                summary.updated += counts.updated;
+                summary.unchanged += counts.unchanged;
+            }
+            if is_last_page(&page) {
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Inserts what is not stored yet, with its notice due; returns what this
+    /// insert stored.
+    async fn insert_new(
+        &self,
+        computed: &[(Uuid, ReflectionWeek, Reflection)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<NewReflection>, DbErr> {
+        if computed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = insert_statement(self.db.get_database_backend(), computed, now, true)?;
+        sql.push(" ON CONFLICT (user_id, week_start) DO NOTHING RETURNING user_id, week_start");
+        let rows = self.db.query_all_raw(sql.build()).await?;
+        rows.iter().map(new_reflection).collect()
+    }
+
+    /// Stores new reflections and changed ones (no notice); counts what it did.
+    async fn upsert(
+        &self,
+        computed: &[(Uuid, ReflectionWeek, Reflection)],
+        week: ReflectionWeek,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, DbErr> {
+        let users: Vec<Uuid> = computed.iter().map(|(user_id, _, _)| *user_id).collect();
+        let stored: HashMap<Uuid, String> = ReflectionRow::find()
+            .filter(reflection::Column::UserId.is_in(users))
+            .filter(reflection::Column::WeekStart.eq(week.to_string()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| (row.user_id, row.body))
+            .collect();
+        let mut counts = Recomputed::default();
+        let mut changed = Vec::new();
+        for entry in computed {
+            let body = body_json(&entry.2)?;
+            match stored.get(&entry.0) {
+                None => counts.created += 1,
+                Some(old) if *old == body => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => counts.updated += 1,
+            }
+            changed.push(entry.clone());
+        }
+        if changed.is_empty() {
+            return Ok(counts);
+        }
+        let mut sql = insert_statement(self.db.get_database_backend(), &changed, now, false)?;
+        sql.push(
+            " ON CONFLICT (user_id, week_start) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        );
+        self.db.execute_raw(sql.build()).await?;
+        Ok(counts)
+    }
+
+    /// Takes over, up to `limit`, reflections whose notice is still not queued
+    /// [`ANNOUNCE_LEASE`] after it should have been (their worker stopped in
+    /// between): each taken row's `announce_at` moves a lease ahead, so no other
+    /// worker takes it meanwhile. Queue their notices, then [`Self::mark_announced`];
+    /// should this worker stop first too, the next lease runs out and another takes over.
+    pub async fn take_over_unannounced(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<NewReflection>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let mut sql = Sql::new(backend);
+        sql.push("UPDATE reflections SET announce_at = ")
+            .bind((now + ANNOUNCE_LEASE).timestamp_millis())
+            .push(
+                " WHERE (user_id, week_start) IN (SELECT user_id, week_start FROM reflections \
+                 WHERE announce_at IS NOT NULL AND announce_at <= ",
+            )
+            .bind(now.timestamp_millis())
+            .push(" ORDER BY announce_at LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        if backend == sea_orm::DbBackend::Postgres {
+            // A row another worker is taking over right now is skipped, not waited for.
+            sql.push(" FOR UPDATE SKIP LOCKED");
+        }
+        sql.push(") RETURNING user_id, week_start");
+        let rows = self.db.query_all_raw(sql.build()).await?;
+        rows.iter().map(new_reflection).collect()
+    }
+
+    /// Records that these reflections' notices are queued.
+    pub async fn mark_announced(&self, announced: &[NewReflection]) -> Result<(), DbErr> {
+        for (week, users) in group_by_week(announced) {
+            ReflectionRow::update_many()
+                .col_expr(reflection::Column::AnnounceAt, Expr::value(Option::<i64>::None))
+                .filter(reflection::Column::WeekStart.eq(week.to_string()))
+                .filter(reflection::Column::UserId.is_in(users))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn new_reflection(row: &sea_orm::QueryResult) -> Result<NewReflection, DbErr> {
+    let week: String = row.try_get("", "week_start")?;
+    Ok(NewReflection {
+        user_id: row.try_get("", "user_id")?,
+        week: ReflectionWeek::parse(&week).map_err(DbErr::Custom)?,
+    })
+}
+
+fn group_by_week(reflections: &[NewReflection]) -> HashMap<ReflectionWeek, Vec<Uuid>> {
+    let mut weeks: HashMap<ReflectionWeek, Vec<Uuid>> = HashMap::new();
+    for reflection in reflections {
+        weeks.entry(reflection.week).or_default().push(reflection.user_id);
+    }
+    weeks
+}
+
+fn body_json(reflection: &Reflection) -> Result<String, DbErr> {
+    serde_json::to_string(reflection).map_err(|e| DbErr::Custom(format!("reflection: {e}")))
+}
+
+/// `INSERT INTO reflections (…) VALUES (…), …` for `computed`.
+fn insert_statement(
+    backend: sea_orm::DbBackend,
+    computed: &[(Uuid, ReflectionWeek, Reflection)],
+    now: DateTime<Utc>,
+    announce: bool,
+) -> Result<Sql, DbErr> {
+    let announce_at = announce.then(|| (now + ANNOUNCE_LEASE).timestamp_millis());
+    let now_ms = now.timestamp_millis();
+    let mut sql = Sql::new(backend);
+    sql.push("INSERT INTO reflections (user_id, week_start, body, created_at, updated_at, announce_at) VALUES ");
+    for (i, (user_id, week, reflection)) in computed.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.tuple([
+            Value::from(*user_id),
+            Value::from(week.to_string()),
+            Value::from(body_json(reflection)?),
+            Value::from(now_ms),
+            Value::from(now_ms),
+            Value::from(announce_at),
+        ]);
+    }
+    Ok(sql)
+}
+
+/// The discreet push announcing a new reflection; the tap opens it.
+pub fn announcement(week: ReflectionWeek) -> PushMessage {
+    let (title, body) = reflection_notice();
+    let payload = PushPayload {
+        r#type: PushKind::Reflection,
+        title: title.into(),
+        body: body.into(),
+        url: format!("/reflections/{week}"),
+        delivery_id: None,
+    };
+    let mut message = PushMessage::new(payload, REFLECTION_TTL_SECS, Urgency::Low);
+    message.topic = Topic::parse(REFLECTION_TOPIC).ok();
+    message
+}

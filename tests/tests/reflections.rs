@@ -1,0 +1,439 @@
+//! Weekly reflections end to end: check-ins synced over a week, the worker's run
+//! at Sunday 18:00 in the person's zone, the discreet notice through the fake
+//! push service, and the API. Time moves with the manual clock.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "integration tests")]
+
+use std::{sync::Arc, time::Duration};
+
+use attune_shared::{
+    Clock, ManualClock,
+    domain::reflection::ReflectionWeek,
+    reflections::{ANNOUNCE_LEASE, REFLECTION_TTL_SECS, Reflections},
+};
+use attune_tests::{TestApp, TestUser, expect_problem, fake_push::FakePushService, problem_fields, read};
+use attune_worker::{WorkerDeps, jobs::reflections::run};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The app with the fake push service allowed; tests run the worker's job themselves.
+async fn setup() -> (TestApp, FakePushService, ManualClock) {
+    let clock = ManualClock::new(Utc::now());
+    let fake = FakePushService::start(Arc::new(clock.clone())).await;
+    let host = fake.host().to_owned();
+    let app = TestApp::spawn_with(|s| {
+        s.push_allowed_hosts = vec![host];
+        s.push_allow_http = true;
+    })
+    .await;
+    let (_, _, key) = read(app.get("/v1/push/vapid-public-key").send().await.unwrap()).await;
+    fake.set_application_server_key(key["public_key"].as_str().unwrap());
+    (app, fake, clock)
+}
+
+/// `local` ("2026-11-09 09:00") in `tz`, as UTC.
+fn at(tz: Tz, local: &str) -> DateTime<Utc> {
+    let naive = NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M").unwrap();
+    tz.from_local_datetime(&naive).earliest().unwrap().with_timezone(&Utc)
+}
+
+fn week(monday: &str) -> ReflectionWeek {
+    ReflectionWeek::parse(monday).unwrap()
+}
+
+/// Registers someone in `tz` and `country`, enrolled at the clock's time.
+async fn enrolled(app: &TestApp, email: &str, tz: Tz, country: &str) -> TestUser {
+    let user = app.register(email).await;
+    let response = app
+        .request(Method::PATCH, "/v1/me")
+        .bearer_auth(&user.access_token)
+        .json(&json!({"timezone": tz.name(), "country": country}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app
+        .post("/v1/enrollments")
+        .bearer_auth(&user.access_token)
+        .json(&json!({"program": "closer", "mode": "solo", "pace": "committed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    user
+}
+
+/// A check-in at `when`: (mood, anxiety, comfort), and a completed exercise.
+fn checkin(id: &str, when: DateTime<Utc>, (mood, anxiety, comfort): (u8, u8, u8), exercise: Option<&str>) -> Value {
+    json!({
+        "id": id, "occurred_at": when.timestamp_millis(), "mood": mood, "anxiety": anxiety, "comfort": comfort,
+        "exercise_id": exercise, "completed": exercise.is_some(), "note": "private words", "tags": null,
+    })
+}
+
+/// Pushes check-ins as new records, signing in again first (the clock may have
+/// moved past the access token).
+async fn push_checkins(app: &TestApp, user: &TestUser, checkins: Vec<Value>) -> TestUser {
+    let user = app.sign_in_again(user).await;
+    let changes = json!({"checkins": {"created": checkins, "updated": [], "deleted": []}});
+    let (status, _, body) = read(app.push(&user, None, changes).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    user
+}
+
+async fn reflection(app: &TestApp, user: &TestUser, week_start: &str) -> (StatusCode, Value) {
+    let response =
+        app.get(&format!("/v1/reflections/{week_start}")).bearer_auth(&user.access_token).send().await.unwrap();
+    let (status, _, body) = read(response).await;
+    (status, body)
+}
+
+async fn run_at(deps: &WorkerDeps, now: DateTime<Utc>) -> usize {
+    run(deps, now).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_week_is_reflected_once_at_six_on_sunday_local_and_announced_discreetly() {
+    let (app, fake, fake_clock) = setup().await;
+    let la = chrono_tz::America::Los_Angeles;
+    app.clock.set(at(la, "2026-11-09 09:00"));
+    let user = enrolled(&app, "week@example.org", la, "US").await;
+    let device = fake.new_subscription();
+    let response =
+        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user = push_checkins(
+        &app,
+        &user,
+        vec![
+            checkin("mon", at(la, "2026-11-09 10:00"), (3, 4, 3), Some("s1-arrival-breath")),
+            checkin("wed", at(la, "2026-11-11 20:00"), (4, 3, 4), Some("s1-barrier-map")),
+            checkin("wed-2", at(la, "2026-11-11 21:00"), (4, 3, 4), None),
+        ],
+    )
+    .await;
+    // Committed pace: three days at step 1 and two exercises done, so step 2 on Thursday.
+    app.clock.set(at(la, "2026-11-12 20:00"));
+    let user = app.sign_in_again(&user).await;
+    let response = app.post("/v1/enrollments/current/advance").bearer_auth(&user.access_token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let user = push_checkins(&app, &user, vec![checkin("sun", at(la, "2026-11-15 09:00"), (5, 2, 4), None)]).await;
+
+    let (one, two) = (app.worker_deps().await, app.worker_deps().await);
+    let just_before = at(la, "2026-11-15 17:59");
+    app.clock.set(just_before);
+    assert_eq!(run_at(&one, just_before).await, 0, "not due before 18:00 local");
+    let user = app.sign_in_again(&user).await;
+    let (status, _, page) =
+        read(app.get("/v1/reflections").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, json!({"reflections": [], "next_cursor": null}));
+
+    let due = at(la, "2026-11-15 18:00") + chrono::Duration::seconds(30);
+    app.clock.set(due);
+    fake_clock.set(due);
+    // Two workers at once: stored once, announced once.
+    let (a, b) = tokio::join!(
+        tokio::spawn(async move { run(&one, due).await.unwrap() }),
+        tokio::spawn(async move { run(&two, due).await.unwrap() }),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "stored by exactly one run");
+    let user = app.sign_in_again(&user).await;
+    let (status, body) = reflection(&app, &user, "2026-11-09").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["week_start"], "2026-11-09");
+    assert_eq!(body["week_end"], "2026-11-15");
+    assert_eq!(body["checkin_count"], 4);
+    assert_eq!(body["active_days"], 3, "Monday, Wednesday and Sunday");
+    assert_eq!(body["averages"], json!({"mood": 4.0, "anxiety": 3.0, "comfort": 3.8}));
+    assert_eq!(body["changes"], Value::Null, "no week before enrolling to compare with");
+    assert_eq!(body["exercises_completed"], json!([{"step": 1, "count": 2}]));
+    assert_eq!(body["step_changes"].as_array().unwrap().len(), 1);
+    assert_eq!(body["step_changes"][0]["from"], 1);
+    assert_eq!(body["step_changes"][0]["to"], 2);
+    assert!(!body["prompt"].as_str().unwrap().is_empty());
+    assert_eq!(body["focus"]["kind"], "keep_pace");
+    assert_eq!(body["focus"]["resources"], Value::Null);
+    assert!(!body.to_string().contains("private words"), "a reflection carries no private text");
+
+    let pushed = fake.wait_for_deliveries(1, WAIT).await;
+    assert_eq!(pushed[0].subscription_id, device.id);
+    assert_eq!(pushed[0].payload["type"], "reflection");
+    assert_eq!(pushed[0].payload["url"], "/reflections/2026-11-09");
+    assert_eq!(pushed[0].ttl, REFLECTION_TTL_SECS);
+    assert_eq!(pushed[0].urgency.as_deref(), Some("low"));
+    assert_eq!(pushed[0].topic.as_deref(), Some("reflection"));
+    let text = format!("{} {}", pushed[0].payload["title"], pushed[0].payload["body"]).to_lowercase();
+    for word in ["intima", "sex", "touch", "partner", "missed", "closer", "step", "anxi", "mood"] {
+        assert!(!text.contains(word), "the notice says nothing about `{word}`: {text}");
+    }
+
+    // Later runs, into Monday, store and announce nothing more.
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, due + chrono::Duration::hours(1)).await, 0);
+    assert_eq!(run_at(&deps, at(la, "2026-11-16 09:00")).await, 0);
+    assert_eq!(app.count_rows("reflections").await, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fake.deliveries().len(), 1, "announced once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_weeks_of_rising_distress_suggest_professional_help_for_the_persons_country() {
+    let (app, _fake, _) = setup().await;
+    let berlin = chrono_tz::Europe::Berlin;
+    app.clock.set(at(berlin, "2026-10-12 10:00"));
+    let user = enrolled(&app, "rising@example.org", berlin, "DE").await;
+    let user = push_checkins(
+        &app,
+        &user,
+        vec![
+            // Week of 12 October: settled.
+            checkin("a1", at(berlin, "2026-10-13 19:00"), (4, 3, 4), None),
+            checkin("a2", at(berlin, "2026-10-15 19:00"), (4, 3, 4), None),
+            // Week of 19 October: one distress signal. The last falls at 23:30 on
+            // the Sunday the clocks go back: still that week in Berlin, though a
+            // fixed summer-time offset would put it on Monday.
+            checkin("b1", at(berlin, "2026-10-20 19:00"), (3, 5, 3), None),
+            checkin("b2", at(berlin, "2026-10-25 23:30"), (2, 8, 2), None),
+            // Week of 26 October: two.
+            checkin("c1", at(berlin, "2026-10-27 19:00"), (2, 8, 2), None),
+            checkin("c2", at(berlin, "2026-10-29 19:00"), (2, 9, 1), None),
+        ],
+    )
+    .await;
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, at(berlin, "2026-11-01 18:00")).await, 1);
+    let user = app.sign_in_again(&user).await;
+    let (status, body) = reflection(&app, &user, "2026-10-26").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checkin_count"], 2);
+    assert_eq!(body["averages"], json!({"mood": 2.0, "anxiety": 8.5, "comfort": 1.5}));
+    // Against the week of 19 October: mood 2.5, anxiety 6.5, comfort 2.5.
+    assert_eq!(body["changes"], json!({"mood": -0.5, "anxiety": 2.0, "comfort": -1.0}));
+    assert_eq!(body["focus"]["kind"], "seek_support");
+    assert_eq!(body["focus"]["resources"]["country"], "DE");
+    assert!(!body["focus"]["resources"]["entries"].as_array().unwrap().is_empty());
+    let message = body["focus"]["message"].as_str().unwrap().to_lowercase();
+    assert!(message.contains("professional"), "{message}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn weeks_follow_the_persons_zone_in_auckland_and_los_angeles() {
+    let (app, _fake, _) = setup().await;
+    let (auckland, la) = (chrono_tz::Pacific::Auckland, chrono_tz::America::Los_Angeles);
+    app.clock.set(at(chrono_tz::UTC, "2026-11-02 00:00"));
+    let kiwi = enrolled(&app, "kiwi@example.org", auckland, "NZ").await;
+    let angeleno = enrolled(&app, "angeleno@example.org", la, "US").await;
+    // Sunday 23:30 and Monday 00:30 local: in UTC, Auckland's Monday is still
+    // Sunday and Los Angeles's Sunday night is already Monday.
+    push_checkins(
+        &app,
+        &kiwi,
+        vec![
+            checkin("sun", at(auckland, "2026-11-15 23:30"), (3, 3, 3), None),
+            checkin("mon", at(auckland, "2026-11-16 00:30"), (5, 1, 5), None),
+        ],
+    )
+    .await;
+    push_checkins(
+        &app,
+        &angeleno,
+        vec![
+            checkin("sun", at(la, "2026-11-15 23:30"), (3, 3, 3), None),
+            checkin("mon", at(la, "2026-11-16 00:30"), (5, 1, 5), None),
+        ],
+    )
+    .await;
+    // Each week's reflection, computed once the week is over everywhere.
+    app.clock.set(at(chrono_tz::UTC, "2026-11-24 12:00"));
+    let reflections = Reflections::new(app.db.clone(), Arc::new(app.clock.clone()));
+    for monday in ["2026-11-09", "2026-11-16"] {
+        let done = reflections.recompute_week(week(monday)).await.unwrap();
+        assert_eq!(done.created, 2, "{monday}");
+    }
+    for user in [&kiwi, &angeleno] {
+        let user = app.sign_in_again(user).await;
+        let (_, earlier) = reflection(&app, &user, "2026-11-09").await;
+        let (_, later) = reflection(&app, &user, "2026-11-16").await;
+        assert_eq!((earlier["checkin_count"].clone(), earlier["averages"]["mood"].clone()), (json!(1), json!(3.0)));
+        assert_eq!((later["checkin_count"].clone(), later["averages"]["mood"].clone()), (json!(1), json!(5.0)));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_stopped_before_announcing_leaves_the_notice_to_the_next_run() {
+    let (app, fake, fake_clock) = setup().await;
+    let utc = chrono_tz::UTC;
+    app.clock.set(at(utc, "2026-11-09 09:00"));
+    let user = enrolled(&app, "stopped@example.org", utc, "GB").await;
+    let device = fake.new_subscription();
+    let response =
+        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // A worker stores the reflection and stops before queuing its notice.
+    let due = at(utc, "2026-11-15 18:00");
+    app.clock.set(due);
+    fake_clock.set(due);
+    let reflections = Reflections::new(app.db.clone(), Arc::new(app.clock.clone()));
+    let stored = reflections.make_due(due).await.unwrap();
+    assert_eq!(stored.len(), 1);
+
+    let deps = app.worker_deps().await;
+    let soon = due + ANNOUNCE_LEASE - chrono::Duration::seconds(1);
+    assert_eq!(run_at(&deps, soon).await, 0, "already stored");
+    assert!(fake.deliveries().is_empty(), "within the lease the first worker may still announce it");
+
+    let later = due + ANNOUNCE_LEASE;
+    app.clock.set(later);
+    fake_clock.set(later);
+    assert_eq!(run_at(&deps, later).await, 0);
+    let pushed = fake.wait_for_deliveries(1, WAIT).await;
+    assert_eq!(pushed[0].payload["url"], "/reflections/2026-11-09");
+    assert_eq!(run_at(&deps, later + chrono::Duration::minutes(10)).await, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fake.deliveries().len(), 1, "announced exactly once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_reflection_while_paused_or_for_a_week_that_ended_before_enrolling() {
+    let (app, _fake, _) = setup().await;
+    let utc = chrono_tz::UTC;
+    app.clock.set(at(utc, "2026-11-09 09:00"));
+    let paused = enrolled(&app, "paused@example.org", utc, "GB").await;
+    let response = app
+        .request(Method::PATCH, "/v1/enrollments/current")
+        .bearer_auth(&paused.access_token)
+        .json(&json!({"paused": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Enrolled on Sunday evening, after the week fell due.
+    app.clock.set(at(utc, "2026-11-15 19:00"));
+    let late = enrolled(&app, "late@example.org", utc, "GB").await;
+
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, at(utc, "2026-11-15 19:30")).await, 0);
+    assert_eq!(app.count_rows("reflections").await, 0);
+    // The late one's first week is the next; a quiet one is still reflected, kindly.
+    app.clock.set(at(utc, "2026-11-22 18:00"));
+    assert_eq!(run_at(&deps, app.clock.now()).await, 1);
+    let late = app.sign_in_again(&late).await;
+    let (status, body) = reflection(&app, &late, "2026-11-16").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checkin_count"], 0);
+    assert_eq!(body["averages"], json!({"mood": null, "anxiety": null, "comfort": null}));
+    assert_eq!(body["focus"]["kind"], "keep_pace");
+    assert!(body["focus"]["message"].as_str().unwrap().contains("quiet week"));
+    let paused = app.sign_in_again(&paused).await;
+    assert_eq!(reflection(&app, &paused, "2026-11-16").await.0, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reflections_page_newest_first_and_bad_requests_name_the_field() {
+    let (app, _fake, _) = setup().await;
+    let utc = chrono_tz::UTC;
+    app.clock.set(at(utc, "2026-10-26 09:00"));
+    let user = enrolled(&app, "pages@example.org", utc, "AU").await;
+    let deps = app.worker_deps().await;
+    for sunday in ["2026-11-01", "2026-11-08", "2026-11-15"] {
+        assert_eq!(run_at(&deps, at(utc, &format!("{sunday} 18:00"))).await, 1, "{sunday}");
+    }
+    app.clock.set(at(utc, "2026-11-16 09:00"));
+    let user = app.sign_in_again(&user).await;
+    let list = |query: &str| app.get(&format!("/v1/reflections{query}")).bearer_auth(&user.access_token).send();
+
+    let (status, _, first) = read(list("?limit=2").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let weeks = |page: &Value| -> Vec<String> {
+        page["reflections"].as_array().unwrap().iter().map(|r| r["week_start"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(weeks(&first), ["2026-11-09", "2026-11-02"]);
+    assert_eq!(first["next_cursor"], "2026-11-02");
+    let (_, _, second) = read(list("?limit=2&cursor=2026-11-02").await.unwrap()).await;
+    assert_eq!(weeks(&second), ["2026-10-26"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+    let (_, _, all) = read(list("").await.unwrap()).await;
+    assert_eq!(weeks(&all).len(), 3);
+
+    // Someone else sees none of them.
+    let other = app.register("other@example.org").await;
+    let (status, _) = reflection(&app, &other, "2026-11-09").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = reflection(&app, &user, "2026-11-16").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no reflection for that week yet");
+    assert!(body["detail"].as_str().unwrap().contains("2026-11-16"));
+    for (path, field) in [
+        ("/v1/reflections/2026-11-10", "week_start"),
+        ("/v1/reflections/last-week", "week_start"),
+        ("/v1/reflections?limit=0", "limit"),
+        ("/v1/reflections?limit=500", "limit"),
+        ("/v1/reflections?limit=ten", "limit"),
+        ("/v1/reflections?cursor=2026-13-01", "cursor"),
+    ] {
+        let body = expect_problem(
+            app.get(path).bearer_auth(&user.access_token).send().await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(problem_fields(&body), [field], "{path}: {body}");
+    }
+    let response = app.get("/v1/reflections").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // The account export carries them, oldest first.
+    let (status, _, export) =
+        read(app.get("/v1/me/export").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let exported: Vec<&str> =
+        export["reflections"].as_array().unwrap().iter().map(|r| r["week_start"].as_str().unwrap()).collect();
+    assert_eq!(exported, ["2026-10-26", "2026-11-02", "2026-11-09"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn recomputing_a_week_is_idempotent_and_picks_up_late_check_ins_silently() {
+    let (app, fake, fake_clock) = setup().await;
+    let utc = chrono_tz::UTC;
+    app.clock.set(at(utc, "2026-11-09 09:00"));
+    let user = enrolled(&app, "recompute@example.org", utc, "CA").await;
+    let device = fake.new_subscription();
+    let response =
+        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user = push_checkins(&app, &user, vec![checkin("one", at(utc, "2026-11-10 19:00"), (3, 3, 3), None)]).await;
+    let reflections = Reflections::new(app.db.clone(), Arc::new(app.clock.clone()));
+    // Not over yet: nobody's week of 9 November has fallen due.
+    assert_eq!(reflections.recompute_week(week("2026-11-09")).await.unwrap().created, 0);
+
+    app.clock.set(at(utc, "2026-11-17 09:00"));
+    fake_clock.set(app.clock.now());
+    let first = reflections.recompute_week(week("2026-11-09")).await.unwrap();
+    assert_eq!((first.created, first.updated, first.unchanged), (1, 0, 0));
+    let again = reflections.recompute_week(week("2026-11-09")).await.unwrap();
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1));
+    // A check-in synced late, from a phone that was offline.
+    let user = push_checkins(&app, &user, vec![checkin("two", at(utc, "2026-11-14 19:00"), (5, 1, 5), None)]).await;
+    let changed = reflections.recompute_week(week("2026-11-09")).await.unwrap();
+    assert_eq!((changed.created, changed.updated, changed.unchanged), (0, 1, 0));
+    let (_, body) = reflection(&app, &user, "2026-11-09").await;
+    assert_eq!(body["checkin_count"], 2);
+    assert_eq!(body["active_days"], 2);
+    // Operators' recomputations are never announced, not even by a later run.
+    let deps = app.worker_deps().await;
+    run_at(&deps, app.clock.now() + ANNOUNCE_LEASE * 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fake.deliveries().is_empty());
+    app.stop().await;
+}

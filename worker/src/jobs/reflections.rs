@@ -1,0 +1,80 @@
+//! Weekly reflections: every few minutes, stores the reflections that fell due
+//! (Sunday 18:00 in each person's zone) and announces each with one discreet
+//! push per device. Several workers may run it at once: a reflection is stored
+//! once, and only the run that stored it announces it.
+
+use std::{collections::HashMap, time::Duration};
+
+use attune_shared::{
+    entities::push_subscription::{self, Entity as PushSubscription},
+    jobs::Job,
+    reflections::{NewReflection, Reflections, announcement},
+};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::WorkerDeps;
+
+/// How often the worker looks for reflections that fell due: a notice comes at
+/// most this long after 18:00 local.
+pub const INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Notices queued per round trip for subscriptions and per `announce_pending` update.
+const ANNOUNCE_BATCH: usize = 500;
+
+/// Stores every reflection due by `now` and announces it; first announces any a
+/// stopped worker stored without announcing. Returns how many it stored.
+#[tracing::instrument(skip_all)]
+pub async fn run(deps: &WorkerDeps, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let reflections = Reflections::new(deps.db.clone(), deps.clock.clone());
+    loop {
+        let taken = reflections.take_over_unannounced(now, ANNOUNCE_BATCH as u64).await?;
+        if taken.is_empty() {
+            break;
+        }
+        tracing::warn!(taken = taken.len(), "announcing reflections a stopped worker stored without announcing");
+        announce(deps, &taken).await?;
+        reflections.mark_announced(&taken).await?;
+        if taken.len() < ANNOUNCE_BATCH {
+            break;
+        }
+    }
+    let stored = reflections.make_due(now).await?;
+    for batch in stored.chunks(ANNOUNCE_BATCH) {
+        announce(deps, batch).await?;
+        reflections.mark_announced(batch).await?;
+    }
+    if !stored.is_empty() {
+        metrics::counter!("attune_reflections_stored_total").increment(stored.len() as u64);
+        tracing::info!(stored = stored.len(), "weekly reflections stored and announced");
+    }
+    Ok(stored.len())
+}
+
+/// Queues the notice of each reflection to each of its person's devices.
+async fn announce(deps: &WorkerDeps, reflections: &[NewReflection]) -> anyhow::Result<()> {
+    let users: Vec<Uuid> = reflections.iter().map(|r| r.user_id).collect();
+    let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for subscription in
+        PushSubscription::find().filter(push_subscription::Column::UserId.is_in(users)).all(&deps.db).await?
+    {
+        devices.entry(subscription.user_id).or_default().push(subscription.id);
+    }
+    let jobs: Vec<Job> = reflections
+        .iter()
+        .flat_map(|reflection| {
+            let message = announcement(reflection.week);
+            let user_id = reflection.user_id;
+            devices.get(&user_id).into_iter().flatten().map(move |&subscription_id| Job::SendPush {
+                user_id,
+                subscription_id,
+                message: message.clone(),
+                attempt: 0,
+            })
+        })
+        .collect();
+    for job in jobs {
+        deps.queue.enqueue(job).await?;
+    }
+    Ok(())
+}
