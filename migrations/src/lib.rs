@@ -10,6 +10,7 @@ mod m20261123_000003_program;
 mod m20261123_000004_push;
 mod m20261123_000005_reminders;
 mod m20261123_000006_reflections;
+mod m20261123_000007_reminder_outbox;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_push::Migration),
             Box::new(m20261123_000005_reminders::Migration),
             Box::new(m20261123_000006_reflections::Migration),
+            Box::new(m20261123_000007_reminder_outbox::Migration),
         ]
     }
 }

@@ -2,11 +2,15 @@
 //! apalis-sqlite otherwise. The API enqueues; the worker (in-process when embedded,
 //! `attune-worker` when scaled) consumes.
 
-use std::time::Duration;
+use std::{
+    sync::LazyLock,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
-use apalis::prelude::TaskSink;
+use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqlitePool, SqliteStorage};
+use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -33,6 +37,13 @@ impl Job {
     }
 }
 
+/// A job with the key that makes it unique on the queue (see [`JobQueue::enqueue_unique`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueJob {
+    pub key: String,
+    pub job: Job,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("job queue unavailable: {0}")]
@@ -44,6 +55,35 @@ pub enum QueueError {
 /// re-queued for the others.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 pub const MISSED_HEARTBEATS: usize = 6;
+
+/// How long Redis remembers an idempotency key: far longer than anything that
+/// enqueues a keyed job again (the reminder dispatcher's lease is minutes).
+/// SQLite keeps a job's key as long as the job's row.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Jobs per bulk push (one Redis script call or one SQLite transaction): large
+/// enough that round trips do not count, small enough not to stall Redis for
+/// other clients while one script runs.
+const ENQUEUE_CHUNK: usize = 1_000;
+/// Bulk pushes in flight at once.
+const ENQUEUE_CONCURRENCY: usize = 4;
+
+/// Moves up to `ARGV[2]` jobs due by `ARGV[1]` (epoch seconds, apalis's queue
+/// time) from apalis-redis's scheduled set to its active list, and signals them
+/// as a worker's fetch would; returns how many moved.
+const PROMOTE_DUE_LUA: &str = r#"
+local ids = redis.call("zrangebyscore", KEYS[1], 0, ARGV[1], "LIMIT", 0, tonumber(ARGV[2]))
+if #ids > 0 then
+    redis.call("rpush", KEYS[2], unpack(ids))
+    redis.call("zrem", KEYS[1], unpack(ids))
+    redis.call("del", KEYS[3])
+    redis.call("lpush", KEYS[3], 1)
+end
+return #ids
+"#;
+static PROMOTE_DUE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PROMOTE_DUE_LUA));
+/// Jobs promoted per script call: far below the ~8,000 values a Lua `unpack` takes.
+const PROMOTE_CHUNK: usize = 1_000;
 
 /// The apalis storage behind the queue.
 #[derive(Clone)]
@@ -84,7 +124,8 @@ impl JobQueue {
                 let config = apalis_redis::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
-                    .missed_heartbeats(MISSED_HEARTBEATS);
+                    .missed_heartbeats(MISSED_HEARTBEATS)
+                    .idempotency_ttl(Some(IDEMPOTENCY_TTL));
                 Ok(Self { backend: QueueBackend::Redis(RedisStorage::new(conn).with_config(config)), name: queue_name })
             }
             None => {
@@ -118,9 +159,48 @@ impl JobQueue {
         result.map_err(QueueError::Unavailable)
     }
 
+    /// Enqueues `jobs` in bulk, each under its key: a job whose key was enqueued
+    /// before (within [`IDEMPOTENCY_TTL`] on Redis) is dropped, so enqueuing the
+    /// same work again, say after a crash, cannot double it. Chunks of
+    /// [`ENQUEUE_CHUNK`] go out a few at a time; on an error some chunks may be
+    /// queued and others not, and enqueuing all again is safe.
+    pub async fn enqueue_unique(&self, jobs: Vec<UniqueJob>) -> Result<(), QueueError> {
+        let mut chunks = Vec::with_capacity(jobs.len().div_ceil(ENQUEUE_CHUNK));
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            chunks.push(jobs.by_ref().take(ENQUEUE_CHUNK).collect::<Vec<_>>());
+        }
+        stream::iter(chunks)
+            .map(|chunk| {
+                // An owned future: a borrowing closure would make callers' futures not `Send`.
+                let queue = self.clone();
+                async move { queue.push_chunk(chunk).await }
+            })
+            .buffer_unordered(ENQUEUE_CONCURRENCY)
+            .try_collect::<()>()
+            .await
+    }
+
+    async fn push_chunk(&self, chunk: Vec<UniqueJob>) -> Result<(), QueueError> {
+        let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
+        let tasks: Vec<_> = chunk
+            .into_iter()
+            .map(|UniqueJob { key, job }| TaskBuilder::new(job).idempotency_key(key).build())
+            .collect();
+        match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => {
+                storage.push_all(stream::iter(tasks)).await.map_err(|e| unavailable(&e))?;
+                promote_due(&mut storage).await.map_err(|e| unavailable(&e))
+            }
+            QueueBackend::Sqlite(mut storage) => {
+                storage.push_all(stream::iter(tasks)).await.map_err(|e| unavailable(&e))
+            }
+        }
+    }
+
     /// Enqueues `job` to run no sooner than `delay` from now (queue time).
     pub async fn enqueue_after(&self, job: Job, delay: Duration) -> Result<(), QueueError> {
-        let task = apalis::prelude::TaskBuilder::new(job).run_after(delay).build();
+        let task = TaskBuilder::new(job).run_after(delay).build();
         let result = match self.backend.clone() {
             QueueBackend::Redis(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
             QueueBackend::Sqlite(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
@@ -166,6 +246,32 @@ impl JobQueue {
                     .map_err(|e| QueueError::Unavailable(e.to_string()))
             }
             QueueBackend::Sqlite(storage) => ping_sqlite(storage.pool()).await,
+        }
+    }
+}
+
+/// Moves the jobs whose time has come from the scheduled set to the active list,
+/// [`PROMOTE_CHUNK`] at a time.
+///
+/// Why: apalis-redis 1.0 files every pushed job in its scheduled set, and a
+/// worker's fetch moves all the due ones with one Lua `unpack`, which fails beyond
+/// about 8,000 values (Lua's C-stack limit). A burst of that many jobs between two
+/// polls would make every fetch fail from then on, stopping all workers for good;
+/// promoting right after each bulk push keeps the due part of that set small.
+async fn promote_due(storage: &mut RedisStorage<Job>) -> Result<(), redis::RedisError> {
+    let config = storage.get_config().clone();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    loop {
+        let moved: usize = PROMOTE_DUE
+            .key(config.scheduled_jobs_set())
+            .key(config.active_jobs_list())
+            .key(config.signal_list())
+            .arg(now)
+            .arg(PROMOTE_CHUNK)
+            .invoke_async(storage.get_connection())
+            .await?;
+        if moved < PROMOTE_CHUNK {
+            return Ok(());
         }
     }
 }

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query},
 };
 use uuid::Uuid;
@@ -35,6 +36,10 @@ pub const REMINDER_TOPIC: &str = "reminder";
 pub const REMINDER_TTL_SECS: u32 = 4 * 60 * 60;
 /// Where a tap on a reminder leads.
 const REMINDER_URL: &str = "/today";
+/// How long a claimed reminder may wait for its pushes to be queued before
+/// another dispatch run takes it over. A healthy run queues a batch well under a
+/// second after claiming it; a reminder whose worker died is at most this late.
+pub const CLAIM_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReminderError {
@@ -53,7 +58,8 @@ pub struct ReminderView {
     pub next_reminder_at: Option<DateTime<Utc>>,
 }
 
-/// A reminder claimed by the dispatcher and recorded as sent: push it.
+/// A reminder claimed by the dispatcher and recorded as sent: queue its pushes,
+/// then mark it queued ([`Reminders::mark_queued`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueReminder {
     pub delivery_id: Uuid,
@@ -252,11 +258,26 @@ impl Reminders {
     /// transaction: rows another dispatcher holds are skipped (PostgreSQL
     /// `FOR UPDATE SKIP LOCKED`; SQLite's single writer serialises), each slot is
     /// recorded once under the (user, slot) key, and each schedule moves to its
-    /// next slot before the locks are released. The caller pushes what is returned.
+    /// next slot before the locks are released. The caller queues the pushes of
+    /// what is returned and then marks it queued; until then the deliveries are an
+    /// outbox that [`Reminders::take_over_unqueued`] reads after [`CLAIM_LEASE`].
     #[tracing::instrument(skip_all, fields(batch))]
     pub async fn claim_due(&self, now: DateTime<Utc>, batch: u64) -> Result<Vec<DueReminder>, DbErr> {
-        let now_ms = now.timestamp_millis();
         let txn = self.db.begin().await?;
+        let due = self.claim_due_in(&txn, now, batch).await?;
+        txn.commit().await?;
+        Ok(due)
+    }
+
+    /// [`Reminders::claim_due`] within the caller's transaction: nothing is
+    /// claimed unless it commits, and the rows stay locked until it ends.
+    pub async fn claim_due_in(
+        &self,
+        txn: &DatabaseTransaction,
+        now: DateTime<Utc>,
+        batch: u64,
+    ) -> Result<Vec<DueReminder>, DbErr> {
+        let now_ms = now.timestamp_millis();
         let s = Alias::new("s");
         let stmt = Query::select()
             .columns(
@@ -288,7 +309,6 @@ impl Reminders {
         let backend = txn.get_database_backend();
         let rows = txn.query_all_raw(backend.build(&stmt)).await?;
         if rows.is_empty() {
-            txn.commit().await?;
             return Ok(Vec::new());
         }
         let mut claimed = Vec::with_capacity(rows.len());
@@ -307,13 +327,13 @@ impl Reminders {
                 ),
             });
         }
-        let answered = self.last_answers(&txn, claimed.iter().map(|c| c.user_id).collect()).await?;
+        let answered = self.last_answers(txn, claimed.iter().map(|c| c.user_id).collect()).await?;
         let mut due = Vec::new();
         for row in claimed {
             let settings: ReminderSettings = serde_json::from_str(&row.settings).unwrap_or_default();
             let Some(Pacing { pace, tz }) = row.pacing else {
                 // Paused, no enrollment, or a deleted account since the slot was set.
-                update_schedule(&txn, row.user_id, None, row.unanswered, row.last_sent_at, now_ms).await?;
+                update_schedule(txn, row.user_id, None, row.unanswered, row.last_sent_at, now_ms).await?;
                 continue;
             };
             // The previous reminder was answered by opening it or by any check-in since.
@@ -330,7 +350,7 @@ impl Reminders {
             let after = std::cmp::max(ms_to_time(row.slot_at), now);
             if inserted {
                 let next = next_slot(&settings, pace, tz, after, spacing(unanswered));
-                update_schedule(&txn, row.user_id, next, unanswered, Some(now_ms), now_ms).await?;
+                update_schedule(txn, row.user_id, next, unanswered, Some(now_ms), now_ms).await?;
                 due.push(DueReminder {
                     delivery_id,
                     user_id: row.user_id,
@@ -341,11 +361,89 @@ impl Reminders {
                 // This slot was sent already; only move on from it.
                 let spacing = spacing(row.unanswered);
                 let next = next_slot(&settings, pace, tz, after, spacing);
-                update_schedule(&txn, row.user_id, next, row.unanswered, row.last_sent_at, now_ms).await?;
+                update_schedule(txn, row.user_id, next, row.unanswered, row.last_sent_at, now_ms).await?;
             }
         }
-        txn.commit().await?;
         Ok(due)
+    }
+
+    /// Reminders claimed at least [`CLAIM_LEASE`] before `now` whose pushes were
+    /// never queued: their dispatcher died between its claim and the queue, or
+    /// could not reach the queue. Each is taken over by exactly one caller (rows
+    /// another dispatcher is taking over are skipped on PostgreSQL; SQLite's single
+    /// writer serialises), which renews its lease to `now` and must queue it and
+    /// then call [`Reminders::mark_queued`]; if that caller dies too, the next run
+    /// after the lease takes it over again.
+    ///
+    /// What remains: a caller that dies after queuing but before marking queues
+    /// the pushes twice, which the queue drops by their idempotency keys (see
+    /// `JobQueue::enqueue_unique`); and a push job in flight when its worker dies
+    /// is run again by the queue after the worker misses its heartbeats, so a push
+    /// that had reached the push service may arrive twice, where the shared
+    /// [`REMINDER_TOPIC`] makes the service replace an undelivered first copy.
+    #[tracing::instrument(skip_all, fields(batch))]
+    pub async fn take_over_unqueued(&self, now: DateTime<Utc>, batch: u64) -> Result<Vec<DueReminder>, DbErr> {
+        let deliveries = Alias::new("reminder_deliveries");
+        let stale = Query::select()
+            .column(Alias::new("id"))
+            .from(deliveries.clone())
+            .and_where(Expr::col(Alias::new("queued_at")).is_null())
+            .and_where(Expr::col(Alias::new("sent_at")).lte((now - CLAIM_LEASE).timestamp_millis()))
+            .order_by(Alias::new("sent_at"), Order::Asc)
+            .limit(batch)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        let take_over = Query::update()
+            .table(deliveries)
+            .value(Alias::new("sent_at"), now.timestamp_millis())
+            .and_where(Expr::col(Alias::new("id")).in_subquery(stale))
+            .and_where(Expr::col(Alias::new("queued_at")).is_null())
+            .returning(Query::returning().columns(["id", "user_id", "slot_at"].map(Alias::new)))
+            .to_owned();
+        let rows = self.db.query_all_raw(self.db.get_database_backend().build(&take_over)).await?;
+        let mut taken = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: Uuid = row.try_get("", "id")?;
+            let user_id: Uuid = row.try_get("", "user_id")?;
+            let slot_at: i64 = row.try_get("", "slot_at")?;
+            taken.push((id, user_id, slot_at));
+        }
+        if taken.is_empty() {
+            return Ok(Vec::new());
+        }
+        tracing::warn!(count = taken.len(), "taking over reminders a dispatcher claimed but never queued");
+        let users: Vec<Uuid> = taken.iter().map(|(_, user_id, _)| *user_id).collect();
+        let schedules = ReminderSchedule::find()
+            .filter(reminder_schedule::Column::UserId.is_in(users))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| (row.user_id, row))
+            .collect::<HashMap<_, _>>();
+        Ok(taken
+            .into_iter()
+            .map(|(delivery_id, user_id, slot_at)| DueReminder {
+                delivery_id,
+                user_id,
+                slot_at,
+                descriptive: settings_of(schedules.get(&user_id)).descriptive,
+            })
+            .collect())
+    }
+
+    /// Marks reminders whose pushes are on the queue, in one statement: they are
+    /// done with, and no later run takes them over.
+    pub async fn mark_queued(&self, delivery_ids: &[Uuid], at: DateTime<Utc>) -> Result<(), DbErr> {
+        if delivery_ids.is_empty() {
+            return Ok(());
+        }
+        ReminderDelivery::update_many()
+            .col_expr(reminder_delivery::Column::QueuedAt, Expr::value(at.timestamp_millis()))
+            .filter(reminder_delivery::Column::Id.is_in(delivery_ids.iter().copied()))
+            .filter(reminder_delivery::Column::QueuedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// For each user, the latest sign of an answer: a reminder opened, or a

@@ -3,10 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "integration tests")]
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use attune_shared::{
-    Clock, ManualClock, domain::Timezone, entities::reminder_delivery, jobs::JobQueue, reminders::REMINDER_TTL_SECS,
+    Clock, ManualClock,
+    domain::Timezone,
+    entities::reminder_delivery,
+    jobs::{Job, JobQueue, UniqueJob},
+    reminders::{CLAIM_LEASE, REMINDER_TTL_SECS, Reminders},
     secrets::Secrets,
 };
 use attune_tests::{
@@ -15,7 +25,7 @@ use attune_tests::{
 use attune_worker::{PushDeps, WorkerDeps, jobs::dispatch_reminders::dispatch_due_reminders};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
-use sea_orm::{EntityTrait, QueryOrder};
+use sea_orm::{EntityTrait, QueryOrder, TransactionTrait};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -335,5 +345,121 @@ async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that
             app.post(&format!("/v1/reminders/{id}/opened")).bearer_auth(&other.access_token).send().await.unwrap();
         expect_problem(response, StatusCode::NOT_FOUND).await;
     }
+    app.stop().await;
+}
+
+/// A user enrolled with reminders every day and one device, and the moment their
+/// first reminder is due (the app's and the push service's clocks already there).
+async fn due_user_with_a_device(app: &TestApp, fake: &FakePushService, fake_clock: &ManualClock, email: &str) {
+    let user = app.register(email).await;
+    enroll(app, &user, "steady").await;
+    put_settings(app, &user, &every_day(("19:00", "21:00"))).await;
+    let device = fake.new_subscription();
+    let response =
+        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let slot = next_reminder_at(app, &user).await.unwrap();
+    app.clock.set(std::cmp::max(app.clock.now(), slot + chrono::Duration::minutes(1)));
+    fake_clock.set(app.clock.now());
+}
+
+/// Waits until the app's worker has taken every job off the queue.
+async fn queue_drained(app: &TestApp) {
+    let queue = JobQueue::connect(&app.settings).await.unwrap();
+    attune_tests::eventually("the queue drained", WAIT, || {
+        let queue = queue.clone();
+        async move { queue.depth().await.unwrap() == 0 }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_claim_and_queue_loses_no_reminder_and_doubles_none() {
+    let (app, fake, fake_clock) = setup().await;
+    due_user_with_a_device(&app, &fake, &fake_clock, "killed@example.org").await;
+    let (one, two) = (worker_deps(&app).await, worker_deps(&app).await);
+
+    // The crash window: the claim committed, then the worker died before queuing.
+    let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()));
+    let claimed = reminders.claim_due(app.clock.now(), 100).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let stored = deliveries(&app).await;
+    assert_eq!((stored.len(), stored[0].queued_at), (1, None), "claimed, not queued");
+
+    // Its worker may only be slow: nobody takes it over before the lease ends.
+    app.clock.advance(CLAIM_LEASE - chrono::Duration::seconds(1));
+    assert_eq!(dispatch(&app, &one).await, 0, "not before the lease ends");
+    assert_eq!(deliveries(&app).await[0].queued_at, None);
+
+    app.clock.advance(chrono::Duration::seconds(2));
+    fake_clock.set(app.clock.now());
+    assert_eq!(dispatch(&app, &two).await, 1, "taken over after the lease");
+    let pushed = fake.wait_for_deliveries(1, WAIT).await;
+    assert_eq!(pushed[0].payload["delivery_id"], claimed[0].delivery_id.to_string());
+    assert_eq!(deliveries(&app).await[0].queued_at, Some(app.clock.now().timestamp_millis()));
+    assert_eq!(dispatch(&app, &one).await, 0, "queued: never again");
+    assert_eq!(dispatch(&app, &two).await, 0);
+    queue_drained(&app).await;
+    assert_eq!(fake.deliveries().len(), 1, "sent exactly once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_claim_that_never_commits_loses_nothing() {
+    let (app, fake, fake_clock) = setup().await;
+    due_user_with_a_device(&app, &fake, &fake_clock, "uncommitted@example.org").await;
+    let deps = worker_deps(&app).await;
+
+    // The worker dies inside its claim's transaction.
+    let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()));
+    let txn = app.db.begin().await.unwrap();
+    assert_eq!(reminders.claim_due_in(&txn, app.clock.now(), 100).await.unwrap().len(), 1);
+    drop(txn);
+
+    // Nothing was recorded, so no lease to wait for: the next run sends it (once
+    // the database has rolled the dead transaction back and released its locks).
+    let sent = Arc::new(AtomicUsize::new(0));
+    attune_tests::eventually("the reminder is dispatched", WAIT, || {
+        let (sent, deps, app) = (sent.clone(), &deps, &app);
+        async move {
+            sent.fetch_add(dispatch(app, deps).await, Ordering::SeqCst);
+            sent.load(Ordering::SeqCst) > 0
+        }
+    })
+    .await;
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+    fake.wait_for_deliveries(1, WAIT).await;
+    assert_eq!(dispatch(&app, &deps).await, 0);
+    queue_drained(&app).await;
+    assert_eq!(fake.deliveries().len(), 1, "sent exactly once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_queued_again_under_its_key_is_dropped() {
+    let app = TestApp::spawn().await;
+    // A queue of its own that no worker consumes, so its depth counts every job.
+    let mut settings = app.settings.clone();
+    settings.queue_namespace = format!("{}:unique", app.settings.queue_namespace);
+    let queue = JobQueue::connect(&settings).await.unwrap();
+    let job = |key: &str| UniqueJob { key: key.to_owned(), job: Job::PurgeAccount { user_id: uuid::Uuid::now_v7() } };
+    queue.enqueue_unique(vec![job("a"), job("b")]).await.unwrap();
+    queue.enqueue_unique(vec![job("a"), job("c")]).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), 3, "`a` once, `b`, `c`");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_jobs_is_ready_for_workers_at_once() {
+    let app = TestApp::spawn().await;
+    let mut settings = app.settings.clone();
+    settings.queue_namespace = format!("{}:burst", app.settings.queue_namespace);
+    let queue = JobQueue::connect(&settings).await.unwrap();
+    // More than one Lua `unpack` takes: apalis-redis's own fetch could not move them all.
+    let jobs: Vec<_> = (0..9_000)
+        .map(|n| UniqueJob { key: format!("burst:{n}"), job: Job::PurgeAccount { user_id: uuid::Uuid::now_v7() } })
+        .collect();
+    queue.enqueue_unique(jobs).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), 9_000, "all on the active list, none left scheduled");
     app.stop().await;
 }

@@ -1,4 +1,5 @@
-//! One reminder sent: at most one per (user, slot).
+//! One reminder sent: at most one per (user, slot). Also the dispatcher's outbox:
+//! `queued_at` is NULL from the claim until the reminder's pushes are on the queue.
 
 use sea_orm::entity::prelude::*;
 
@@ -9,7 +10,10 @@ pub struct Model {
     pub id: Uuid,
     pub user_id: Uuid,
     pub slot_at: i64,
+    /// When the dispatcher claimed the slot.
     pub sent_at: i64,
+    /// When its pushes were queued; NULL while claimed but not yet queued.
+    pub queued_at: Option<i64>,
     pub opened_at: Option<i64>,
 }
 
