@@ -6,7 +6,8 @@
                                            operator guide promises
   checks.py env BASE.yaml [OVERLAY.yaml…]  every environment variable the binaries
                                            read is in docker-compose.yml,
-                                           .env.example and the ConfigMap/Secret
+                                           .env.example, the ConfigMap/Secret and
+                                           README.md's configuration table
 
 Each failure is printed as `FAIL: …` naming the file and what is missing; the exit
 status is 1 if anything failed.
@@ -29,7 +30,10 @@ CONFIGMAP = K8S_BASE / "configmap.yaml"
 SECRET_EXAMPLE = K8S_BASE / "secret.example.yaml"
 SOURCE_DIRS = [Path("shared/src"), Path("api/src"), Path("worker/src")]
 
+README = DEPLOY / "README.md"
+
 SECRET_NAME = "attune-secrets"
+PROMETHEUS_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}
 CONFIGMAP_NAME = "attune-config"
 ATTUNE_SERVICES = ("migrate", "api", "worker")
 
@@ -78,6 +82,22 @@ def env_example_vars() -> set[str]:
     return names
 
 
+def readme_config_vars() -> set[str]:
+    """The variables in the first column of the guide's configuration reference table."""
+    names: set[str] = set()
+    section = False
+    for line in README.read_text().splitlines():
+        if line.startswith("## "):
+            section = "configuration reference" in line.lower()
+        elif section:
+            m = re.match(r"^\|\s*`([A-Za-z_][A-Za-z0-9_]*)`\s*\|", line)
+            if m:
+                names.add(m.group(1))
+    if not names:
+        fail(f"{README}: found no configuration reference table (a `## … Configuration reference` section)")
+    return names
+
+
 def check_env(base_rendered: Path, overlays: list[Path]) -> None:
     variables = source_env_vars()
     if not variables:
@@ -98,6 +118,7 @@ def check_env(base_rendered: Path, overlays: list[Path]) -> None:
     for doc in secret_docs:
         secret_keys |= set(doc.get("stringData") or {}) | set(doc.get("data") or {})
 
+    documented = readme_config_vars()
     missing = 0
     for name in sorted(variables):
         lacking = []
@@ -123,8 +144,11 @@ def check_env(base_rendered: Path, overlays: list[Path]) -> None:
         elif name not in cm_keys and name not in secret_keys:
             fail(f"{name} is read by the binaries but missing from {CONFIGMAP} (and {SECRET_EXAMPLE})")
             missing += 1
+        if name not in documented:
+            fail(f"{name} is read by the binaries but missing from the configuration table in {README}")
+            missing += 1
     if not missing:
-        ok(f"all {len(variables)} variables are in {COMPOSE}, {ENV_EXAMPLE} and the ConfigMap/Secret")
+        ok(f"all {len(variables)} variables are in {COMPOSE}, {ENV_EXAMPLE}, the ConfigMap/Secret and {README}")
 
     # The other direction: a setting nothing reads any more is a typo or a leftover.
     known = set(variables)
@@ -188,13 +212,17 @@ def check_compose() -> None:
     if int(((services["worker"].get("deploy") or {}).get("replicas")) or 1) < 2:
         fail(f"{COMPOSE}: worker needs deploy.replicas of at least 2")
 
-    for name in ("postgres", "redis", "api"):
+    for name in ("postgres", "redis", "api", "worker"):
         health = services[name].get("healthcheck") or {}
         if not health.get("test") or health.get("disable"):
             fail(f"{COMPOSE}: service `{name}` needs a healthcheck")
-    for name in ("migrate", "worker"):
-        if not (services[name].get("healthcheck") or {}).get("disable"):
-            fail(f"{COMPOSE}: service `{name}` serves no HTTP: disable the image's healthcheck")
+    for name in ("api", "worker"):
+        test = (services[name].get("healthcheck") or {}).get("test") or []
+        test = test if isinstance(test, str) else " ".join(map(str, test))
+        if "/healthz" not in test:
+            fail(f"{COMPOSE}: service `{name}`'s healthcheck must call /healthz")
+    if not (services["migrate"].get("healthcheck") or {}).get("disable"):
+        fail(f"{COMPOSE}: service `migrate` serves no HTTP: disable the image's healthcheck")
 
     wanted = {
         "migrate": {"postgres": "service_healthy"},
@@ -309,16 +337,37 @@ def check_rendered(path: Path, production: bool, base_objs: list[dict[str, Any]]
         fail(f"{where}: the API needs a preStop pause")
     if spec.get("terminationGracePeriodSeconds", 30) < 45:
         fail(f"{where}: the API needs terminationGracePeriodSeconds >= 45 (5 s preStop + 30 s drain)")
-    annotations = api["spec"]["template"]["metadata"].get("annotations") or {}
-    for key, value in {"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}.items():
-        if annotations.get(key) != value:
-            fail(f"{where}: the API pod template needs the annotation {key}: \"{value}\"")
+    for label, workload in (("API", api), ("worker", worker)):
+        annotations = workload["spec"]["template"]["metadata"].get("annotations") or {}
+        for key, value in PROMETHEUS_ANNOTATIONS.items():
+            if annotations.get(key) != value:
+                fail(f"{where}: the {label} pod template needs the annotation {key}: \"{value}\"")
+        ports = {p.get("name"): p.get("containerPort") for p in pod_spec(workload)["containers"][0].get("ports") or []}
+        if ports.get("http") != 8080:
+            fail(f"{where}: the {label} container needs the port `http` (containerPort 8080)")
     if "replicas" in api["spec"]:
         fail(f"{where}: the API Deployment must not set replicas (the HPA owns them)")
     if worker["spec"].get("replicas", 1) < 2:
         fail(f"{where}: the worker Deployment needs at least 2 replicas")
-    if pod_spec(worker)["containers"][0].get("command") != ["attune-worker"]:
+    worker_container = pod_spec(worker)["containers"][0]
+    if worker_container.get("command") != ["attune-worker"]:
         fail(f"{where}: the worker container must run attune-worker")
+    for probe in ("livenessProbe", "readinessProbe"):
+        if (worker_container.get(probe) or {}).get("httpGet", {}).get("path") != "/healthz":
+            fail(f"{where}: the worker {probe} must GET /healthz")
+
+    # The worker's only inbound traffic is Prometheus on 8080, from chosen sources.
+    worker_policy = find(objs, "NetworkPolicy", "attune-worker")
+    rules = worker_policy["spec"].get("ingress") or []
+    if "Ingress" not in (worker_policy["spec"].get("policyTypes") or []):
+        fail(f"{where}: NetworkPolicy attune-worker must restrict Ingress")
+    if not rules:
+        fail(f"{where}: NetworkPolicy attune-worker must admit Prometheus on 8080")
+    for rule in rules:
+        if not rule.get("from"):
+            fail(f"{where}: NetworkPolicy attune-worker admits every source: name Prometheus's in `from`")
+        if [p.get("port") for p in rule.get("ports") or []] != [8080]:
+            fail(f"{where}: NetworkPolicy attune-worker may admit port 8080 only")
     if pod_spec(job)["containers"][0].get("command") != ["attune-api", "migrate"]:
         fail(f"{where}: the migration Job must run attune-api migrate")
 

@@ -23,7 +23,8 @@
 #                    order (checks.py compose); plus `docker compose config` where the
 #                    Compose plugin is installed
 #   env-coverage     every `env = "NAME"` in shared/src, api/src and worker/src is in
-#                    docker-compose.yml, .env.example and the ConfigMap or Secret
+#                    docker-compose.yml, .env.example, the ConfigMap or Secret, and
+#                    README.md's configuration reference table
 #
 # The last line says whether everything passed; the exit status is non-zero if not.
 set -euo pipefail
