@@ -13,6 +13,18 @@ enum Users {
 }
 
 #[derive(DeriveIden)]
+enum Checkins {
+    Table,
+    UserId,
+    OccurredAt,
+    Mood,
+    Anxiety,
+    Comfort,
+    Completed,
+    ExerciseId,
+}
+
+#[derive(DeriveIden)]
 enum Reflections {
     Table,
     UserId,
@@ -59,10 +71,28 @@ impl MigrationTrait for Migration {
                     .col(Reflections::AnnounceAt)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_index(
+                // Covers the weekly aggregate: one person's check-ins in a time range
+                // come from adjacent index entries, never from scattered table rows.
+                Index::create()
+                    .name("idx_checkins_weekly")
+                    .table(Checkins::Table)
+                    .col(Checkins::UserId)
+                    .col(Checkins::OccurredAt)
+                    .col(Checkins::Mood)
+                    .col(Checkins::Anxiety)
+                    .col(Checkins::Comfort)
+                    .col(Checkins::Completed)
+                    .col(Checkins::ExerciseId)
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name("idx_checkins_weekly").table(Checkins::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Reflections::Table).to_owned()).await
     }
 }

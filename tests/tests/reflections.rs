@@ -9,6 +9,7 @@ use std::{sync::Arc, time::Duration};
 use attune_shared::{
     Clock, ManualClock,
     domain::reflection::ReflectionWeek,
+    entities::reflection,
     reflections::{ANNOUNCE_LEASE, REFLECTION_TTL_SECS, Reflections},
 };
 use attune_tests::{TestApp, TestUser, expect_problem, fake_push::FakePushService, problem_fields, read};
@@ -16,6 +17,7 @@ use attune_worker::{WorkerDeps, jobs::reflections::run};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use reqwest::{Method, StatusCode};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -220,6 +222,10 @@ async fn two_weeks_of_rising_distress_suggest_professional_help_for_the_persons_
     assert!(!body["focus"]["resources"]["entries"].as_array().unwrap().is_empty());
     let message = body["focus"]["message"].as_str().unwrap().to_lowercase();
     assert!(message.contains("professional"), "{message}");
+    // Stored by reference, so the list shown is always the current one.
+    let stored = reflection::Entity::find_by_id((user.uuid(), "2026-10-26".to_owned())).one(&app.db).await.unwrap();
+    let stored: Value = serde_json::from_str(&stored.unwrap().body).unwrap();
+    assert_eq!(stored["focus"]["resources"], json!({"country": "DE"}));
     app.stop().await;
 }
 

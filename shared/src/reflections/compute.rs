@@ -2,10 +2,16 @@
 //! batch of people for three weeks of check-ins (the week and the two before, for
 //! the changes and the rising-distress rule), one query for their step changes,
 //! and one multi-row insert.
+//!
+//! The aggregate groups check-ins by local day in each person's zone without
+//! the database knowing zones (SQLite has none): three weeks contain at most one
+//! daylight-saving change, so each person's window is passed as the UTC offset
+//! before and after that change and the instant it happens, and the local day is
+//! `(occurred_at + offset) / 86,400,000`.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 use uuid::Uuid;
@@ -14,16 +20,16 @@ use super::sql::Sql;
 use crate::{
     content::Catalog,
     domain::{
-        pacing::{DISTRESS_ANXIETY, DISTRESS_COMFORT, local_midnight},
+        pacing::{DISTRESS_ANXIETY, DISTRESS_COMFORT},
         reflection::{Reflection, ReflectionWeek, StepChangeFact, WeekStats, reflect},
     },
 };
 
-/// People per aggregate query: 21 local days × 4 values each stays well under
-/// SQLite's 32,766 bound parameters.
-pub const PEOPLE_PER_QUERY: usize = 250;
+/// People per aggregate query: 7 values each stays well under SQLite's 32,766
+/// bound parameters, and one query reads about 20,000 check-ins at 20 a week.
+pub const PEOPLE_PER_QUERY: usize = 1_000;
 /// Enrolled people read per page when looking for due weeks.
-const CANDIDATES_PER_PAGE: u64 = 2_000;
+const CANDIDATES_PER_PAGE: u64 = 5_000;
 
 /// Someone enrolled whose reflection on `week` is to be computed.
 #[derive(Debug, Clone)]
@@ -105,11 +111,10 @@ pub(super) async fn compute(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let days: HashMap<Uuid, [(i64, i64); DAYS]> =
-        candidates.iter().map(|c| (c.user_id, local_days(c.week, c.tz))).collect();
+    let windows: HashMap<Uuid, Window> = candidates.iter().map(|c| (c.user_id, Window::new(c.week, c.tz))).collect();
     // Per person: each week's sums, and a bit per local day with a check-in.
     let mut stats: HashMap<Uuid, ([WeekStats; WEEKS], [u8; WEEKS])> = HashMap::new();
-    for row in conn.query_all_raw(aggregate_query(conn, &days)).await? {
+    for row in conn.query_all_raw(aggregate_query(conn, &windows)).await? {
         let bucket = DayBucket::read(&row)?;
         let Some(slot) = usize::try_from(bucket.slot).ok().filter(|s| *s < DAYS) else { continue };
         let (weeks, active) = stats.entry(bucket.user_id).or_default();
@@ -118,7 +123,7 @@ pub(super) async fn compute(
     for (weeks, _) in stats.values_mut() {
         weeks.iter_mut().for_each(finish);
     }
-    let mut changes = step_changes(conn, &days).await?;
+    let mut changes = step_changes(conn, &windows).await?;
     let empty: [WeekStats; WEEKS] = Default::default();
     Ok(candidates
         .iter()
@@ -149,13 +154,55 @@ fn seed(user_id: Uuid, week: ReflectionWeek) -> u64 {
     high ^ low.rotate_left(17) ^ week.start().to_string().bytes().fold(0_u64, |h, b| h.rotate_left(5) ^ u64::from(b))
 }
 
-/// The 21 local days `[midnight, next midnight)` in UTC ms, oldest first.
-fn local_days(week: ReflectionWeek, tz: Tz) -> [(i64, i64); DAYS] {
-    let first = week.previous().previous().start();
-    std::array::from_fn(|i| {
-        let day = first + Duration::days(i as i64);
-        (local_midnight(day, tz).timestamp_millis(), local_midnight(day + Duration::days(1), tz).timestamp_millis())
-    })
+const DAY_MS: i64 = 86_400_000;
+
+/// One person's three local weeks, as the aggregate query needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    /// `[from, to)`: local midnight of the first Monday to that of the Monday after the week.
+    from: i64,
+    to: i64,
+    /// The UTC offset in ms before `switch` and from it on; `switch` is `to` when
+    /// the offset does not change within the window.
+    switch: i64,
+    offset_before: i64,
+    offset_after: i64,
+    /// The first local day, in days since 1970-01-01.
+    first_day: i64,
+}
+
+impl Window {
+    fn new(week: ReflectionWeek, tz: Tz) -> Self {
+        let first = week.previous().previous();
+        let (from, _) = first.bounds(tz);
+        let (_, to) = week.bounds(tz);
+        let (from, to) = (from.timestamp_millis(), to.timestamp_millis());
+        let offset_before = offset_ms(tz, from);
+        let offset_after = offset_ms(tz, to - 1);
+        // The first instant with the later offset.
+        let (mut lo, mut hi) = (from, to);
+        if offset_before != offset_after {
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if offset_ms(tz, mid) == offset_before { lo = mid } else { hi = mid }
+            }
+        }
+        let first_day = (first.start() - DateTime::UNIX_EPOCH.date_naive()).num_days();
+        Self { from, to, switch: hi, offset_before, offset_after, first_day }
+    }
+
+    /// The local day (0–20) of an instant in the window, as the query computes it.
+    #[cfg(test)]
+    fn slot(&self, at: i64) -> i64 {
+        let offset = if at < self.switch { self.offset_before } else { self.offset_after };
+        (at + offset) / DAY_MS - self.first_day
+    }
+}
+
+fn offset_ms(tz: Tz, at_ms: i64) -> i64 {
+    use chrono::Offset;
+    let at = ms_to_time(at_ms).naive_utc();
+    i64::from(tz.offset_from_utc_datetime(&at).fix().local_minus_utc()) * 1_000
 }
 
 /// One person's check-ins on one local day with one exercise (or none).
@@ -222,19 +269,31 @@ fn finish(week: &mut WeekStats) {
 }
 
 /// Check-ins grouped by (person, local day, exercise) over the three weeks.
-fn aggregate_query(conn: &impl ConnectionTrait, days: &HashMap<Uuid, [(i64, i64); DAYS]>) -> sea_orm::Statement {
+fn aggregate_query(conn: &impl ConnectionTrait, windows: &HashMap<Uuid, Window>) -> sea_orm::Statement {
     let mut sql = Sql::new(conn.get_database_backend());
-    sql.push("WITH v (user_id, slot, from_ms, to_ms) AS (VALUES ");
-    for (n, (user_id, bounds)) in days.iter().enumerate() {
-        for (slot, (from, to)) in bounds.iter().enumerate() {
-            if n > 0 || slot > 0 {
-                sql.push(", ");
-            }
-            sql.tuple([Value::from(*user_id), Value::from(slot as i64), Value::from(*from), Value::from(*to)]);
+    sql.push("WITH v (user_id, from_ms, to_ms, switch_ms, offset_before, offset_after, first_day) AS (VALUES ");
+    for (n, (user_id, w)) in windows.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
         }
+        sql.tuple([
+            Value::from(*user_id),
+            Value::from(w.from),
+            Value::from(w.to),
+            Value::from(w.switch),
+            Value::from(w.offset_before),
+            Value::from(w.offset_after),
+            Value::from(w.first_day),
+        ]);
     }
     sql.push(
-        ") SELECT v.user_id AS user_id, v.slot AS slot, c.exercise_id AS exercise_id, \
+        ") SELECT v.user_id AS user_id, \
+         (CASE WHEN c.occurred_at < v.switch_ms THEN c.occurred_at + v.offset_before \
+         ELSE c.occurred_at + v.offset_after END) / ",
+    )
+    .bind(DAY_MS)
+    .push(
+        " - v.first_day AS slot, c.exercise_id AS exercise_id, \
          CAST(COUNT(*) AS BIGINT) AS n, CAST(SUM(c.mood) AS BIGINT) AS mood, \
          CAST(SUM(c.anxiety) AS BIGINT) AS anxiety, CAST(SUM(c.comfort) AS BIGINT) AS comfort, \
          CAST(SUM(CASE WHEN c.anxiety >= ",
@@ -246,11 +305,8 @@ fn aggregate_query(conn: &impl ConnectionTrait, days: &HashMap<Uuid, [(i64, i64)
         " THEN 1 ELSE 0 END) AS BIGINT) AS distress, \
          CAST(SUM(CASE WHEN c.completed THEN 1 ELSE 0 END) AS BIGINT) AS completed \
          FROM v JOIN checkins c ON c.user_id = v.user_id AND c.occurred_at >= v.from_ms AND c.occurred_at < v.to_ms \
-         WHERE c.user_id IN ",
-    )
-    // Lets PostgreSQL read only these people's check-ins through the primary key.
-    .tuple(days.keys().map(|id| Value::from(*id)))
-    .push(" GROUP BY v.user_id, v.slot, c.exercise_id");
+         GROUP BY 1, 2, 3",
+    );
     debug_assert!(sql.bound() < 32_766);
     sql.build()
 }
@@ -258,13 +314,13 @@ fn aggregate_query(conn: &impl ConnectionTrait, days: &HashMap<Uuid, [(i64, i64)
 /// Step changes of these people within the three weeks, per person.
 async fn step_changes(
     conn: &impl ConnectionTrait,
-    days: &HashMap<Uuid, [(i64, i64); DAYS]>,
+    windows: &HashMap<Uuid, Window>,
 ) -> Result<HashMap<Uuid, Vec<StepChangeFact>>, DbErr> {
-    let from = days.values().map(|d| d[0].0).min().unwrap_or_default();
-    let to = days.values().map(|d| d[DAYS - 1].1).max().unwrap_or_default();
+    let from = windows.values().map(|w| w.from).min().unwrap_or_default();
+    let to = windows.values().map(|w| w.to).max().unwrap_or_default();
     let mut sql = Sql::new(conn.get_database_backend());
     sql.push("SELECT user_id, from_step, to_step, changed_at FROM step_changes WHERE user_id IN ")
-        .tuple(days.keys().map(|id| Value::from(*id)))
+        .tuple(windows.keys().map(|id| Value::from(*id)))
         .push(" AND changed_at >= ")
         .bind(from)
         .push(" AND changed_at < ")
@@ -283,4 +339,55 @@ async fn step_changes(
         changes.entry(row.try_get("", "user_id")?).or_default().push(change);
     }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, NaiveDate};
+
+    use super::*;
+
+    /// For every quarter hour of three weeks, the query's local day is the day
+    /// the zone's calendar shows, across daylight-saving changes both ways.
+    #[test]
+    fn local_days_match_the_calendar_across_daylight_saving_changes() {
+        let zones = [
+            chrono_tz::America::New_York,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::Pacific::Auckland,
+            chrono_tz::America::Los_Angeles,
+            chrono_tz::America::Santiago,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::UTC,
+        ];
+        let weeks = ["2026-03-09", "2026-03-16", "2026-04-06", "2026-10-05", "2026-11-02", "2026-11-16"];
+        for tz in zones {
+            for monday in weeks {
+                let week = ReflectionWeek::parse(monday).unwrap();
+                let window = Window::new(week, tz);
+                let first = week.previous().previous().start();
+                let mut at = window.from;
+                while at < window.to {
+                    let local: NaiveDate = ms_to_time(at).with_timezone(&tz).date_naive();
+                    let expected = (local - first).num_days();
+                    assert_eq!(window.slot(at), expected, "{tz} week {monday} at {}", ms_to_time(at));
+                    assert!((0..21).contains(&expected));
+                    at += Duration::minutes(15).num_milliseconds();
+                }
+                assert_eq!(window.slot(window.to - 1), 20, "{tz} {monday}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_finds_the_change_to_the_millisecond() {
+        let tz = chrono_tz::America::New_York;
+        // Clocks went back at 2026-11-01 02:00 EDT = 06:00 UTC.
+        let window = Window::new(ReflectionWeek::parse("2026-11-09").unwrap(), tz);
+        assert_eq!(window.switch, DateTime::parse_from_rfc3339("2026-11-01T06:00:00Z").unwrap().timestamp_millis());
+        assert_eq!((window.offset_before, window.offset_after), (-4 * 3_600_000, -5 * 3_600_000));
+        let steady = Window::new(ReflectionWeek::parse("2026-12-14").unwrap(), tz);
+        assert_eq!((steady.switch, steady.offset_before), (steady.to, steady.offset_after));
+    }
 }

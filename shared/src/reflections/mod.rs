@@ -77,8 +77,18 @@ fn catalog() -> Result<&'static Catalog, DbErr> {
     content::catalog().map_err(|e| DbErr::Custom(format!("program content: {e}")))
 }
 
+/// A stored reflection as clients see it: the focus's professional-help
+/// resources are stored by reference (`{"country": "US"}`) and expanded from the
+/// current resource list, so a reflection never shows a number that has since
+/// changed, and the row stays small.
 fn parse(row: &reflection::Model) -> Result<Reflection, DbErr> {
-    serde_json::from_str(&row.body).map_err(|e| DbErr::Custom(format!("stored reflection unreadable: {e}")))
+    let unreadable = |e: serde_json::Error| DbErr::Custom(format!("stored reflection unreadable: {e}"));
+    let mut body: serde_json::Value = serde_json::from_str(&row.body).map_err(unreadable)?;
+    if let Some(resources) = body.pointer_mut("/focus/resources").filter(|r| !r.is_null()) {
+        let country = resources.get("country").and_then(serde_json::Value::as_str);
+        *resources = serde_json::to_value(catalog()?.resources_for(country)).map_err(unreadable)?;
+    }
+    serde_json::from_value(body).map_err(unreadable)
 }
 
 impl Reflections {
@@ -125,7 +135,9 @@ impl Reflections {
     /// Computes and stores every reflection due by `now` and not stored yet: for
     /// each enrolled, unpaused person, the most recent week that ended (Sunday
     /// 18:00 local) after they enrolled. Runs set-based, [`PEOPLE_PER_QUERY`]
-    /// people per aggregate query. Returns the reflections this call stored, which
+    /// people per aggregate query, two batches at once (the database aggregates
+    /// one while this process builds the other's reflections; on SQLite's single
+    /// connection they take turns). Returns the reflections this call stored, which
     /// the caller announces; a reflection another run stored first is not returned,
     /// so several workers may run this at once and each is announced once.
     #[tracing::instrument(skip_all)]
@@ -150,9 +162,11 @@ impl Reflections {
                     })
                 })
                 .collect();
-            for batch in due.chunks(PEOPLE_PER_QUERY) {
-                let computed = compute(&self.db, catalog, batch).await?;
-                stored.extend(self.insert_new(&computed, now).await?);
+            for pair in due.chunks(2 * PEOPLE_PER_QUERY) {
+                let (one, two) = pair.split_at(pair.len().min(PEOPLE_PER_QUERY));
+                let (one, two) =
+                    futures::try_join!(self.store_new(catalog, one, now), self.store_new(catalog, two, now))?;
+                stored.extend(one.into_iter().chain(two));
             }
             if is_last_page(&page) {
                 break;
@@ -184,18 +198,44 @@ impl Reflections {
                     week,
                 })
                 .collect();
-            for batch in candidates.chunks(PEOPLE_PER_QUERY) {
-                let computed = compute(&self.db, catalog, batch).await?;
-                let counts = self.upsert(&computed, week, now).await?;
-                summary.created += counts.created;
-                summary.updated += counts.updated;
-                summary.unchanged += counts.unchanged;
+            for pair in candidates.chunks(2 * PEOPLE_PER_QUERY) {
+                let (one, two) = pair.split_at(pair.len().min(PEOPLE_PER_QUERY));
+                let (one, two) = futures::try_join!(
+                    self.store_changed(catalog, one, week, now),
+                    self.store_changed(catalog, two, week, now)
+                )?;
+                for counts in [one, two] {
+                    summary.created += counts.created;
+                    summary.updated += counts.updated;
+                    summary.unchanged += counts.unchanged;
+                }
             }
             if is_last_page(&page) {
                 break;
             }
         }
         Ok(summary)
+    }
+
+    /// Computes one batch and stores what is not stored yet; returns what it stored.
+    async fn store_new(
+        &self,
+        catalog: &Catalog,
+        batch: &[Candidate],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<NewReflection>, DbErr> {
+        self.insert_new(&compute(&self.db, catalog, batch).await?, now).await
+    }
+
+    /// Computes one batch and stores what is new or changed.
+    async fn store_changed(
+        &self,
+        catalog: &Catalog,
+        batch: &[Candidate],
+        week: ReflectionWeek,
+        now: DateTime<Utc>,
+    ) -> Result<Recomputed, DbErr> {
+        self.upsert(&compute(&self.db, catalog, batch).await?, week, now).await
     }
 
     /// Inserts what is not stored yet, with its notice due; returns what this
@@ -311,8 +351,14 @@ fn group_by_week(reflections: &[NewReflection]) -> HashMap<ReflectionWeek, Vec<U
     weeks
 }
 
+/// The stored form of a reflection (see [`parse`]).
 fn body_json(reflection: &Reflection) -> Result<String, DbErr> {
-    serde_json::to_string(reflection).map_err(|e| DbErr::Custom(format!("reflection: {e}")))
+    let unwritable = |e: serde_json::Error| DbErr::Custom(format!("reflection: {e}"));
+    let mut body = serde_json::to_value(reflection).map_err(unwritable)?;
+    if let (Some(resources), Some(shown)) = (body.pointer_mut("/focus/resources"), &reflection.focus.resources) {
+        *resources = serde_json::json!({ "country": shown.country });
+    }
+    serde_json::to_string(&body).map_err(unwritable)
 }
 
 /// `INSERT INTO reflections (…) VALUES (…), …` for `computed`.
