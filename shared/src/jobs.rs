@@ -138,7 +138,7 @@ impl JobQueue {
                     .connect_with(options)
                     .await
                     .map_err(|e| unavailable(&e))?;
-                SqliteStorage::setup(&pool).await.map_err(|e| unavailable(&e))?;
+                setup_sqlite(&pool).await.map_err(|e| unavailable(&e))?;
                 let config = apalis_sqlite::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(HEARTBEAT)
@@ -164,6 +164,7 @@ impl JobQueue {
     /// same work again, say after a crash, cannot double it. Chunks of
     /// [`ENQUEUE_CHUNK`] go out a few at a time; on an error some chunks may be
     /// queued and others not, and enqueuing all again is safe.
+    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     pub async fn enqueue_unique(&self, jobs: Vec<UniqueJob>) -> Result<(), QueueError> {
         let mut chunks = Vec::with_capacity(jobs.len().div_ceil(ENQUEUE_CHUNK));
         let mut jobs = jobs.into_iter().peekable();
@@ -274,6 +275,34 @@ async fn promote_due(storage: &mut RedisStorage<Job>) -> Result<(), redis::Redis
             return Ok(());
         }
     }
+}
+
+/// Tries to prepare the SQLite queue a few times while the database is busy.
+///
+/// Why: apalis's setup ends with `PRAGMA optimize`, which may read and then write
+/// statistics; when a running worker writes in between, SQLite answers "database
+/// is locked" at once, whatever the busy timeout. A process that connects while
+/// another uses the queue (a second handle, an operator command) would fail on it.
+async fn setup_sqlite(pool: &SqlitePool) -> Result<(), apalis_sqlite::Error> {
+    const TRIES: u32 = 10;
+    let mut tries = 1;
+    loop {
+        match SqliteStorage::setup(pool).await {
+            Err(error) if tries < TRIES && is_busy(&error) => {
+                tokio::time::sleep(Duration::from_millis(20) * tries).await;
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// SQLite's `SQLITE_BUSY`, with any extended code.
+fn is_busy(error: &apalis_sqlite::Error) -> bool {
+    let apalis_sqlite::Error::Database(apalis_sqlite::SqlxError::Database(error)) = error else {
+        return false;
+    };
+    error.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5)
 }
 
 async fn ping_sqlite(pool: &SqlitePool) -> Result<(), QueueError> {

@@ -9,13 +9,17 @@ use chrono_tz::Tz;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
-    sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query},
+    QueryResult, QuerySelect, TransactionTrait,
+    sea_query::{
+        Alias, Expr, ExprTrait, IntoIden, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement, TableRef,
+        ValueTuple,
+    },
 };
 use uuid::Uuid;
 
 use crate::{
     Clock,
+    db::{is_postgres, rows_per_statement},
     domain::{
         ValidationErrors,
         pacing::Pace,
@@ -36,6 +40,10 @@ pub const REMINDER_TOPIC: &str = "reminder";
 pub const REMINDER_TTL_SECS: u32 = 4 * 60 * 60;
 /// Where a tap on a reminder leads.
 const REMINDER_URL: &str = "/today";
+/// The most reminders one claim takes: its schedule rows stay locked until it
+/// commits, so a settings change for one of them waits that long. (Its writes are
+/// split into statements well within both backends' bound-value limits.)
+pub const MAX_CLAIM_BATCH: u64 = 5_000;
 /// How long a claimed reminder may wait for its pushes to be queued before
 /// another dispatch run takes it over. A healthy run queues a batch well under a
 /// second after claiming it; a reminder whose worker died is at most this late.
@@ -264,6 +272,11 @@ impl Reminders {
     #[tracing::instrument(skip_all, fields(batch))]
     pub async fn claim_due(&self, now: DateTime<Utc>, batch: u64) -> Result<Vec<DueReminder>, DbErr> {
         let txn = self.db.begin().await?;
+        if is_postgres(&txn) {
+            // A claim is a few short statements; PostgreSQL's JIT, which a stale
+            // estimate can trigger, would spend half a second compiling each one.
+            txn.execute_unprepared("SET LOCAL jit = off").await?;
+        }
         let due = self.claim_due_in(&txn, now, batch).await?;
         txn.commit().await?;
         Ok(due)
@@ -271,99 +284,36 @@ impl Reminders {
 
     /// [`Reminders::claim_due`] within the caller's transaction: nothing is
     /// claimed unless it commits, and the rows stay locked until it ends.
+    ///
+    /// Set-based: one statement reads the batch with what the rules need,
+    /// multi-row `INSERT`s record the deliveries (a slot recorded before conflicts
+    /// and is not returned), multi-row `UPDATE`s move every schedule on; each
+    /// statement as large as [`rows_per_statement`] allows.
     pub async fn claim_due_in(
         &self,
         txn: &DatabaseTransaction,
         now: DateTime<Utc>,
         batch: u64,
     ) -> Result<Vec<DueReminder>, DbErr> {
-        let now_ms = now.timestamp_millis();
-        let s = Alias::new("s");
-        let stmt = Query::select()
-            .columns(
-                ["user_id", "settings", "next_slot_at", "unanswered", "last_sent_at"]
-                    .map(|c| (s.clone(), Alias::new(c))),
-            )
-            .expr_as(Expr::col((Alias::new("u"), Alias::new("timezone"))), Alias::new("timezone"))
-            .expr_as(Expr::col((Alias::new("u"), Alias::new("deleted_at"))), Alias::new("deleted_at"))
-            .expr_as(Expr::col((Alias::new("e"), Alias::new("pace"))), Alias::new("pace"))
-            .expr_as(Expr::col((Alias::new("e"), Alias::new("paused_at"))), Alias::new("paused_at"))
-            .from_as(Alias::new("reminder_schedules"), s.clone())
-            .join_as(
-                sea_orm::JoinType::InnerJoin,
-                Alias::new("users"),
-                Alias::new("u"),
-                Expr::col((Alias::new("u"), Alias::new("id"))).equals((s.clone(), Alias::new("user_id"))),
-            )
-            .join_as(
-                sea_orm::JoinType::LeftJoin,
-                Alias::new("enrollments"),
-                Alias::new("e"),
-                Expr::col((Alias::new("e"), Alias::new("user_id"))).equals((s.clone(), Alias::new("user_id"))),
-            )
-            .and_where(Expr::col((s.clone(), Alias::new("next_slot_at"))).lte(now_ms))
-            .order_by((s.clone(), Alias::new("next_slot_at")), Order::Asc)
-            .limit(batch)
-            .lock_with_tables_behavior(LockType::Update, [s.clone()], LockBehavior::SkipLocked)
-            .to_owned();
+        let batch = batch.clamp(1, MAX_CLAIM_BATCH);
         let backend = txn.get_database_backend();
-        let rows = txn.query_all_raw(backend.build(&stmt)).await?;
-        if rows.is_empty() {
+        let rows = txn.query_all_raw(backend.build(&due_schedules(now.timestamp_millis(), batch))).await?;
+        let claimed = rows.iter().map(ClaimedRow::read).collect::<Result<Vec<_>, DbErr>>()?;
+        if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            claimed.push(ClaimedRow {
-                user_id: row.try_get("", "user_id")?,
-                settings: row.try_get("", "settings")?,
-                slot_at: row.try_get::<Option<i64>>("", "next_slot_at")?.unwrap_or(now_ms),
-                unanswered: row.try_get("", "unanswered")?,
-                last_sent_at: row.try_get("", "last_sent_at")?,
-                pacing: pacing(
-                    row.try_get::<Option<String>>("", "pace")?.as_deref(),
-                    row.try_get("", "paused_at")?,
-                    row.try_get::<Option<String>>("", "timezone")?.as_deref(),
-                    row.try_get::<Option<i64>>("", "deleted_at")?.is_some(),
-                ),
-            });
-        }
-        let answered = self.last_answers(txn, claimed.iter().map(|c| c.user_id).collect()).await?;
-        let mut due = Vec::new();
+        let offers: Vec<_> = claimed.iter().filter(|c| c.pacing.is_some()).map(|c| (c.user_id, c.slot_at)).collect();
+        let recorded = record_deliveries(txn, &offers, now.timestamp_millis()).await?;
+        let mut due = Vec::with_capacity(recorded.len());
+        let mut moves = Vec::with_capacity(claimed.len());
         for row in claimed {
             let settings: ReminderSettings = serde_json::from_str(&row.settings).unwrap_or_default();
-            let Some(Pacing { pace, tz }) = row.pacing else {
-                // Paused, no enrollment, or a deleted account since the slot was set.
-                update_schedule(txn, row.user_id, None, row.unanswered, row.last_sent_at, now_ms).await?;
-                continue;
-            };
-            // The previous reminder was answered by opening it or by any check-in since.
-            let answered_since_last = row.last_sent_at.is_none_or(|last| answered.get(&row.user_id) > Some(&last));
-            let unanswered = if answered_since_last { 0 } else { row.unanswered.saturating_add(1) };
-            let delivery_id = Uuid::now_v7();
-            let insert = Query::insert()
-                .into_table(Alias::new("reminder_deliveries"))
-                .columns(["id", "user_id", "slot_at", "sent_at"].map(Alias::new))
-                .values_panic([delivery_id.into(), row.user_id.into(), row.slot_at.into(), now_ms.into()])
-                .on_conflict(OnConflict::columns(["user_id", "slot_at"].map(Alias::new)).do_nothing().to_owned())
-                .to_owned();
-            let inserted = txn.execute_raw(backend.build(&insert)).await?.rows_affected() == 1;
-            let after = std::cmp::max(ms_to_time(row.slot_at), now);
-            if inserted {
-                let next = next_slot(&settings, pace, tz, after, spacing(unanswered));
-                update_schedule(txn, row.user_id, next, unanswered, Some(now_ms), now_ms).await?;
-                due.push(DueReminder {
-                    delivery_id,
-                    user_id: row.user_id,
-                    slot_at: row.slot_at,
-                    descriptive: settings.descriptive,
-                });
-            } else {
-                // This slot was sent already; only move on from it.
-                let spacing = spacing(row.unanswered);
-                let next = next_slot(&settings, pace, tz, after, spacing);
-                update_schedule(txn, row.user_id, next, row.unanswered, row.last_sent_at, now_ms).await?;
-            }
+            let delivery_id = recorded.get(&row.user_id).copied();
+            let (next, reminder) = row.move_on(&settings, delivery_id, now);
+            moves.push(next);
+            due.extend(reminder);
         }
+        move_schedules(txn, &moves, now.timestamp_millis()).await?;
         Ok(due)
     }
 
@@ -431,42 +381,21 @@ impl Reminders {
             .collect())
     }
 
-    /// Marks reminders whose pushes are on the queue, in one statement: they are
-    /// done with, and no later run takes them over.
+    /// Marks reminders whose pushes are on the queue (one statement per
+    /// [`rows_per_statement`]): they are done with, and no later run takes them over.
+    #[tracing::instrument(skip_all, fields(reminders = delivery_ids.len()))]
     pub async fn mark_queued(&self, delivery_ids: &[Uuid], at: DateTime<Utc>) -> Result<(), DbErr> {
-        if delivery_ids.is_empty() {
-            return Ok(());
+        for chunk in delivery_ids.chunks(rows_per_statement(ID_BYTES)) {
+            ReminderDelivery::update_many()
+                .col_expr(reminder_delivery::Column::QueuedAt, Expr::value(at.timestamp_millis()))
+                // By id alone: a `queued_at IS NULL` here would steer PostgreSQL to
+                // the partial index, whose entries for rows queued since its last
+                // vacuum it would then visit one by one.
+                .filter(reminder_delivery::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&self.db)
+                .await?;
         }
-        ReminderDelivery::update_many()
-            .col_expr(reminder_delivery::Column::QueuedAt, Expr::value(at.timestamp_millis()))
-            .filter(reminder_delivery::Column::Id.is_in(delivery_ids.iter().copied()))
-            .filter(reminder_delivery::Column::QueuedAt.is_null())
-            .exec(&self.db)
-            .await?;
         Ok(())
-    }
-
-    /// For each user, the latest sign of an answer: a reminder opened, or a
-    /// check-in written (its `version` is the server's write time in ms).
-    async fn last_answers(&self, conn: &impl ConnectionTrait, users: Vec<Uuid>) -> Result<HashMap<Uuid, i64>, DbErr> {
-        let mut latest = HashMap::new();
-        for (table, column) in [("checkins", "version"), ("reminder_deliveries", "opened_at")] {
-            let stmt = Query::select()
-                .column(Alias::new("user_id"))
-                .expr_as(Expr::col(Alias::new(column)).max(), Alias::new("latest"))
-                .from(Alias::new(table))
-                .and_where(Expr::col(Alias::new("user_id")).is_in(users.clone()))
-                .group_by_col(Alias::new("user_id"))
-                .to_owned();
-            for row in conn.query_all_raw(conn.get_database_backend().build(&stmt)).await? {
-                let user_id: Uuid = row.try_get("", "user_id")?;
-                if let Some(at) = row.try_get::<Option<i64>>("", "latest")? {
-                    let entry = latest.entry(user_id).or_insert(at);
-                    *entry = std::cmp::max(*entry, at);
-                }
-            }
-        }
-        Ok(latest)
     }
 
     /// The push message announcing `due`: discreet unless the person chose
@@ -493,30 +422,198 @@ impl Reminders {
     }
 }
 
+/// A due schedule as the claim reads it, locked.
 struct ClaimedRow {
     user_id: Uuid,
     settings: String,
     slot_at: i64,
     unanswered: i32,
     last_sent_at: Option<i64>,
+    /// The latest sign of an answer: a check-in written (its `version` is the
+    /// server's write time in ms) or a reminder opened.
+    last_answer: Option<i64>,
     pacing: Option<Pacing>,
 }
 
-async fn update_schedule(
-    conn: &impl ConnectionTrait,
+/// A schedule's state after a claim.
+struct ScheduleMove {
     user_id: Uuid,
-    next: Option<DateTime<Utc>>,
+    next_slot_at: Option<i64>,
     unanswered: i32,
     last_sent_at: Option<i64>,
+}
+
+impl ClaimedRow {
+    fn read(row: &QueryResult) -> Result<Self, DbErr> {
+        let last_checkin: Option<i64> = row.try_get("", "last_checkin")?;
+        let last_opened: Option<i64> = row.try_get("", "last_opened")?;
+        Ok(Self {
+            user_id: row.try_get("", "user_id")?,
+            settings: row.try_get("", "settings")?,
+            slot_at: row.try_get("", "next_slot_at")?,
+            unanswered: row.try_get("", "unanswered")?,
+            last_sent_at: row.try_get("", "last_sent_at")?,
+            last_answer: std::cmp::max(last_checkin, last_opened),
+            pacing: pacing(
+                row.try_get::<Option<String>>("", "pace")?.as_deref(),
+                row.try_get("", "paused_at")?,
+                row.try_get::<Option<String>>("", "timezone")?.as_deref(),
+                row.try_get::<Option<i64>>("", "deleted_at")?.is_some(),
+            ),
+        })
+    }
+
+    /// Where the schedule goes from this slot, and the reminder to push when the
+    /// slot was recorded now (`delivery_id`). A recorded reminder left unanswered
+    /// since the previous one spaces the next out; a slot recorded before only
+    /// moves on; no pacing (paused, not enrolled, deleted) means no next slot.
+    fn move_on(
+        self,
+        settings: &ReminderSettings,
+        delivery_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> (ScheduleMove, Option<DueReminder>) {
+        let after = std::cmp::max(ms_to_time(self.slot_at), now);
+        let (next, unanswered, last_sent_at, reminder) = match (self.pacing, delivery_id) {
+            (None, _) => (None, self.unanswered, self.last_sent_at, None),
+            (Some(Pacing { pace, tz }), None) => {
+                let next = next_slot(settings, pace, tz, after, spacing(self.unanswered));
+                (next, self.unanswered, self.last_sent_at, None)
+            }
+            (Some(Pacing { pace, tz }), Some(delivery_id)) => {
+                let answered = self.last_sent_at.is_none_or(|last| self.last_answer > Some(last));
+                let unanswered = if answered { 0 } else { self.unanswered.saturating_add(1) };
+                let next = next_slot(settings, pace, tz, after, spacing(unanswered));
+                let reminder = DueReminder {
+                    delivery_id,
+                    user_id: self.user_id,
+                    slot_at: self.slot_at,
+                    descriptive: settings.descriptive,
+                };
+                (next, unanswered, Some(now.timestamp_millis()), Some(reminder))
+            }
+        };
+        let moved = ScheduleMove {
+            user_id: self.user_id,
+            next_slot_at: next.map(|t| t.timestamp_millis()),
+            unanswered,
+            last_sent_at,
+        };
+        (moved, reminder)
+    }
+}
+
+/// Up to `batch` schedules due at `now_ms`, oldest first, locked (skipping rows
+/// another claim holds), with the user's zone, the enrollment's pace and pause,
+/// and the latest answer. The inner query walks the `next_slot_at` index and stops
+/// at `batch` rows; only those are joined and looked up, however many are due.
+fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
+    let (s, u, e) = (Alias::new("s"), Alias::new("u"), Alias::new("e"));
+    let columns = ["user_id", "settings", "next_slot_at", "unanswered", "last_sent_at"].map(Alias::new);
+    let locked = Query::select()
+        .columns(columns.clone())
+        .from(Alias::new("reminder_schedules"))
+        .and_where(Expr::col(Alias::new("next_slot_at")).lte(now_ms))
+        .order_by(Alias::new("next_slot_at"), Order::Asc)
+        .limit(batch)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    Query::select()
+        .columns(columns.map(|c| (s.clone(), c)))
+        .expr_as(Expr::col((u.clone(), Alias::new("timezone"))), Alias::new("timezone"))
+        .expr_as(Expr::col((u.clone(), Alias::new("deleted_at"))), Alias::new("deleted_at"))
+        .expr_as(Expr::col((e.clone(), Alias::new("pace"))), Alias::new("pace"))
+        .expr_as(Expr::col((e.clone(), Alias::new("paused_at"))), Alias::new("paused_at"))
+        // One index lookup each: checkins (user_id, version, id), deliveries (user_id, slot_at).
+        .expr_as(
+            Expr::cust("(SELECT MAX(c.version) FROM checkins c WHERE c.user_id = s.user_id)"),
+            Alias::new("last_checkin"),
+        )
+        .expr_as(
+            Expr::cust("(SELECT MAX(d.opened_at) FROM reminder_deliveries d WHERE d.user_id = s.user_id)"),
+            Alias::new("last_opened"),
+        )
+        .from_subquery(locked, s.clone())
+        .join_as(
+            sea_orm::JoinType::InnerJoin,
+            Alias::new("users"),
+            u.clone(),
+            Expr::col((u, Alias::new("id"))).equals((s.clone(), Alias::new("user_id"))),
+        )
+        .join_as(
+            sea_orm::JoinType::LeftJoin,
+            Alias::new("enrollments"),
+            e.clone(),
+            Expr::col((e, Alias::new("user_id"))).equals((s, Alias::new("user_id"))),
+        )
+        .to_owned()
+}
+
+/// Bound bytes per row (PostgreSQL's binary format: length, value, format code).
+const DELIVERY_ROW_BYTES: usize = 2 * 22 + 2 * 14;
+const MOVE_ROW_BYTES: usize = 22 + 14 + 10 + 14;
+const ID_BYTES: usize = 22;
+
+/// Records a delivery for each (user, slot), a multi-row `INSERT` per
+/// [`rows_per_statement`]; returns the new delivery's id by user for those not
+/// recorded before.
+#[tracing::instrument(skip_all)]
+async fn record_deliveries(
+    txn: &DatabaseTransaction,
+    offers: &[(Uuid, i64)],
     now_ms: i64,
-) -> Result<(), DbErr> {
-    ReminderSchedule::update_many()
-        .col_expr(reminder_schedule::Column::NextSlotAt, Expr::value(next.map(|t| t.timestamp_millis())))
-        .col_expr(reminder_schedule::Column::Unanswered, Expr::value(unanswered))
-        .col_expr(reminder_schedule::Column::LastSentAt, Expr::value(last_sent_at))
-        .col_expr(reminder_schedule::Column::UpdatedAt, Expr::value(now_ms))
-        .filter(reminder_schedule::Column::UserId.eq(user_id))
-        .exec(conn)
-        .await?;
+) -> Result<HashMap<Uuid, Uuid>, DbErr> {
+    let mut recorded = HashMap::with_capacity(offers.len());
+    for chunk in offers.chunks(rows_per_statement(DELIVERY_ROW_BYTES)) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("reminder_deliveries"))
+            .columns(["id", "user_id", "slot_at", "sent_at"].map(Alias::new));
+        for &(user_id, slot_at) in chunk {
+            insert
+                .values([Uuid::now_v7().into(), user_id.into(), slot_at.into(), now_ms.into()])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        insert
+            .on_conflict(OnConflict::columns(["user_id", "slot_at"].map(Alias::new)).do_nothing().to_owned())
+            .returning(Query::returning().columns(["id", "user_id"].map(Alias::new)));
+        for row in txn.query_all_raw(txn.get_database_backend().build(&insert)).await? {
+            recorded.insert(row.try_get("", "user_id")?, row.try_get("", "id")?);
+        }
+    }
+    Ok(recorded)
+}
+
+/// Writes every schedule's move: `UPDATE ... FROM (VALUES ...)`, which both
+/// backends take (a `VALUES` list's columns are `column1`, `column2`, ... on both),
+/// a statement per [`rows_per_statement`].
+#[tracing::instrument(skip_all)]
+async fn move_schedules(txn: &DatabaseTransaction, moves: &[ScheduleMove], now_ms: i64) -> Result<(), DbErr> {
+    use reminder_schedule::Column;
+    let v = Alias::new("v");
+    let column = |n: u8| Expr::col((v.clone(), Alias::new(format!("column{n}"))));
+    for chunk in moves.chunks(rows_per_statement(MOVE_ROW_BYTES)) {
+        let rows = chunk
+            .iter()
+            .map(|m| {
+                ValueTuple::Many(vec![
+                    m.user_id.into(),
+                    m.next_slot_at.into(),
+                    m.unanswered.into(),
+                    m.last_sent_at.into(),
+                ])
+            })
+            .collect();
+        let update = Query::update()
+            .table(ReminderSchedule)
+            .value(Column::NextSlotAt, column(2))
+            .value(Column::Unanswered, column(3))
+            .value(Column::LastSentAt, column(4))
+            .value(Column::UpdatedAt, now_ms)
+            .from(TableRef::ValuesList(rows, v.clone().into_iden()))
+            .and_where(Expr::col((ReminderSchedule, Column::UserId)).equals((v.clone(), Alias::new("column1"))))
+            .to_owned();
+        txn.execute_raw(txn.get_database_backend().build(&update)).await?;
+    }
     Ok(())
 }

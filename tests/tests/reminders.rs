@@ -363,9 +363,9 @@ async fn due_user_with_a_device(app: &TestApp, fake: &FakePushService, fake_cloc
     fake_clock.set(app.clock.now());
 }
 
-/// Waits until the app's worker has taken every job off the queue.
-async fn queue_drained(app: &TestApp) {
-    let queue = JobQueue::connect(&app.settings).await.unwrap();
+/// Waits until the app's worker has taken every job off the queue. (An existing
+/// handle: connecting runs apalis's SQLite setup, which can find the queue busy.)
+async fn queue_drained(queue: &JobQueue) {
     attune_tests::eventually("the queue drained", WAIT, || {
         let queue = queue.clone();
         async move { queue.depth().await.unwrap() == 0 }
@@ -399,7 +399,7 @@ async fn a_worker_killed_between_claim_and_queue_loses_no_reminder_and_doubles_n
     assert_eq!(deliveries(&app).await[0].queued_at, Some(app.clock.now().timestamp_millis()));
     assert_eq!(dispatch(&app, &one).await, 0, "queued: never again");
     assert_eq!(dispatch(&app, &two).await, 0);
-    queue_drained(&app).await;
+    queue_drained(&one.queue).await;
     assert_eq!(fake.deliveries().len(), 1, "sent exactly once");
     app.stop().await;
 }
@@ -430,7 +430,7 @@ async fn a_claim_that_never_commits_loses_nothing() {
     assert_eq!(sent.load(Ordering::SeqCst), 1);
     fake.wait_for_deliveries(1, WAIT).await;
     assert_eq!(dispatch(&app, &deps).await, 0);
-    queue_drained(&app).await;
+    queue_drained(&deps.queue).await;
     assert_eq!(fake.deliveries().len(), 1, "sent exactly once");
     app.stop().await;
 }

@@ -6,19 +6,25 @@
 use std::collections::HashMap;
 
 use attune_shared::{
+    db::rows_per_statement,
     entities::push_subscription::{self, Entity as PushSubscription},
     jobs::{Job, UniqueJob},
     reminders::{DueReminder, Reminders},
 };
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, stream};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use futures::{StreamExt, future::try_join_all, stream};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::WorkerDeps;
 
-/// Reminders claimed per transaction: short locks, few round trips.
-pub const BATCH: u64 = 500;
+/// Reminders claimed per transaction: few round trips, locks held briefly.
+pub const BATCH: u64 = 5_000;
+
+/// Claim-and-queue loops run at once. Each claim skips rows another holds, so
+/// lanes never share a reminder; while one waits on the database another can
+/// wait on the queue. (SQLite serialises them, which is harmless.)
+const LANES: usize = 2;
 
 /// Descriptive messages built at once (each reads today's suggestion).
 const MESSAGE_CONCURRENCY: usize = 8;
@@ -28,8 +34,8 @@ const MESSAGE_CONCURRENCY: usize = 8;
 #[tracing::instrument(skip_all)]
 pub async fn dispatch_due_reminders(deps: &WorkerDeps, now: DateTime<Utc>, batch: u64) -> anyhow::Result<usize> {
     let reminders = Reminders::new(deps.db.clone(), deps.clock.clone());
-    let mut sent = 0;
     // The most overdue first. The lease is measured on the worker's own clock.
+    let mut sent = 0;
     loop {
         let stale = reminders.take_over_unqueued(deps.clock.now(), batch).await?;
         sent += queue_pushes(deps, &reminders, &stale).await?;
@@ -37,31 +43,42 @@ pub async fn dispatch_due_reminders(deps: &WorkerDeps, now: DateTime<Utc>, batch
             break;
         }
     }
-    loop {
-        let due = reminders.claim_due(now, batch).await?;
-        sent += queue_pushes(deps, &reminders, &due).await?;
-        if (due.len() as u64) < batch {
-            break;
-        }
-    }
+    // Owned futures: borrowing ones in a join would make this future not `Send`.
+    let lanes = (0..LANES).map(|_| {
+        let (deps, reminders) = (deps.clone(), reminders.clone());
+        async move { claim_and_queue(&deps, &reminders, now, batch).await }
+    });
+    sent += try_join_all(lanes).await?.into_iter().sum::<usize>();
     if sent > 0 {
         tracing::info!(sent, "reminders dispatched");
     }
     Ok(sent)
 }
 
+/// Claims and queues batches until none is left.
+async fn claim_and_queue(
+    deps: &WorkerDeps,
+    reminders: &Reminders,
+    now: DateTime<Utc>,
+    batch: u64,
+) -> anyhow::Result<usize> {
+    let mut sent = 0;
+    loop {
+        let due = reminders.claim_due(now, batch).await?;
+        sent += queue_pushes(deps, reminders, &due).await?;
+        if (due.len() as u64) < batch {
+            return Ok(sent);
+        }
+    }
+}
+
 /// Queues one push per device of each reminder, then marks them all queued.
+#[tracing::instrument(skip_all, fields(reminders = due.len()))]
 async fn queue_pushes(deps: &WorkerDeps, reminders: &Reminders, due: &[DueReminder]) -> anyhow::Result<usize> {
     if due.is_empty() {
         return Ok(0);
     }
-    let users: Vec<_> = due.iter().map(|d| d.user_id).collect();
-    let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for subscription in
-        PushSubscription::find().filter(push_subscription::Column::UserId.is_in(users)).all(&deps.db).await?
-    {
-        devices.entry(subscription.user_id).or_default().push(subscription.id);
-    }
+    let devices = devices(deps, due).await?;
     // Owned futures: a borrowing closure would make the dispatcher's future not `Send`.
     let messages: Vec<_> = stream::iter(due.to_vec())
         .map(|reminder| {
@@ -86,4 +103,25 @@ async fn queue_pushes(deps: &WorkerDeps, reminders: &Reminders, due: &[DueRemind
     reminders.mark_queued(&ids, deps.clock.now()).await?;
     metrics::counter!("attune_reminders_sent_total").increment(due.len() as u64);
     Ok(due.len())
+}
+
+/// Each user's push subscriptions (ids only).
+#[tracing::instrument(skip_all)]
+async fn devices(deps: &WorkerDeps, due: &[DueReminder]) -> anyhow::Result<HashMap<Uuid, Vec<Uuid>>> {
+    const USER_ID_BYTES: usize = 22;
+    let users: Vec<Uuid> = due.iter().map(|d| d.user_id).collect();
+    let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::with_capacity(due.len());
+    for chunk in users.chunks(rows_per_statement(USER_ID_BYTES)) {
+        let rows = PushSubscription::find()
+            .select_only()
+            .columns([push_subscription::Column::UserId, push_subscription::Column::Id])
+            .filter(push_subscription::Column::UserId.is_in(chunk.iter().copied()))
+            .into_tuple::<(Uuid, Uuid)>()
+            .all(&deps.db)
+            .await?;
+        for (user_id, subscription_id) in rows {
+            devices.entry(user_id).or_default().push(subscription_id);
+        }
+    }
+    Ok(devices)
 }
