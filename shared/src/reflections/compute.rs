@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::sql::Sql;
 use crate::{
-    content::Catalog,
+    content::{Catalog, CountryResources},
     domain::{
         pacing::{DISTRESS_ANXIETY, DISTRESS_COMFORT},
         reflection::{Reflection, ReflectionWeek, StepChangeFact, WeekStats, reflect},
@@ -26,10 +26,10 @@ use crate::{
 };
 
 /// People per aggregate query: 7 values each stays well under SQLite's 32,766
-/// bound parameters, and one query reads about 20,000 check-ins at 20 a week.
-pub const PEOPLE_PER_QUERY: usize = 1_000;
+/// bound parameters, and one query reads about 40,000 check-ins at 20 a week.
+pub const PEOPLE_PER_QUERY: usize = 2_000;
 /// Enrolled people read per page when looking for due weeks.
-const CANDIDATES_PER_PAGE: u64 = 5_000;
+const CANDIDATES_PER_PAGE: u64 = 8_000;
 
 /// Someone enrolled whose reflection on `week` is to be computed.
 #[derive(Debug, Clone)]
@@ -141,8 +141,13 @@ pub(super) async fn compute(
             let enrolled_by = |week: ReflectionWeek| week.bounds(c.tz).1 > c.enrolled_at;
             let previous = Some(&weeks[1]).filter(|_| enrolled_by(c.week.previous()));
             let before = Some(&weeks[0]).filter(|_| enrolled_by(c.week.previous().previous()));
-            let resources = catalog.resources_for(c.country.as_deref());
-            let reflection = reflect(c.week, &this, previous, before, resources, seed(c.user_id, c.week));
+            // Stored by reference to the country's list (see `reflections::parse`).
+            let resources = CountryResources {
+                country: catalog.resources_for(c.country.as_deref()).country.clone(),
+                notice: None,
+                entries: Vec::new(),
+            };
+            let reflection = reflect(c.week, &this, previous, before, &resources, seed(c.user_id, c.week));
             (c.user_id, c.week, reflection)
         })
         .collect())
