@@ -188,6 +188,23 @@ impl Reminders {
         Ok(())
     }
 
+    /// The person checked in, which answers any reminder: spacing returns to
+    /// normal at once, rather than at the next claim. Nothing to do (one read)
+    /// without a schedule or with nothing unanswered.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn checked_in(&self, user_id: Uuid) -> Result<(), DbErr> {
+        let unanswered = ReminderSchedule::find_by_id(user_id)
+            .select_only()
+            .column(reminder_schedule::Column::Unanswered)
+            .into_tuple::<i32>()
+            .one(&self.db)
+            .await?;
+        if unanswered.is_some_and(|n| n > 0) {
+            self.store(user_id, None, Some(0)).await?;
+        }
+        Ok(())
+    }
+
     /// Writes settings and/or the unanswered count (when given) and the next slot
     /// they give, under the schedule row's lock so a dispatcher's move is not lost.
     async fn store(

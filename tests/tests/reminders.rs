@@ -178,6 +178,13 @@ async fn reminders_come_only_with_an_active_enrollment_and_follow_every_change()
     let (app, _fake, _) = setup().await;
     let user = app.register("next@example.org").await;
     assert_eq!(next_reminder_at(&app, &user).await, None, "not enrolled");
+    // A check-in with no reminders to answer stores no schedule.
+    let checkin = json!({"id": "c0", "occurred_at": app.clock.now().timestamp_millis(), "mood": 3, "anxiety": 2,
+        "comfort": 3, "exercise_id": null, "completed": false, "note": null, "tags": ""});
+    let response =
+        app.push(&user, Some(0), json!({"checkins": {"created": [checkin], "updated": [], "deleted": []}})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.count_rows_for_user("reminder_schedules", "user_id", user.uuid()).await, 0);
     enroll(&app, &user, "steady").await;
     let first = next_reminder_at(&app, &user).await.expect("enrolled: a reminder is coming");
     assert!(first > app.clock.now());
@@ -311,19 +318,30 @@ async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that
     let (second, user) = send_next(&app, &user, &deps).await;
     assert!(second - first <= normal, "the first reminder had nothing before it to answer");
     // The first went unanswered: the gap after the second at least doubles.
-    let third = next_reminder_at(&app, &user).await.unwrap();
-    assert!(third - second >= backed_off, "spacing doubles: {second} then {third}");
+    let spaced = next_reminder_at(&app, &user).await.unwrap();
+    assert!(spaced - second >= backed_off, "spacing doubles: {second} then {spaced}");
     assert!(backed_off >= (second - first) * 2);
 
-    // A check-in answers: the spacing is normal again.
+    // A journal entry is no answer to a reminder.
     app.clock.advance(chrono::Duration::hours(1));
     let user = sign_in(&app, &user).await;
+    let entry = json!({"id": "j1", "step": 1, "prompt_id": null, "body": "A few quiet words.",
+        "occurred_at": app.clock.now().timestamp_millis()});
+    let response =
+        app.push(&user, Some(0), json!({"journal_entries": {"created": [entry], "updated": [], "deleted": []}})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(next_reminder_at(&app, &user).await, Some(spaced));
+
+    // A check-in answers: the spacing is normal again at once.
     let checkin = json!({"id": "c1", "occurred_at": app.clock.now().timestamp_millis(), "mood": 3, "anxiety": 2,
         "comfort": 3, "exercise_id": null, "completed": false, "note": null, "tags": ""});
     let response =
         app.push(&user, Some(0), json!({"checkins": {"created": [checkin], "updated": [], "deleted": []}})).await;
     assert_eq!(response.status(), StatusCode::OK);
+    let reset = next_reminder_at(&app, &user).await.unwrap();
+    assert!(reset < spaced && reset - second <= normal, "reset at the check-in: {second} then {reset}, not {spaced}");
     let (third, user) = send_next(&app, &user, &deps).await;
+    assert_eq!(third, reset);
     let fourth = next_reminder_at(&app, &user).await.unwrap();
     assert!(fourth - third <= normal, "a check-in resets the spacing: {third} then {fourth}");
 

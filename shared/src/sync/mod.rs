@@ -112,6 +112,22 @@ impl PullPlan {
     }
 }
 
+/// What a push stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The version the changes were stored at.
+    pub version: i64,
+    /// The tables in which records were created or updated.
+    pub written: Vec<&'static str>,
+}
+
+impl Pushed {
+    /// Whether records of `table` were created or updated.
+    pub fn wrote(&self, table: &str) -> bool {
+        self.written.contains(&table)
+    }
+}
+
 #[derive(Clone)]
 pub struct SyncService {
     db: DatabaseConnection,
@@ -341,9 +357,10 @@ impl SyncService {
         Ok(Value::Object(object))
     }
 
-    /// Applies a push: everything or nothing. Returns the version it was stored at.
+    /// Applies a push: everything or nothing. Returns the version it was stored
+    /// at and the tables it wrote records to.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn push(&self, user_id: Uuid, last_pulled_at: Option<i64>, body: &Value) -> Result<i64, SyncError> {
+    pub async fn push(&self, user_id: Uuid, last_pulled_at: Option<i64>, body: &Value) -> Result<Pushed, SyncError> {
         let changes = parse_changes(body)?;
         let since = last_pulled_at.unwrap_or(0);
         let txn = self.db.begin().await?;
@@ -386,7 +403,12 @@ impl SyncService {
         txn.commit().await?;
         let count: usize = changes.iter().map(TableChanges::len).sum();
         tracing::info!(records = count, version, "push applied");
-        Ok(version)
+        let written = changes
+            .iter()
+            .filter(|change| !change.created.is_empty() || !change.updated.is_empty())
+            .map(|change| change.table.name)
+            .collect();
+        Ok(Pushed { version, written })
     }
 
     fn seal(&self, user_id: Uuid, table: &SyncTable, record: &tables::Record) -> StoredRecord {
