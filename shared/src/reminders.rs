@@ -73,6 +73,10 @@ pub struct DueReminder {
     pub delivery_id: Uuid,
     pub user_id: Uuid,
     pub slot_at: i64,
+    /// Whether the text may name today's exercise: the reminder settings' own
+    /// `descriptive`, never the account's `descriptive_notifications`. The
+    /// reminder setting is the specific, explicit choice for these messages, so
+    /// it governs them either way.
     pub descriptive: bool,
 }
 
@@ -415,8 +419,10 @@ impl Reminders {
         Ok(())
     }
 
-    /// The push message announcing `due`: discreet unless the person chose
-    /// descriptive texts, which then name today's suggested exercise.
+    /// The push message announcing `due`: discreet unless the person's reminder
+    /// settings chose descriptive texts (see [`DueReminder::descriptive`]), which
+    /// then name today's suggested exercise. A discreet one reads nothing from the
+    /// database.
     pub async fn message(&self, due: &DueReminder) -> PushMessage {
         let suggestion = if due.descriptive { self.todays_suggestion(due.user_id).await } else { None };
         let (title, body) = reminder_text(due.descriptive, suggestion.as_deref(), due.slot_at.unsigned_abs());

@@ -366,9 +366,9 @@ async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that
     app.stop().await;
 }
 
-/// A user enrolled with reminders every day and one device, and the moment their
-/// first reminder is due (the app's and the push service's clocks already there).
-async fn due_user_with_a_device(app: &TestApp, fake: &FakePushService, fake_clock: &ManualClock, email: &str) {
+/// A user enrolled with reminders every day and one device; returns their first
+/// reminder's slot.
+async fn user_with_a_device(app: &TestApp, fake: &FakePushService, email: &str) -> DateTime<Utc> {
     let user = app.register(email).await;
     enroll(app, &user, "steady").await;
     put_settings(app, &user, &every_day(("19:00", "21:00"))).await;
@@ -376,9 +376,18 @@ async fn due_user_with_a_device(app: &TestApp, fake: &FakePushService, fake_cloc
     let response =
         app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let slot = next_reminder_at(app, &user).await.unwrap();
+    next_reminder_at(app, &user).await.unwrap()
+}
+
+/// Moves the app's and the push service's clocks just past `slot`.
+fn just_after(app: &TestApp, fake_clock: &ManualClock, slot: DateTime<Utc>) {
     app.clock.set(std::cmp::max(app.clock.now(), slot + chrono::Duration::minutes(1)));
     fake_clock.set(app.clock.now());
+}
+
+async fn due_user_with_a_device(app: &TestApp, fake: &FakePushService, fake_clock: &ManualClock, email: &str) {
+    let slot = user_with_a_device(app, fake, email).await;
+    just_after(app, fake_clock, slot);
 }
 
 /// Waits until the app's worker has taken every job off the queue. (An existing
@@ -479,5 +488,58 @@ async fn a_burst_of_jobs_is_ready_for_workers_at_once() {
         .collect();
     queue.enqueue_unique(jobs).await.unwrap();
     assert_eq!(queue.depth().await.unwrap(), 9_000, "all on the active list, none left scheduled");
+    app.stop().await;
+}
+
+/// The reminder settings' `descriptive` governs reminders, whatever the
+/// account's `descriptive_notifications` says: a discreet reminder never names
+/// the exercise, and a descriptive one does.
+#[tokio::test]
+async fn the_reminder_setting_alone_decides_whether_a_reminder_names_the_exercise() {
+    let (app, fake, fake_clock) = setup().await;
+    let mut users = Vec::new();
+    for (email, account_descriptive, reminder_descriptive) in
+        [("discreet@example.org", true, false), ("descriptive@example.org", false, true)]
+    {
+        let user = app.register(email).await;
+        enroll(&app, &user, "steady").await;
+        let response = app
+            .request(Method::PATCH, "/v1/me")
+            .bearer_auth(&user.access_token)
+            .json(&json!({"descriptive_notifications": account_descriptive}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut settings = every_day(("19:00", "21:00"));
+        settings["descriptive"] = json!(reminder_descriptive);
+        put_settings(&app, &user, &settings).await;
+        let device = fake.new_subscription();
+        let response =
+            app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        users.push((user, device, reminder_descriptive));
+    }
+    let slot = next_reminder_at(&app, &users[0].0).await.unwrap();
+    assert_eq!(next_reminder_at(&app, &users[1].0).await, Some(slot), "the same settings, the same slot");
+    // Today's suggestion as of the reminder's time.
+    just_after(&app, &fake_clock, slot);
+    let mut titles = Vec::new();
+    for (user, _, _) in &users {
+        let user = sign_in(&app, user).await;
+        let (status, _, today) = read(app.get("/v1/today").bearer_auth(&user.access_token).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{today}");
+        titles.push(today["suggestion"]["exercise"]["title"].as_str().expect("an exercise suggested").to_owned());
+    }
+
+    let deps = worker_deps(&app).await;
+    assert_eq!(dispatch(&app, &deps).await, 2);
+    fake.wait_for_deliveries(2, WAIT).await;
+    for ((_, device, descriptive), title) in users.iter().zip(&titles) {
+        let pushed = fake.deliveries_for(&device.id);
+        assert_eq!(pushed.len(), 1);
+        let text = format!("{} {}", pushed[0].payload["title"], pushed[0].payload["body"]);
+        assert_eq!(text.contains(title.as_str()), *descriptive, "`{title}` in: {text}");
+    }
     app.stop().await;
 }

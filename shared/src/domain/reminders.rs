@@ -189,7 +189,8 @@ pub struct ReminderSettings {
     pub days: BTreeSet<Weekday>,
     pub window: TimeWindow,
     pub quiet_hours: QuietHours,
-    /// Whether texts may name today's exercise; discreet by default.
+    /// Whether reminder texts may name today's exercise; discreet by default.
+    /// This, not the account's `descriptive_notifications`, governs reminders.
     pub descriptive: bool,
     /// No reminders before this instant (RFC 3339), or `null`.
     pub paused_until: Option<DateTime<Utc>>,
