@@ -24,6 +24,7 @@ use attune_tests::{
 };
 use attune_worker::{PushDeps, WorkerDeps, jobs::dispatch_reminders::dispatch_due_reminders};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use sea_orm::{EntityTrait, QueryOrder, TransactionTrait};
 use serde_json::{Value, json};
@@ -488,6 +489,43 @@ async fn a_burst_of_jobs_is_ready_for_workers_at_once() {
         .collect();
     queue.enqueue_unique(jobs).await.unwrap();
     assert_eq!(queue.depth().await.unwrap(), 9_000, "all on the active list, none left scheduled");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_workers_dispatching_many_reminders_send_each_exactly_once() {
+    const USERS: usize = 60;
+    let (app, fake, fake_clock) = setup().await;
+    let slots: Vec<DateTime<Utc>> = futures::stream::iter(0..USERS)
+        .map(|n| {
+            let (app, fake) = (&app, &fake);
+            async move { user_with_a_device(app, fake, &format!("many{n}@example.org")).await }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    just_after(&app, &fake_clock, slots.into_iter().max().unwrap());
+    let (one, two) = (worker_deps(&app).await, worker_deps(&app).await);
+
+    // Two worker processes at once, in small batches so that their claims interleave.
+    let now = app.clock.now();
+    let queue = one.queue.clone();
+    let (a, b) = tokio::join!(
+        tokio::spawn(async move { dispatch_due_reminders(&one, now, 7).await.unwrap() }),
+        tokio::spawn(async move { dispatch_due_reminders(&two, now, 7).await.unwrap() }),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), USERS, "each reminder queued by exactly one worker");
+    let stored = deliveries(&app).await;
+    assert_eq!(stored.len(), USERS);
+    assert!(stored.iter().all(|d| d.queued_at.is_some()), "all queued");
+
+    let pushed = fake.wait_for_deliveries(USERS, WAIT).await;
+    queue_drained(&queue).await;
+    let pushed_ids: std::collections::BTreeSet<String> =
+        pushed.iter().map(|d| d.payload["delivery_id"].as_str().unwrap().to_owned()).collect();
+    let stored_ids: std::collections::BTreeSet<String> = stored.iter().map(|d| d.id.to_string()).collect();
+    assert_eq!(pushed_ids, stored_ids, "every reminder pushed");
+    assert_eq!(fake.deliveries().len(), USERS, "none pushed twice");
     app.stop().await;
 }
 
