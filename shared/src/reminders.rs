@@ -27,6 +27,7 @@ use crate::{
     },
     enrollment::Enrollments,
     entities::{
+        push_subscription::{self, Entity as PushSubscription},
         reminder_delivery::{self, Entity as ReminderDelivery},
         reminder_schedule::{self, Entity as ReminderSchedule},
         user::Entity as User,
@@ -73,6 +74,8 @@ pub struct DueReminder {
     pub delivery_id: Uuid,
     pub user_id: Uuid,
     pub slot_at: i64,
+    /// The person's push subscriptions: one push each.
+    pub devices: Vec<Uuid>,
     /// Whether the text may name today's exercise: the reminder settings' own
     /// `descriptive`, never the account's `descriptive_notifications`. The
     /// reminder setting is the specific, explicit choice for these messages, so
@@ -293,11 +296,6 @@ impl Reminders {
     #[tracing::instrument(skip_all, fields(batch))]
     pub async fn claim_due(&self, now: DateTime<Utc>, batch: u64) -> Result<Vec<DueReminder>, DbErr> {
         let txn = self.db.begin().await?;
-        if is_postgres(&txn) {
-            // A claim is a few short statements; PostgreSQL's JIT, which a stale
-            // estimate can trigger, would spend half a second compiling each one.
-            txn.execute_unprepared("SET LOCAL jit = off").await?;
-        }
         let due = self.claim_due_in(&txn, now, batch).await?;
         txn.commit().await?;
         Ok(due)
@@ -318,8 +316,11 @@ impl Reminders {
     ) -> Result<Vec<DueReminder>, DbErr> {
         let batch = batch.clamp(1, MAX_CLAIM_BATCH);
         let backend = txn.get_database_backend();
+        fresh_plans(txn, true).await?;
         let rows = txn.query_all_raw(backend.build(&due_schedules(now.timestamp_millis(), batch))).await?;
-        let claimed = rows.iter().map(ClaimedRow::read).collect::<Result<Vec<_>, DbErr>>()?;
+        // The writes below have no plan worth redoing each time.
+        fresh_plans(txn, false).await?;
+        let claimed = ClaimedRow::read_all(&rows)?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -327,8 +328,17 @@ impl Reminders {
         let recorded = record_deliveries(txn, &offers, now.timestamp_millis()).await?;
         let mut due = Vec::with_capacity(recorded.len());
         let mut moves = Vec::with_capacity(claimed.len());
+        // Many people keep the same settings: each distinct text is parsed once.
+        let mut parsed: HashMap<String, ReminderSettings> = HashMap::new();
         for row in claimed {
-            let settings: ReminderSettings = serde_json::from_str(&row.settings).unwrap_or_default();
+            let settings = match parsed.get(&row.settings) {
+                Some(settings) => settings.clone(),
+                None => {
+                    let settings: ReminderSettings = serde_json::from_str(&row.settings).unwrap_or_default();
+                    parsed.insert(row.settings.clone(), settings.clone());
+                    settings
+                }
+            };
             let delivery_id = recorded.get(&row.user_id).copied();
             let (next, reminder) = row.move_on(&settings, delivery_id, now);
             moves.push(next);
@@ -385,27 +395,49 @@ impl Reminders {
         tracing::warn!(count = taken.len(), "taking over reminders a dispatcher claimed but never queued");
         let users: Vec<Uuid> = taken.iter().map(|(_, user_id, _)| *user_id).collect();
         let schedules = ReminderSchedule::find()
-            .filter(reminder_schedule::Column::UserId.is_in(users))
+            .filter(reminder_schedule::Column::UserId.is_in(users.iter().copied()))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|row| (row.user_id, row))
             .collect::<HashMap<_, _>>();
+        let mut devices = self.devices(&users).await?;
         Ok(taken
             .into_iter()
             .map(|(delivery_id, user_id, slot_at)| DueReminder {
                 delivery_id,
                 user_id,
                 slot_at,
+                devices: devices.remove(&user_id).unwrap_or_default(),
                 descriptive: settings_of(schedules.get(&user_id)).descriptive,
             })
             .collect())
     }
 
+    /// Each person's push subscriptions (ids only).
+    async fn devices(&self, users: &[Uuid]) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
+        let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::with_capacity(users.len());
+        for chunk in users.chunks(rows_per_statement(ID_BYTES)) {
+            let rows = PushSubscription::find()
+                .select_only()
+                .columns([push_subscription::Column::UserId, push_subscription::Column::Id])
+                .filter(push_subscription::Column::UserId.is_in(chunk.iter().copied()))
+                .into_tuple::<(Uuid, Uuid)>()
+                .all(&self.db)
+                .await?;
+            for (user_id, subscription_id) in rows {
+                devices.entry(user_id).or_default().push(subscription_id);
+            }
+        }
+        Ok(devices)
+    }
+
     /// Marks reminders whose pushes are on the queue (one statement per
-    /// [`rows_per_statement`]): they are done with, and no later run takes them over.
+    /// [`rows_per_statement`], one transaction): they are done with, and no later
+    /// run takes them over.
     #[tracing::instrument(skip_all, fields(reminders = delivery_ids.len()))]
     pub async fn mark_queued(&self, delivery_ids: &[Uuid], at: DateTime<Utc>) -> Result<(), DbErr> {
+        let txn = self.bulk_transaction().await?;
         for chunk in delivery_ids.chunks(rows_per_statement(ID_BYTES)) {
             ReminderDelivery::update_many()
                 .col_expr(reminder_delivery::Column::QueuedAt, Expr::value(at.timestamp_millis()))
@@ -413,10 +445,17 @@ impl Reminders {
                 // the partial index, whose entries for rows queued since its last
                 // vacuum it would then visit one by one.
                 .filter(reminder_delivery::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
         }
-        Ok(())
+        txn.commit().await
+    }
+
+    /// A transaction whose statements are planned afresh (see [`fresh_plans`]).
+    async fn bulk_transaction(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.db.begin().await?;
+        fresh_plans(&txn, true).await?;
+        Ok(txn)
     }
 
     /// The push message announcing `due`: discreet unless the person's reminder
@@ -445,6 +484,25 @@ impl Reminders {
     }
 }
 
+/// On PostgreSQL, has the rest of the transaction plan each statement for the
+/// tables as they are now (`on`), or go back to reusing plans. A dispatch can grow
+/// `reminder_deliveries` by 100,000 rows in seconds, so a generic plan cached
+/// while it was small (a scan of the whole table for every person, say) turns
+/// quadratic. Index probes are costed as on cached data (`random_page_cost` 1.1):
+/// with the default 4, marking a few hundred deliveries by id scans the whole
+/// table. JIT stays off: a stale estimate can make it spend half a second
+/// compiling a statement that runs in milliseconds.
+async fn fresh_plans(txn: &DatabaseTransaction, on: bool) -> Result<(), DbErr> {
+    if is_postgres(txn) {
+        let mode = if on { "force_custom_plan" } else { "auto" };
+        txn.execute_unprepared(&format!(
+            "SET LOCAL plan_cache_mode = {mode}; SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// A due schedule as the claim reads it, locked.
 struct ClaimedRow {
     user_id: Uuid,
@@ -456,6 +514,7 @@ struct ClaimedRow {
     /// server's write time in ms) or a reminder opened.
     last_answer: Option<i64>,
     pacing: Option<Pacing>,
+    devices: Vec<Uuid>,
 }
 
 /// A schedule's state after a claim.
@@ -467,6 +526,26 @@ struct ScheduleMove {
 }
 
 impl ClaimedRow {
+    /// The claimed schedules, one per person: the query gives a row per device.
+    fn read_all(rows: &[QueryResult]) -> Result<Vec<Self>, DbErr> {
+        let mut claimed: Vec<Self> = Vec::with_capacity(rows.len());
+        let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let user_id: Uuid = row.try_get("", "user_id")?;
+            let device: Option<Uuid> = row.try_get("", "subscription_id")?;
+            let at = match index.get(&user_id) {
+                Some(&at) => at,
+                None => {
+                    index.insert(user_id, claimed.len());
+                    claimed.push(Self::read(row)?);
+                    claimed.len() - 1
+                }
+            };
+            claimed[at].devices.extend(device);
+        }
+        Ok(claimed)
+    }
+
     fn read(row: &QueryResult) -> Result<Self, DbErr> {
         let last_checkin: Option<i64> = row.try_get("", "last_checkin")?;
         let last_opened: Option<i64> = row.try_get("", "last_opened")?;
@@ -483,6 +562,7 @@ impl ClaimedRow {
                 row.try_get::<Option<String>>("", "timezone")?.as_deref(),
                 row.try_get::<Option<i64>>("", "deleted_at")?.is_some(),
             ),
+            devices: Vec::new(),
         })
     }
 
@@ -511,6 +591,7 @@ impl ClaimedRow {
                     delivery_id,
                     user_id: self.user_id,
                     slot_at: self.slot_at,
+                    devices: self.devices,
                     descriptive: settings.descriptive,
                 };
                 (next, unanswered, Some(now.timestamp_millis()), Some(reminder))
@@ -528,10 +609,11 @@ impl ClaimedRow {
 
 /// Up to `batch` schedules due at `now_ms`, oldest first, locked (skipping rows
 /// another claim holds), with the user's zone, the enrollment's pace and pause,
-/// and the latest answer. The inner query walks the `next_slot_at` index and stops
-/// at `batch` rows; only those are joined and looked up, however many are due.
+/// the latest answer, and a row per push subscription. The inner query walks the
+/// `next_slot_at` index and stops at `batch` rows; only those are joined and
+/// looked up, however many are due.
 fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
-    let (s, u, e) = (Alias::new("s"), Alias::new("u"), Alias::new("e"));
+    let (s, u, e, p) = (Alias::new("s"), Alias::new("u"), Alias::new("e"), Alias::new("p"));
     let columns = ["user_id", "settings", "next_slot_at", "unanswered", "last_sent_at"].map(Alias::new);
     let locked = Query::select()
         .columns(columns.clone())
@@ -547,6 +629,7 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
         .expr_as(Expr::col((u.clone(), Alias::new("deleted_at"))), Alias::new("deleted_at"))
         .expr_as(Expr::col((e.clone(), Alias::new("pace"))), Alias::new("pace"))
         .expr_as(Expr::col((e.clone(), Alias::new("paused_at"))), Alias::new("paused_at"))
+        .expr_as(Expr::col((p.clone(), Alias::new("id"))), Alias::new("subscription_id"))
         // One index lookup each: checkins (user_id, version, id), deliveries (user_id, slot_at).
         .expr_as(
             Expr::cust("(SELECT MAX(c.version) FROM checkins c WHERE c.user_id = s.user_id)"),
@@ -567,7 +650,13 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
             sea_orm::JoinType::LeftJoin,
             Alias::new("enrollments"),
             e.clone(),
-            Expr::col((e, Alias::new("user_id"))).equals((s, Alias::new("user_id"))),
+            Expr::col((e, Alias::new("user_id"))).equals((s.clone(), Alias::new("user_id"))),
+        )
+        .join_as(
+            sea_orm::JoinType::LeftJoin,
+            Alias::new("push_subscriptions"),
+            p.clone(),
+            Expr::col((p, Alias::new("user_id"))).equals((s, Alias::new("user_id"))),
         )
         .to_owned()
 }
