@@ -161,9 +161,9 @@ impl JobQueue {
 
     /// Enqueues `jobs` in bulk, each under its key: a job whose key was enqueued
     /// before (within [`IDEMPOTENCY_TTL`] on Redis) is dropped, so enqueuing the
-    /// same work again, say after a crash, cannot double it. Chunks of
-    /// [`ENQUEUE_CHUNK`] go out a few at a time; on an error some chunks may be
-    /// queued and others not, and enqueuing all again is safe.
+    /// same work again, say after a crash, cannot double it. Chunks of a
+    /// thousand go out a few at a time; on an error some chunks may be queued and
+    /// others not, and enqueuing all again is safe.
     #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     pub async fn enqueue_unique(&self, jobs: Vec<UniqueJob>) -> Result<(), QueueError> {
         let mut chunks = Vec::with_capacity(jobs.len().div_ceil(ENQUEUE_CHUNK));

@@ -1,0 +1,335 @@
+//! The dispatcher's claim of due reminders: set-based, a batch at a time.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbErr, QueryResult, TransactionTrait,
+    sea_query::{
+        Alias, Expr, ExprTrait, IntoIden, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement, TableRef,
+        ValueTuple,
+    },
+};
+use uuid::Uuid;
+
+use super::{DueReminder, Pacing, Reminders, ms_to_time, pacing, spacing};
+use crate::{
+    db::{is_postgres, rows_per_statement},
+    domain::reminders::{ReminderSettings, next_slot},
+    entities::reminder_schedule::{self, Entity as ReminderSchedule},
+};
+
+/// The most reminders one claim takes: its schedule rows stay locked until it
+/// commits, so a settings change for one of them waits that long. (Its writes are
+/// split into statements well within both backends' bound-value limits.)
+pub const MAX_CLAIM_BATCH: u64 = 5_000;
+
+impl Reminders {
+    /// Claims up to `batch` due reminders and records each as sent, in one
+    /// transaction: rows another dispatcher holds are skipped (PostgreSQL
+    /// `FOR UPDATE SKIP LOCKED`; SQLite's single writer serialises), each slot is
+    /// recorded once under the (user, slot) key, and each schedule moves to its
+    /// next slot before the locks are released. The caller queues the pushes of
+    /// what is returned and then marks it queued; until then the deliveries are
+    /// an outbox that [`Reminders::take_over_unqueued`] reads after
+    /// [`CLAIM_LEASE`](super::CLAIM_LEASE).
+    #[tracing::instrument(skip_all, fields(batch))]
+    pub async fn claim_due(&self, now: DateTime<Utc>, batch: u64) -> Result<Vec<DueReminder>, DbErr> {
+        let txn = self.db.begin().await?;
+        let due = self.claim_due_in(&txn, now, batch).await?;
+        txn.commit().await?;
+        Ok(due)
+    }
+
+    /// [`Reminders::claim_due`] within the caller's transaction: nothing is
+    /// claimed unless it commits, and the rows stay locked until it ends.
+    ///
+    /// Set-based: one statement reads the batch with what the rules need,
+    /// multi-row `INSERT`s record the deliveries (a slot recorded before conflicts
+    /// and is not returned), multi-row `UPDATE`s move every schedule on; each
+    /// statement as large as [`rows_per_statement`] allows.
+    pub async fn claim_due_in(
+        &self,
+        txn: &DatabaseTransaction,
+        now: DateTime<Utc>,
+        batch: u64,
+    ) -> Result<Vec<DueReminder>, DbErr> {
+        let batch = batch.clamp(1, MAX_CLAIM_BATCH);
+        let backend = txn.get_database_backend();
+        fresh_plans(txn, true).await?;
+        let rows = txn.query_all_raw(backend.build(&due_schedules(now.timestamp_millis(), batch))).await?;
+        // The writes below have no plan worth redoing each time.
+        fresh_plans(txn, false).await?;
+        let claimed = ClaimedRow::read_all(&rows)?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let offers: Vec<_> = claimed.iter().filter(|c| c.pacing.is_some()).map(|c| (c.user_id, c.slot_at)).collect();
+        let recorded = record_deliveries(txn, &offers, now.timestamp_millis()).await?;
+        let mut due = Vec::with_capacity(recorded.len());
+        let mut moves = Vec::with_capacity(claimed.len());
+        // Many people keep the same settings: each distinct text is parsed once.
+        let mut parsed: HashMap<String, ReminderSettings> = HashMap::new();
+        for row in claimed {
+            let settings = match parsed.get(&row.settings) {
+                Some(settings) => settings.clone(),
+                None => {
+                    let settings: ReminderSettings = serde_json::from_str(&row.settings).unwrap_or_default();
+                    parsed.insert(row.settings.clone(), settings.clone());
+                    settings
+                }
+            };
+            let delivery_id = recorded.get(&row.user_id).copied();
+            let (next, reminder) = row.move_on(&settings, delivery_id, now);
+            moves.push(next);
+            due.extend(reminder);
+        }
+        move_schedules(txn, &moves, now.timestamp_millis()).await?;
+        Ok(due)
+    }
+}
+
+/// On PostgreSQL, has the rest of the transaction plan each statement for the
+/// tables as they are now (`on`), or go back to reusing plans. A dispatch can grow
+/// `reminder_deliveries` by 100,000 rows in seconds, so a generic plan cached
+/// while it was small (a scan of the whole table for every person, say) turns
+/// quadratic. Index probes are costed as on cached data (`random_page_cost` 1.1):
+/// with the default 4, marking a few hundred deliveries by id scans the whole
+/// table. JIT stays off: a stale estimate can make it spend half a second
+/// compiling a statement that runs in milliseconds.
+pub(super) async fn fresh_plans(txn: &DatabaseTransaction, on: bool) -> Result<(), DbErr> {
+    if is_postgres(txn) {
+        let mode = if on { "force_custom_plan" } else { "auto" };
+        txn.execute_unprepared(&format!(
+            "SET LOCAL plan_cache_mode = {mode}; SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// A due schedule as the claim reads it, locked.
+struct ClaimedRow {
+    user_id: Uuid,
+    settings: String,
+    slot_at: i64,
+    unanswered: i32,
+    last_sent_at: Option<i64>,
+    /// The latest sign of an answer: a check-in written (its `version` is the
+    /// server's write time in ms) or a reminder opened.
+    last_answer: Option<i64>,
+    pacing: Option<Pacing>,
+    devices: Vec<Uuid>,
+}
+
+/// A schedule's state after a claim.
+struct ScheduleMove {
+    user_id: Uuid,
+    next_slot_at: Option<i64>,
+    unanswered: i32,
+    last_sent_at: Option<i64>,
+}
+
+impl ClaimedRow {
+    /// The claimed schedules, one per person: the query gives a row per device.
+    fn read_all(rows: &[QueryResult]) -> Result<Vec<Self>, DbErr> {
+        let mut claimed: Vec<Self> = Vec::with_capacity(rows.len());
+        let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let user_id: Uuid = row.try_get("", "user_id")?;
+            let device: Option<Uuid> = row.try_get("", "subscription_id")?;
+            let at = match index.get(&user_id) {
+                Some(&at) => at,
+                None => {
+                    index.insert(user_id, claimed.len());
+                    claimed.push(Self::read(row)?);
+                    claimed.len() - 1
+                }
+            };
+            claimed[at].devices.extend(device);
+        }
+        Ok(claimed)
+    }
+
+    fn read(row: &QueryResult) -> Result<Self, DbErr> {
+        let last_checkin: Option<i64> = row.try_get("", "last_checkin")?;
+        let last_opened: Option<i64> = row.try_get("", "last_opened")?;
+        Ok(Self {
+            user_id: row.try_get("", "user_id")?,
+            settings: row.try_get("", "settings")?,
+            slot_at: row.try_get("", "next_slot_at")?,
+            unanswered: row.try_get("", "unanswered")?,
+            last_sent_at: row.try_get("", "last_sent_at")?,
+            last_answer: std::cmp::max(last_checkin, last_opened),
+            pacing: pacing(
+                row.try_get::<Option<String>>("", "pace")?.as_deref(),
+                row.try_get("", "paused_at")?,
+                row.try_get::<Option<String>>("", "timezone")?.as_deref(),
+                row.try_get::<Option<i64>>("", "deleted_at")?.is_some(),
+            ),
+            devices: Vec::new(),
+        })
+    }
+
+    /// Where the schedule goes from this slot, and the reminder to push when the
+    /// slot was recorded now (`delivery_id`). A recorded reminder left unanswered
+    /// since the previous one spaces the next out; a slot recorded before only
+    /// moves on; no pacing (paused, not enrolled, deleted) means no next slot.
+    fn move_on(
+        self,
+        settings: &ReminderSettings,
+        delivery_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> (ScheduleMove, Option<DueReminder>) {
+        let after = std::cmp::max(ms_to_time(self.slot_at), now);
+        let (next, unanswered, last_sent_at, reminder) = match (self.pacing, delivery_id) {
+            (None, _) => (None, self.unanswered, self.last_sent_at, None),
+            (Some(Pacing { pace, tz }), None) => {
+                let next = next_slot(settings, pace, tz, after, spacing(self.unanswered));
+                (next, self.unanswered, self.last_sent_at, None)
+            }
+            (Some(Pacing { pace, tz }), Some(delivery_id)) => {
+                let answered = self.last_sent_at.is_none_or(|last| self.last_answer > Some(last));
+                let unanswered = if answered { 0 } else { self.unanswered.saturating_add(1) };
+                let next = next_slot(settings, pace, tz, after, spacing(unanswered));
+                let reminder = DueReminder {
+                    delivery_id,
+                    user_id: self.user_id,
+                    slot_at: self.slot_at,
+                    devices: self.devices,
+                    descriptive: settings.descriptive,
+                };
+                (next, unanswered, Some(now.timestamp_millis()), Some(reminder))
+            }
+        };
+        let moved = ScheduleMove {
+            user_id: self.user_id,
+            next_slot_at: next.map(|t| t.timestamp_millis()),
+            unanswered,
+            last_sent_at,
+        };
+        (moved, reminder)
+    }
+}
+
+/// Up to `batch` schedules due at `now_ms`, oldest first, locked (skipping rows
+/// another claim holds), with the user's zone, the enrollment's pace and pause,
+/// the latest answer, and a row per push subscription. The inner query walks the
+/// `next_slot_at` index and stops at `batch` rows; only those are joined and
+/// looked up, however many are due.
+fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
+    let (s, u, e, p) = (Alias::new("s"), Alias::new("u"), Alias::new("e"), Alias::new("p"));
+    let columns = ["user_id", "settings", "next_slot_at", "unanswered", "last_sent_at"].map(Alias::new);
+    let locked = Query::select()
+        .columns(columns.clone())
+        .from(Alias::new("reminder_schedules"))
+        .and_where(Expr::col(Alias::new("next_slot_at")).lte(now_ms))
+        .order_by(Alias::new("next_slot_at"), Order::Asc)
+        .limit(batch)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    Query::select()
+        .columns(columns.map(|c| (s.clone(), c)))
+        .expr_as(Expr::col((u.clone(), Alias::new("timezone"))), Alias::new("timezone"))
+        .expr_as(Expr::col((u.clone(), Alias::new("deleted_at"))), Alias::new("deleted_at"))
+        .expr_as(Expr::col((e.clone(), Alias::new("pace"))), Alias::new("pace"))
+        .expr_as(Expr::col((e.clone(), Alias::new("paused_at"))), Alias::new("paused_at"))
+        .expr_as(Expr::col((p.clone(), Alias::new("id"))), Alias::new("subscription_id"))
+        // One index lookup each: checkins (user_id, version, id), deliveries (user_id, slot_at).
+        .expr_as(
+            Expr::cust("(SELECT MAX(c.version) FROM checkins c WHERE c.user_id = s.user_id)"),
+            Alias::new("last_checkin"),
+        )
+        .expr_as(
+            Expr::cust("(SELECT MAX(d.opened_at) FROM reminder_deliveries d WHERE d.user_id = s.user_id)"),
+            Alias::new("last_opened"),
+        )
+        .from_subquery(locked, s.clone())
+        .join_as(
+            sea_orm::JoinType::InnerJoin,
+            Alias::new("users"),
+            u.clone(),
+            Expr::col((u, Alias::new("id"))).equals((s.clone(), Alias::new("user_id"))),
+        )
+        .join_as(
+            sea_orm::JoinType::LeftJoin,
+            Alias::new("enrollments"),
+            e.clone(),
+            Expr::col((e, Alias::new("user_id"))).equals((s.clone(), Alias::new("user_id"))),
+        )
+        .join_as(
+            sea_orm::JoinType::LeftJoin,
+            Alias::new("push_subscriptions"),
+            p.clone(),
+            Expr::col((p, Alias::new("user_id"))).equals((s, Alias::new("user_id"))),
+        )
+        .to_owned()
+}
+
+/// Bound bytes per row (PostgreSQL's binary format: length, value, format code).
+const DELIVERY_ROW_BYTES: usize = 2 * 22 + 2 * 14;
+const MOVE_ROW_BYTES: usize = 22 + 14 + 10 + 14;
+
+/// Records a delivery for each (user, slot), a multi-row `INSERT` per
+/// [`rows_per_statement`]; returns the new delivery's id by user for those not
+/// recorded before.
+#[tracing::instrument(skip_all)]
+async fn record_deliveries(
+    txn: &DatabaseTransaction,
+    offers: &[(Uuid, i64)],
+    now_ms: i64,
+) -> Result<HashMap<Uuid, Uuid>, DbErr> {
+    let mut recorded = HashMap::with_capacity(offers.len());
+    for chunk in offers.chunks(rows_per_statement(DELIVERY_ROW_BYTES)) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("reminder_deliveries"))
+            .columns(["id", "user_id", "slot_at", "sent_at"].map(Alias::new));
+        for &(user_id, slot_at) in chunk {
+            insert
+                .values([Uuid::now_v7().into(), user_id.into(), slot_at.into(), now_ms.into()])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        insert
+            .on_conflict(OnConflict::columns(["user_id", "slot_at"].map(Alias::new)).do_nothing().to_owned())
+            .returning(Query::returning().columns(["id", "user_id"].map(Alias::new)));
+        for row in txn.query_all_raw(txn.get_database_backend().build(&insert)).await? {
+            recorded.insert(row.try_get("", "user_id")?, row.try_get("", "id")?);
+        }
+    }
+    Ok(recorded)
+}
+
+/// Writes every schedule's move: `UPDATE ... FROM (VALUES ...)`, which both
+/// backends take (a `VALUES` list's columns are `column1`, `column2`, ... on both),
+/// a statement per [`rows_per_statement`].
+#[tracing::instrument(skip_all)]
+async fn move_schedules(txn: &DatabaseTransaction, moves: &[ScheduleMove], now_ms: i64) -> Result<(), DbErr> {
+    use reminder_schedule::Column;
+    let v = Alias::new("v");
+    let column = |n: u8| Expr::col((v.clone(), Alias::new(format!("column{n}"))));
+    for chunk in moves.chunks(rows_per_statement(MOVE_ROW_BYTES)) {
+        let rows = chunk
+            .iter()
+            .map(|m| {
+                ValueTuple::Many(vec![
+                    m.user_id.into(),
+                    m.next_slot_at.into(),
+                    m.unanswered.into(),
+                    m.last_sent_at.into(),
+                ])
+            })
+            .collect();
+        let update = Query::update()
+            .table(ReminderSchedule)
+            .value(Column::NextSlotAt, column(2))
+            .value(Column::Unanswered, column(3))
+            .value(Column::LastSentAt, column(4))
+            .value(Column::UpdatedAt, now_ms)
+            .from(TableRef::ValuesList(rows, v.clone().into_iden()))
+            .and_where(Expr::col((ReminderSchedule, Column::UserId)).equals((v.clone(), Alias::new("column1"))))
+            .to_owned();
+        txn.execute_raw(txn.get_database_backend().build(&update)).await?;
+    }
+    Ok(())
+}

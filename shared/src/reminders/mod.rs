@@ -1,0 +1,306 @@
+//! Paced reminders: each person's settings and next slot, the dispatcher's claim of
+//! due slots, and what a reminder says. When slots fall is decided by the pure
+//! rules in `domain::reminders`; this module loads their inputs and stores the result.
+//! The claim is in `claim`, the outbox that makes dispatch crash-safe in `outbox`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
+};
+use uuid::Uuid;
+
+use crate::{
+    Clock,
+    domain::{
+        ValidationErrors,
+        pacing::Pace,
+        reminders::{ReminderSettings, ReminderSettingsInput, Spacing, next_slot, recompute_after, reminder_text},
+    },
+    enrollment::Enrollments,
+    entities::{
+        reminder_delivery::{self, Entity as ReminderDelivery},
+        reminder_schedule::{self, Entity as ReminderSchedule},
+        user::Entity as User,
+    },
+    push::{PushKind, PushMessage, PushPayload, Topic, Urgency},
+};
+
+mod claim;
+mod outbox;
+
+pub use claim::MAX_CLAIM_BATCH;
+pub use outbox::CLAIM_LEASE;
+
+/// Every reminder shares one topic, so a newer one replaces an undelivered older one.
+pub const REMINDER_TOPIC: &str = "reminder";
+/// A reminder still worth showing a few hours late, not the next day.
+pub const REMINDER_TTL_SECS: u32 = 4 * 60 * 60;
+/// Where a tap on a reminder leads.
+const REMINDER_URL: &str = "/today";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReminderError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("no such reminder")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// The settings with the next reminder they give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderView {
+    pub settings: ReminderSettings,
+    pub next_reminder_at: Option<DateTime<Utc>>,
+}
+
+/// A reminder claimed by the dispatcher and recorded as sent: queue its pushes,
+/// then mark it queued ([`Reminders::mark_queued`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueReminder {
+    pub delivery_id: Uuid,
+    pub user_id: Uuid,
+    pub slot_at: i64,
+    /// The person's push subscriptions: one push each.
+    pub devices: Vec<Uuid>,
+    /// Whether the text may name today's exercise: the reminder settings' own
+    /// `descriptive`, never the account's `descriptive_notifications`. The
+    /// reminder setting is the specific, explicit choice for these messages, so
+    /// it governs them either way.
+    pub descriptive: bool,
+}
+
+#[derive(Clone)]
+pub struct Reminders {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Reminders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reminders").finish_non_exhaustive()
+    }
+}
+
+/// What the slot rules need besides the settings: the pace of an active (not
+/// paused) enrollment, and the zone. `None`: no reminders.
+#[derive(Debug, Clone, Copy)]
+struct Pacing {
+    pace: Pace,
+    tz: Tz,
+}
+
+fn pacing(pace: Option<&str>, paused_at: Option<i64>, timezone: Option<&str>, deleted: bool) -> Option<Pacing> {
+    if deleted || paused_at.is_some() {
+        return None;
+    }
+    let pace = Pace::parse(pace?).ok()?;
+    let tz = timezone.and_then(|tz| tz.parse().ok()).unwrap_or(chrono_tz::UTC);
+    Some(Pacing { pace, tz })
+}
+
+fn settings_of(row: Option<&reminder_schedule::Model>) -> ReminderSettings {
+    row.map_or_else(ReminderSettings::default, |row| {
+        serde_json::from_str(&row.settings).unwrap_or_else(|error| {
+            tracing::warn!(%error, "stored reminder settings unreadable; using the defaults");
+            ReminderSettings::default()
+        })
+    })
+}
+
+fn ms_to_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn spacing(unanswered: i32) -> Spacing {
+    Spacing { unanswered: u32::try_from(unanswered).unwrap_or(0) }
+}
+
+fn settings_json(settings: &ReminderSettings) -> Result<String, DbErr> {
+    serde_json::to_string(settings).map_err(|e| DbErr::Custom(format!("reminder settings: {e}")))
+}
+
+impl Reminders {
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// The person's settings (the defaults when none are stored) and next reminder.
+    pub async fn settings(&self, user_id: Uuid) -> Result<ReminderView, DbErr> {
+        match ReminderSchedule::find_by_id(user_id).one(&self.db).await? {
+            Some(row) => Ok(ReminderView {
+                settings: settings_of(Some(&row)),
+                next_reminder_at: row.next_slot_at.map(ms_to_time),
+            }),
+            None => {
+                let next_reminder_at = self.recompute(user_id).await?;
+                Ok(ReminderView { settings: ReminderSettings::default(), next_reminder_at })
+            }
+        }
+    }
+
+    /// Replaces the settings and recomputes the next reminder at once.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn put_settings(
+        &self,
+        user_id: Uuid,
+        input: ReminderSettingsInput,
+    ) -> Result<ReminderView, ReminderError> {
+        let settings = ReminderSettings::parse(input).map_err(ReminderError::Validation)?;
+        let next_reminder_at = self.store(user_id, Some(settings.clone()), None).await?;
+        Ok(ReminderView { settings, next_reminder_at })
+    }
+
+    /// Recomputes the next reminder from the stored settings, the enrollment's pace
+    /// and pause, and the time zone. Call after any of them changes.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn recompute(&self, user_id: Uuid) -> Result<Option<DateTime<Utc>>, DbErr> {
+        self.store(user_id, None, None).await
+    }
+
+    /// The next reminder, or `None` when none is due.
+    pub async fn next_reminder_at(&self, user_id: Uuid) -> Result<Option<DateTime<Utc>>, DbErr> {
+        Ok(ReminderSchedule::find_by_id(user_id).one(&self.db).await?.and_then(|row| row.next_slot_at).map(ms_to_time))
+    }
+
+    /// The person opened a reminder: it was answered, so spacing returns to normal.
+    #[tracing::instrument(skip_all, fields(%user_id, %delivery_id))]
+    pub async fn opened(&self, user_id: Uuid, delivery_id: Uuid) -> Result<(), ReminderError> {
+        let delivery = ReminderDelivery::find_by_id(delivery_id)
+            .filter(reminder_delivery::Column::UserId.eq(user_id))
+            .one(&self.db)
+            .await?
+            .ok_or(ReminderError::NotFound)?;
+        if delivery.opened_at.is_none() {
+            ReminderDelivery::update_many()
+                .col_expr(reminder_delivery::Column::OpenedAt, Expr::value(self.clock.now_ms()))
+                .filter(reminder_delivery::Column::Id.eq(delivery_id))
+                .exec(&self.db)
+                .await?;
+        }
+        self.store(user_id, None, Some(0)).await?;
+        Ok(())
+    }
+
+    /// The person checked in, which answers any reminder: spacing returns to
+    /// normal at once, rather than at the next claim. Nothing to do (one read)
+    /// without a schedule or with nothing unanswered.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn checked_in(&self, user_id: Uuid) -> Result<(), DbErr> {
+        let unanswered = ReminderSchedule::find_by_id(user_id)
+            .select_only()
+            .column(reminder_schedule::Column::Unanswered)
+            .into_tuple::<i32>()
+            .one(&self.db)
+            .await?;
+        if unanswered.is_some_and(|n| n > 0) {
+            self.store(user_id, None, Some(0)).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes settings and/or the unanswered count (when given) and the next slot
+    /// they give, under the schedule row's lock so a dispatcher's move is not lost.
+    async fn store(
+        &self,
+        user_id: Uuid,
+        settings: Option<ReminderSettings>,
+        unanswered: Option<i32>,
+    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let txn = self.db.begin().await?;
+        let row = ReminderSchedule::find_by_id(user_id).lock_exclusive().one(&txn).await?;
+        let settings = settings.unwrap_or_else(|| settings_of(row.as_ref()));
+        let unanswered = unanswered.or(row.as_ref().map(|r| r.unanswered)).unwrap_or(0);
+        let last_sent_at = row.as_ref().and_then(|r| r.last_sent_at);
+        let pacing = self.pacing_of(&txn, user_id).await?;
+        let now = self.clock.now();
+        let next = pacing.and_then(|Pacing { pace, tz }| {
+            let after = recompute_after(now, last_sent_at.map(ms_to_time), tz);
+            next_slot(&settings, pace, tz, after, spacing(unanswered))
+        });
+        if row.is_none() && next.is_none() && unanswered == 0 && settings == ReminderSettings::default() {
+            // Nothing worth storing: the defaults, and nothing due.
+            txn.commit().await?;
+            return Ok(None);
+        }
+        let model = reminder_schedule::ActiveModel {
+            user_id: Set(user_id),
+            settings: Set(settings_json(&settings)?),
+            next_slot_at: Set(next.map(|t| t.timestamp_millis())),
+            unanswered: Set(unanswered),
+            last_sent_at: Set(last_sent_at),
+            updated_at: Set(now.timestamp_millis()),
+        };
+        ReminderSchedule::insert(model)
+            .on_conflict(
+                OnConflict::column(reminder_schedule::Column::UserId)
+                    .update_columns([
+                        reminder_schedule::Column::Settings,
+                        reminder_schedule::Column::NextSlotAt,
+                        reminder_schedule::Column::Unanswered,
+                        reminder_schedule::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(next)
+    }
+
+    async fn pacing_of(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<Pacing>, DbErr> {
+        let stmt = Query::select()
+            .expr_as(Expr::col((Alias::new("u"), Alias::new("timezone"))), Alias::new("timezone"))
+            .expr_as(Expr::col((Alias::new("u"), Alias::new("deleted_at"))), Alias::new("deleted_at"))
+            .expr_as(Expr::col((Alias::new("e"), Alias::new("pace"))), Alias::new("pace"))
+            .expr_as(Expr::col((Alias::new("e"), Alias::new("paused_at"))), Alias::new("paused_at"))
+            .from_as(Alias::new("users"), Alias::new("u"))
+            .join_as(
+                sea_orm::JoinType::LeftJoin,
+                Alias::new("enrollments"),
+                Alias::new("e"),
+                Expr::col((Alias::new("e"), Alias::new("user_id"))).equals((Alias::new("u"), Alias::new("id"))),
+            )
+            .and_where(Expr::col((Alias::new("u"), Alias::new("id"))).eq(user_id))
+            .to_owned();
+        let Some(row) = conn.query_one_raw(conn.get_database_backend().build(&stmt)).await? else {
+            return Ok(None);
+        };
+        let pace: Option<String> = row.try_get("", "pace")?;
+        let paused_at: Option<i64> = row.try_get("", "paused_at")?;
+        let timezone: Option<String> = row.try_get("", "timezone")?;
+        let deleted_at: Option<i64> = row.try_get("", "deleted_at")?;
+        Ok(pacing(pace.as_deref(), paused_at, timezone.as_deref(), deleted_at.is_some()))
+    }
+
+    /// The push message announcing `due`: discreet unless the person's reminder
+    /// settings chose descriptive texts (see [`DueReminder::descriptive`]), which
+    /// then name today's suggested exercise. A discreet one reads nothing from the
+    /// database.
+    pub async fn message(&self, due: &DueReminder) -> PushMessage {
+        let suggestion = if due.descriptive { self.todays_suggestion(due.user_id).await } else { None };
+        let (title, body) = reminder_text(due.descriptive, suggestion.as_deref(), due.slot_at.unsigned_abs());
+        let payload = PushPayload {
+            r#type: PushKind::Reminder,
+            title,
+            body,
+            url: REMINDER_URL.into(),
+            delivery_id: Some(due.delivery_id),
+        };
+        let mut message = PushMessage::new(payload, REMINDER_TTL_SECS, Urgency::Low);
+        message.topic = Topic::parse(REMINDER_TOPIC).ok();
+        message
+    }
+
+    async fn todays_suggestion(&self, user_id: Uuid) -> Option<String> {
+        let user = User::find_by_id(user_id).one(&self.db).await.ok().flatten()?;
+        let today = Enrollments::new(self.db.clone(), self.clock.clone()).today(&user).await.ok()?;
+        today.plan.exercise.map(|(_, exercise)| exercise.title.clone())
+    }
+}
