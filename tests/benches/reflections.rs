@@ -10,13 +10,17 @@
 //! the worker starts with finds every week due.
 //!
 //! Run: `cargo bench -p attune-tests --bench reflections` (`PEOPLE=10000` for a
-//! smaller run).
+//! smaller run; `BENCH_TRACE=1` computes in this process instead of a worker's
+//! and prints the span timings of each step, for finding where time goes).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: failing loudly is right")]
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use attune_shared::{db, domain::reflection::ReflectionWeek};
+use attune_shared::{SystemClock, db, domain::reflection::ReflectionWeek, reflections::Reflections};
 use attune_tests::{
     bench_support::{BenchDatabase, Proc, build_release_binaries, command, free_port},
     load::peak_rss_mib,
@@ -43,8 +47,17 @@ fn main() {
 }
 
 async fn run() {
+    let trace = std::env::var("BENCH_TRACE").is_ok();
+    if trace {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("attune_shared=debug,sqlx=warn"))
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .init();
+    }
     let people: i64 = std::env::var("PEOPLE").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    build_release_binaries();
+    if !trace {
+        build_release_binaries();
+    }
     let bench = BenchDatabase::create().await;
     let conn = db::connect(&bench.url).await.unwrap();
     db::migrate(&conn).await.unwrap();
@@ -70,28 +83,45 @@ async fn run() {
     }
     let baseline = baseline.into_iter().min().unwrap();
 
-    // The worker's first scheduled run starts as it starts.
+    if trace {
+        let started = Instant::now();
+        let reflections = Reflections::new(conn.clone(), Arc::new(SystemClock));
+        let stored = reflections.make_due(Utc::now()).await.unwrap();
+        println!("in this process: {} stored in {:.2} s", stored.len(), started.elapsed().as_secs_f64());
+        assert_eq!(stored.len() as i64, people);
+        conn.close().await.ok();
+        bench.drop_database().await;
+        return;
+    }
+
+    // The worker's first scheduled run starts as it starts; it logs once it has
+    // stored and announced everything that was due.
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
+    let mut env = bench.scaled_env(port, dir.path());
+    env.push(("RUST_LOG", "warn,attune_worker::jobs::reflections=info".to_owned()));
+    env.push(("ATTUNE_LOG_FORMAT", "json".to_owned()));
+    let mut cmd = command("attune-worker", &env);
+    cmd.stdout(std::process::Stdio::piped());
     let started = Instant::now();
-    let worker = Proc(command("attune-worker", &bench.scaled_env(port, dir.path())).spawn().unwrap());
-    let stored = wait_for_reflections(&conn, people, &worker).await;
-    let elapsed = started.elapsed();
+    let mut worker = Proc(cmd.spawn().unwrap());
+    let (done, stored) = wait_for_the_run(&mut worker, started);
     let rss = peak_rss_mib(worker.pid()).unwrap_or(f64::NAN);
     drop(worker);
-    assert_eq!(stored, people);
+    assert_eq!(stored, people, "the worker's run stored every reflection");
+    assert_eq!(count(&conn).await, people);
     check_a_sample(&conn).await;
 
     println!("reflections for {people} people × {CHECKINS_PER_PERSON} check-ins (release, PostgreSQL + Redis):");
     println!(
-        "  attune-worker, start to all stored: {:.2} s ({:.0} reflections/s); peak RSS {rss:.1} MiB",
-        elapsed.as_secs_f64(),
-        people as f64 / elapsed.as_secs_f64()
+        "  attune-worker, process start to all stored and announced: {:.2} s ({:.0} reflections/s); peak RSS {rss:.1} MiB",
+        done.as_secs_f64(),
+        people as f64 / done.as_secs_f64()
     );
     println!(
         "  baseline, one plain GROUP BY pass read by a client: {:.2} s (ratio {:.1}×)",
         baseline.as_secs_f64(),
-        elapsed.as_secs_f64() / baseline.as_secs_f64()
+        done.as_secs_f64() / baseline.as_secs_f64()
     );
     conn.close().await.ok();
     bench.drop_database().await;
@@ -157,16 +187,22 @@ async fn count(conn: &DatabaseConnection) -> i64 {
     row.try_get("", "n").unwrap()
 }
 
-async fn wait_for_reflections(conn: &DatabaseConnection, people: i64, worker: &Proc) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let stored = count(conn).await;
-        if stored >= people || Instant::now() > deadline {
-            return stored;
+/// Reads the worker's JSON log until its reflections run reports what it stored;
+/// returns the time from `started` and that count. Gives up after five minutes.
+fn wait_for_the_run(worker: &mut Proc, started: Instant) -> (Duration, i64) {
+    use std::io::BufRead;
+    let stdout = std::io::BufReader::new(worker.0.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if event["message"] == "weekly reflections stored and announced" {
+                let _ = tx.send((started.elapsed(), event["stored"].as_i64().unwrap_or(-1)));
+                return;
+            }
         }
-        assert!(peak_rss_mib(worker.pid()).is_some(), "the worker exited");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    });
+    rx.recv_timeout(Duration::from_secs(300)).expect("the worker's reflections run did not finish")
 }
 
 /// One stored reflection has the seeded figures.

@@ -17,7 +17,7 @@ use attune_worker::{WorkerDeps, jobs::reflections::run};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use reqwest::{Method, StatusCode};
-use sea_orm::EntityTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -306,6 +306,57 @@ async fn a_worker_stopped_before_announcing_leaves_the_notice_to_the_next_run() 
     assert_eq!(run_at(&deps, later + chrono::Duration::minutes(10)).await, 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fake.deliveries().len(), 1, "announced exactly once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_stopped_after_queuing_but_before_marking_sends_no_second_notice() {
+    let (app, fake, fake_clock) = setup().await;
+    let utc = chrono_tz::UTC;
+    app.clock.set(at(utc, "2026-11-09 09:00"));
+    let user = enrolled(&app, "marked@example.org", utc, "GB").await;
+    let device = fake.new_subscription();
+    let response =
+        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let due = at(utc, "2026-11-15 18:00");
+    app.clock.set(due);
+    fake_clock.set(due);
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, due).await, 1);
+    fake.wait_for_deliveries(1, WAIT).await;
+    // The worker queued the notice, then stopped before recording that it had:
+    // its row still shows the notice as due after the lease.
+    let stuck = (due + ANNOUNCE_LEASE).timestamp_millis();
+    let backend = app.db.get_database_backend();
+    let marked_back = app
+        .db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DbBackend::Postgres => "UPDATE reflections SET announce_at = $1",
+                _ => "UPDATE reflections SET announce_at = ?",
+            },
+            [stuck.into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(marked_back.rows_affected(), 1);
+
+    let later = due + ANNOUNCE_LEASE;
+    app.clock.set(later);
+    fake_clock.set(later);
+    assert_eq!(run_at(&deps, later).await, 0);
+    let taken: Option<i64> = reflection::Entity::find().one(&app.db).await.unwrap().map(|row| row.announce_at).unwrap();
+    assert_eq!(taken, None, "the next run took the notice over and recorded it");
+    attune_tests::eventually("the queue drained", WAIT, || {
+        let queue = deps.queue.clone();
+        async move { queue.depth().await.unwrap() == 0 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fake.deliveries().len(), 1, "the notice queued again under the same key is dropped");
     app.stop().await;
 }
 

@@ -51,6 +51,7 @@ pub(super) struct EnrolledPerson {
     pub latest: Option<String>,
 }
 
+#[tracing::instrument(skip_all)]
 pub(super) async fn enrolled_page(
     conn: &impl ConnectionTrait,
     after: Option<Uuid>,
@@ -103,6 +104,7 @@ const DAYS: usize = 7 * WEEKS;
 
 /// Each candidate's reflection, computed with one aggregate query over their
 /// check-ins and one query over their step changes.
+#[tracing::instrument(skip_all, fields(people = candidates.len()))]
 pub(super) async fn compute(
     conn: &impl ConnectionTrait,
     catalog: &Catalog,
@@ -114,7 +116,7 @@ pub(super) async fn compute(
     let windows: HashMap<Uuid, Window> = candidates.iter().map(|c| (c.user_id, Window::new(c.week, c.tz))).collect();
     // Per person: each week's sums, and a bit per local day with a check-in.
     let mut stats: HashMap<Uuid, ([WeekStats; WEEKS], [u8; WEEKS])> = HashMap::new();
-    for row in conn.query_all_raw(aggregate_query(conn, &windows)).await? {
+    for row in aggregate(conn, &windows).await? {
         let bucket = DayBucket::read(&row)?;
         let Some(slot) = usize::try_from(bucket.slot).ok().filter(|s| *s < DAYS) else { continue };
         let (weeks, active) = stats.entry(bucket.user_id).or_default();
@@ -316,7 +318,14 @@ fn aggregate_query(conn: &impl ConnectionTrait, windows: &HashMap<Uuid, Window>)
     sql.build()
 }
 
+/// The aggregate's rows.
+#[tracing::instrument(skip_all)]
+async fn aggregate(conn: &impl ConnectionTrait, windows: &HashMap<Uuid, Window>) -> Result<Vec<QueryResult>, DbErr> {
+    conn.query_all_raw(aggregate_query(conn, windows)).await
+}
+
 /// Step changes of these people within the three weeks, per person.
+#[tracing::instrument(skip_all)]
 async fn step_changes(
     conn: &impl ConnectionTrait,
     windows: &HashMap<Uuid, Window>,

@@ -9,6 +9,7 @@ mod sql;
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
     sea_query::Expr,
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 pub use self::compute::PEOPLE_PER_QUERY;
 use self::{
-    compute::{Candidate, compute, eligible, enrolled_page, is_last_page},
+    compute::{Candidate, EnrolledPerson, compute, eligible, enrolled_page, is_last_page},
     sql::Sql,
 };
 use crate::{
@@ -35,6 +36,10 @@ pub const REFLECTION_TTL_SECS: u32 = 24 * 60 * 60;
 /// A stored reflection whose notice is still not queued this long after it was
 /// stored lost its worker between the two; the next run takes it over.
 pub const ANNOUNCE_LEASE: Duration = Duration::minutes(5);
+/// Batches of [`PEOPLE_PER_QUERY`] computed and stored at once. Three keep both
+/// the database and this process busy on two cores (benches/reflections.rs); on
+/// SQLite's single connection they take turns.
+pub const BATCHES_AT_ONCE: usize = 3;
 /// The most reflections one page of `GET /v1/reflections` returns.
 pub const MAX_PAGE: u64 = 52;
 
@@ -135,44 +140,23 @@ impl Reflections {
     /// Computes and stores every reflection due by `now` and not stored yet: for
     /// each enrolled, unpaused person, the most recent week that ended (Sunday
     /// 18:00 local) after they enrolled. Runs set-based, [`PEOPLE_PER_QUERY`]
-    /// people per aggregate query, two batches at once (the database aggregates
-    /// one while this process builds the other's reflections; on SQLite's single
-    /// connection they take turns). Returns the reflections this call stored, which
-    /// the caller announces; a reflection another run stored first is not returned,
-    /// so several workers may run this at once and each is announced once.
+    /// people per aggregate query, [`BATCHES_AT_ONCE`] batches at once. Returns
+    /// the reflections this call stored, which the caller announces; a reflection
+    /// another run stored first is not returned, so several workers may run this
+    /// at once and each is announced once.
     #[tracing::instrument(skip_all)]
     pub async fn make_due(&self, now: DateTime<Utc>) -> Result<Vec<NewReflection>, DbErr> {
         let catalog = catalog()?;
-        let mut stored = Vec::new();
-        let mut after = None;
-        loop {
-            let page = enrolled_page(&self.db, after).await?;
-            after = page.last().map(|p| p.user_id);
-            let due: Vec<Candidate> = page
-                .iter()
-                .filter_map(|person| {
-                    let week = ReflectionWeek::last_due_week(now, person.tz);
-                    let done = person.latest.as_deref().is_some_and(|latest| latest >= week.to_string().as_str());
-                    (!done && eligible(person, week, now)).then(|| Candidate {
-                        user_id: person.user_id,
-                        tz: person.tz,
-                        country: person.country.clone(),
-                        enrolled_at: person.enrolled_at,
-                        week,
-                    })
-                })
-                .collect();
-            for pair in due.chunks(2 * PEOPLE_PER_QUERY) {
-                let (one, two) = pair.split_at(pair.len().min(PEOPLE_PER_QUERY));
-                let (one, two) =
-                    futures::try_join!(self.store_new(catalog, one, now), self.store_new(catalog, two, now))?;
-                stored.extend(one.into_iter().chain(two));
-            }
-            if is_last_page(&page) {
-                break;
-            }
-        }
-        Ok(stored)
+        let due = move |person: &EnrolledPerson| {
+            let week = ReflectionWeek::last_due_week(now, person.tz);
+            let done = person.latest.as_deref().is_some_and(|latest| latest >= week.to_string().as_str());
+            (!done && eligible(person, week, now)).then_some(week)
+        };
+        let store = move |this: Self, batch: Vec<Candidate>| async move {
+            this.insert_new(&compute(&this.db, catalog, &batch).await?, now).await
+        };
+        let stored = self.in_batches(due, store).await?;
+        Ok(stored.into_iter().flatten().collect())
     }
 
     /// Computes `week` again for everyone enrolled before it fell due and not
@@ -182,64 +166,71 @@ impl Reflections {
     pub async fn recompute_week(&self, week: ReflectionWeek) -> Result<Recomputed, DbErr> {
         let catalog = catalog()?;
         let now = self.clock.now();
-        let mut summary = Recomputed::default();
-        let mut after = None;
-        loop {
-            let page = enrolled_page(&self.db, after).await?;
-            after = page.last().map(|p| p.user_id);
-            let candidates: Vec<Candidate> = page
-                .iter()
-                .filter(|person| eligible(person, week, now))
-                .map(|person| Candidate {
-                    user_id: person.user_id,
-                    tz: person.tz,
-                    country: person.country.clone(),
-                    enrolled_at: person.enrolled_at,
-                    week,
-                })
-                .collect();
-            for pair in candidates.chunks(2 * PEOPLE_PER_QUERY) {
-                let (one, two) = pair.split_at(pair.len().min(PEOPLE_PER_QUERY));
-                let (one, two) = futures::try_join!(
-                    self.store_changed(catalog, one, week, now),
-                    self.store_changed(catalog, two, week, now)
-                )?;
-                for counts in [one, two] {
-                    summary.created += counts.created;
-                    summary.updated += counts.updated;
-                    summary.unchanged += counts.unchanged;
-                }
-            }
-            if is_last_page(&page) {
-                break;
-            }
-        }
-        Ok(summary)
+        let store = move |this: Self, batch: Vec<Candidate>| async move {
+            this.upsert(&compute(&this.db, catalog, &batch).await?, week, now).await
+        };
+        let counts = self.in_batches(move |person| eligible(person, week, now).then_some(week), store).await?;
+        Ok(counts.into_iter().fold(Recomputed::default(), |sum, counts| Recomputed {
+            created: sum.created + counts.created,
+            updated: sum.updated + counts.updated,
+            unchanged: sum.unchanged + counts.unchanged,
+        }))
     }
 
-    /// Computes one batch and stores what is not stored yet; returns what it stored.
-    async fn store_new(
+    /// Pages through the enrolled, unpaused people, picks the week `select`
+    /// names for each, and runs `store` on batches of [`PEOPLE_PER_QUERY`] such
+    /// candidates, [`BATCHES_AT_ONCE`] at a time: while the database aggregates
+    /// or inserts for one batch, this process builds another's reflections, and
+    /// the next page is read as soon as a batch is free for it.
+    async fn in_batches<T, Store, Stored>(
         &self,
-        catalog: &Catalog,
-        batch: &[Candidate],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<NewReflection>, DbErr> {
-        self.insert_new(&compute(&self.db, catalog, batch).await?, now).await
-    }
-
-    /// Computes one batch and stores what is new or changed.
-    async fn store_changed(
-        &self,
-        catalog: &Catalog,
-        batch: &[Candidate],
-        week: ReflectionWeek,
-        now: DateTime<Utc>,
-    ) -> Result<Recomputed, DbErr> {
-        self.upsert(&compute(&self.db, catalog, batch).await?, week, now).await
+        select: impl Fn(&EnrolledPerson) -> Option<ReflectionWeek> + Send + Sync + 'static,
+        store: Store,
+    ) -> Result<Vec<T>, DbErr>
+    where
+        Store: Fn(Self, Vec<Candidate>) -> Stored + Send + Sync + 'static,
+        Stored: Future<Output = Result<T, DbErr>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db.clone();
+        // One page of candidates at a time; `None` once the last page is read.
+        let pages = stream::try_unfold(Some(None), move |after: Option<Option<Uuid>>| {
+            let db = db.clone();
+            async move {
+                let Some(after) = after else { return Ok(None) };
+                let page = enrolled_page(&db, after).await?;
+                let next = (!is_last_page(&page)).then(|| page.last().map(|p| p.user_id));
+                Ok::<_, DbErr>(Some((page, next)))
+            }
+        });
+        let this = self.clone();
+        pages
+            .map_ok(move |page| {
+                let candidates: Vec<Candidate> = page
+                    .into_iter()
+                    .filter_map(|person| {
+                        select(&person).map(|week| Candidate {
+                            user_id: person.user_id,
+                            tz: person.tz,
+                            country: person.country,
+                            enrolled_at: person.enrolled_at,
+                            week,
+                        })
+                    })
+                    .collect();
+                let batches: Vec<Vec<Candidate>> = candidates.chunks(PEOPLE_PER_QUERY).map(<[_]>::to_vec).collect();
+                stream::iter(batches).map(Ok)
+            })
+            .try_flatten()
+            .map_ok(move |batch| store(this.clone(), batch))
+            .try_buffer_unordered(BATCHES_AT_ONCE)
+            .try_collect()
+            .await
     }
 
     /// Inserts what is not stored yet, with its notice due; returns what this
     /// insert stored.
+    #[tracing::instrument(skip_all, fields(rows = computed.len()))]
     async fn insert_new(
         &self,
         computed: &[(Uuid, ReflectionWeek, Reflection)],

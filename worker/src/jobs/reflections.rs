@@ -7,7 +7,7 @@ use std::{collections::HashMap, time::Duration};
 
 use attune_shared::{
     entities::push_subscription::{self, Entity as PushSubscription},
-    jobs::Job,
+    jobs::{Job, UniqueJob},
     reflections::{NewReflection, Reflections, announcement},
 };
 use chrono::{DateTime, Utc};
@@ -51,7 +51,9 @@ pub async fn run(deps: &WorkerDeps, now: DateTime<Utc>) -> anyhow::Result<usize>
     Ok(stored.len())
 }
 
-/// Queues the notice of each reflection to each of its person's devices.
+/// Queues the notice of each reflection to each of its person's devices, each
+/// under its own idempotency key: a worker that takes over notices another one
+/// queued but was too slow to mark queues none twice.
 async fn announce(deps: &WorkerDeps, reflections: &[NewReflection]) -> anyhow::Result<()> {
     let users: Vec<Uuid> = reflections.iter().map(|r| r.user_id).collect();
     let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
@@ -60,21 +62,17 @@ async fn announce(deps: &WorkerDeps, reflections: &[NewReflection]) -> anyhow::R
     {
         devices.entry(subscription.user_id).or_default().push(subscription.id);
     }
-    let jobs: Vec<Job> = reflections
+    let jobs: Vec<UniqueJob> = reflections
         .iter()
         .flat_map(|reflection| {
             let message = announcement(reflection.week);
-            let user_id = reflection.user_id;
-            devices.get(&user_id).into_iter().flatten().map(move |&subscription_id| Job::SendPush {
-                user_id,
-                subscription_id,
-                message: message.clone(),
-                attempt: 0,
+            let NewReflection { user_id, week } = *reflection;
+            devices.get(&user_id).into_iter().flatten().map(move |&subscription_id| UniqueJob {
+                key: format!("reflection:{user_id}:{week}:{subscription_id}"),
+                job: Job::SendPush { user_id, subscription_id, message: message.clone(), attempt: 0 },
             })
         })
         .collect();
-    for job in jobs {
-        deps.queue.enqueue(job).await?;
-    }
+    deps.queue.enqueue_unique(jobs).await?;
     Ok(())
 }
