@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{DueReminder, Reminders, claim::fresh_plans, settings_of};
 use crate::{
-    db::rows_per_statement,
+    db::{is_postgres, rows_per_statement},
     entities::{
         push_subscription::{self, Entity as PushSubscription},
         reminder_delivery::{self, Entity as ReminderDelivery},
@@ -120,6 +120,12 @@ impl Reminders {
     #[tracing::instrument(skip_all, fields(reminders = delivery_ids.len()))]
     pub async fn mark_queued(&self, delivery_ids: &[Uuid], at: DateTime<Utc>) -> Result<(), DbErr> {
         let txn = self.bulk_transaction().await?;
+        if is_postgres(&txn) {
+            // The commit need not wait for the disk: should the database lose this
+            // mark in a crash, the lease runs out, a later run queues the same
+            // pushes again under the same idempotency keys, and the queue drops them.
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
+        }
         for chunk in delivery_ids.chunks(rows_per_statement(ID_BYTES)) {
             ReminderDelivery::update_many()
                 .col_expr(reminder_delivery::Column::QueuedAt, Expr::value(at.timestamp_millis()))
