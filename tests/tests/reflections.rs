@@ -12,7 +12,11 @@ use attune_shared::{
     entities::reflection,
     reflections::{ANNOUNCE_LEASE, REFLECTION_TTL_SECS, Reflections},
 };
-use attune_tests::{TestApp, TestUser, expect_problem, fake_push::FakePushService, problem_fields, read};
+use attune_tests::{
+    TestApp, TestUser, expect_problem,
+    fake_push::{FakePushService, FakeSubscription},
+    problem_fields, read,
+};
 use attune_worker::{WorkerDeps, jobs::reflections::run};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -69,6 +73,15 @@ async fn enrolled(app: &TestApp, email: &str, tz: Tz, country: &str) -> TestUser
     user
 }
 
+/// Subscribes one of the fake push service's devices for `user`.
+async fn subscribe(app: &TestApp, fake: &FakePushService, user: &TestUser) -> FakeSubscription {
+    let device = fake.new_subscription();
+    let response =
+        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    device
+}
+
 /// A check-in at `when`: (mood, anxiety, comfort), and a completed exercise.
 fn checkin(id: &str, when: DateTime<Utc>, (mood, anxiety, comfort): (u8, u8, u8), exercise: Option<&str>) -> Value {
     json!({
@@ -104,10 +117,7 @@ async fn a_week_is_reflected_once_at_six_on_sunday_local_and_announced_discreetl
     let la = chrono_tz::America::Los_Angeles;
     app.clock.set(at(la, "2026-11-09 09:00"));
     let user = enrolled(&app, "week@example.org", la, "US").await;
-    let device = fake.new_subscription();
-    let response =
-        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let device = subscribe(&app, &fake, &user).await;
     let user = push_checkins(
         &app,
         &user,
@@ -279,10 +289,7 @@ async fn a_worker_stopped_before_announcing_leaves_the_notice_to_the_next_run() 
     let utc = chrono_tz::UTC;
     app.clock.set(at(utc, "2026-11-09 09:00"));
     let user = enrolled(&app, "stopped@example.org", utc, "GB").await;
-    let device = fake.new_subscription();
-    let response =
-        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    subscribe(&app, &fake, &user).await;
 
     // A worker stores the reflection and stops before queuing its notice.
     let due = at(utc, "2026-11-15 18:00");
@@ -315,10 +322,7 @@ async fn a_worker_stopped_after_queuing_but_before_marking_sends_no_second_notic
     let utc = chrono_tz::UTC;
     app.clock.set(at(utc, "2026-11-09 09:00"));
     let user = enrolled(&app, "marked@example.org", utc, "GB").await;
-    let device = fake.new_subscription();
-    let response =
-        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    subscribe(&app, &fake, &user).await;
 
     let due = at(utc, "2026-11-15 18:00");
     app.clock.set(due);
@@ -465,10 +469,7 @@ async fn recomputing_a_week_is_idempotent_and_picks_up_late_check_ins_silently()
     let utc = chrono_tz::UTC;
     app.clock.set(at(utc, "2026-11-09 09:00"));
     let user = enrolled(&app, "recompute@example.org", utc, "CA").await;
-    let device = fake.new_subscription();
-    let response =
-        app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    subscribe(&app, &fake, &user).await;
     let user = push_checkins(&app, &user, vec![checkin("one", at(utc, "2026-11-10 19:00"), (3, 3, 3), None)]).await;
     let reflections = Reflections::new(app.db.clone(), Arc::new(app.clock.clone()));
     // Not over yet: nobody's week of 9 November has fallen due.
