@@ -370,6 +370,12 @@ async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that
 /// A user enrolled with reminders every day and one device; returns their first
 /// reminder's slot.
 async fn user_with_a_device(app: &TestApp, fake: &FakePushService, email: &str) -> DateTime<Utc> {
+    subscribed_user(app, fake, email).await.1
+}
+
+/// Someone enrolled at a steady pace, reminded every evening, with one device;
+/// and their next reminder's slot.
+async fn subscribed_user(app: &TestApp, fake: &FakePushService, email: &str) -> (TestUser, DateTime<Utc>) {
     let user = app.register(email).await;
     enroll(app, &user, "steady").await;
     put_settings(app, &user, &every_day(("19:00", "21:00"))).await;
@@ -377,7 +383,8 @@ async fn user_with_a_device(app: &TestApp, fake: &FakePushService, email: &str) 
     let response =
         app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    next_reminder_at(app, &user).await.unwrap()
+    let slot = next_reminder_at(app, &user).await.unwrap();
+    (user, slot)
 }
 
 /// Moves the app's and the push service's clocks just past `slot`.
@@ -399,6 +406,30 @@ async fn queue_drained(queue: &JobQueue) {
         async move { queue.depth().await.unwrap() == 0 }
     })
     .await;
+}
+
+#[tokio::test]
+async fn deleting_an_account_purges_its_reminder_deliveries_and_no_one_elses() {
+    let (app, fake, fake_clock) = setup().await;
+    let (user, slot) = subscribed_user(&app, &fake, "purged@example.org").await;
+    let neighbours_slot = user_with_a_device(&app, &fake, "neighbour@example.org").await;
+    just_after(&app, &fake_clock, std::cmp::max(slot, neighbours_slot));
+    let deps = worker_deps(&app).await;
+    assert_eq!(dispatch(&app, &deps).await, 2);
+    let recorded = deliveries(&app).await;
+    assert_eq!(recorded.iter().filter(|d| d.user_id == user.uuid()).count(), 1);
+
+    let user = sign_in(&app, &user).await;
+    let response = app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    attune_tests::eventually("the purge removes the person's deliveries", WAIT, || async {
+        deliveries(&app).await.iter().all(|d| d.user_id != user.uuid())
+    })
+    .await;
+    let left = deliveries(&app).await;
+    assert_eq!(left.len(), 1, "the neighbour's delivery stays");
+    assert_ne!(left[0].user_id, user.uuid());
+    app.stop().await;
 }
 
 #[tokio::test]
