@@ -11,6 +11,7 @@ mod m20261123_000004_push;
 mod m20261123_000005_reminders;
 mod m20261123_000006_reflections;
 mod m20261123_000007_reminder_outbox;
+mod m20261124_000008_reminder_opened_index;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_reminders::Migration),
             Box::new(m20261123_000006_reflections::Migration),
             Box::new(m20261123_000007_reminder_outbox::Migration),
+            Box::new(m20261124_000008_reminder_opened_index::Migration),
         ]
     }
 }

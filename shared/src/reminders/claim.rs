@@ -235,13 +235,17 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
         .expr_as(Expr::col((e.clone(), Alias::new("pace"))), Alias::new("pace"))
         .expr_as(Expr::col((e.clone(), Alias::new("paused_at"))), Alias::new("paused_at"))
         .expr_as(Expr::col((p.clone(), Alias::new("id"))), Alias::new("subscription_id"))
-        // One index lookup each: checkins (user_id, version, id), deliveries (user_id, slot_at).
+        // One index lookup each: checkins (user_id, version, id), and the opened
+        // deliveries' partial index (user_id, opened_at), however long the history.
         .expr_as(
             Expr::cust("(SELECT MAX(c.version) FROM checkins c WHERE c.user_id = s.user_id)"),
             Alias::new("last_checkin"),
         )
         .expr_as(
-            Expr::cust("(SELECT MAX(d.opened_at) FROM reminder_deliveries d WHERE d.user_id = s.user_id)"),
+            Expr::cust(
+                "(SELECT MAX(d.opened_at) FROM reminder_deliveries d \
+                 WHERE d.user_id = s.user_id AND d.opened_at IS NOT NULL)",
+            ),
             Alias::new("last_opened"),
         )
         .from_subquery(locked, s.clone())
