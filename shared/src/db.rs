@@ -41,6 +41,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// take 47 ms. Bulk statements stay below this until a release sets TCP_NODELAY.
 pub const MAX_STATEMENT_BYTES: usize = 12 * 1024;
 
+/// Bound bytes of one UUID (PostgreSQL's binary format: length, value, format code).
+pub const UUID_BIND_BYTES: usize = 22;
+
 /// How many rows of `bytes_per_row` bound bytes one bulk statement takes (see
 /// [`MAX_STATEMENT_BYTES`]); always at least one.
 pub const fn rows_per_statement(bytes_per_row: usize) -> usize {

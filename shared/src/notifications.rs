@@ -2,21 +2,41 @@
 //! worker, one job per (message, subscription), so one failing device never
 //! delays or repeats another.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::{
     Clock,
+    db::{UUID_BIND_BYTES, rows_per_statement},
     domain::ValidationErrors,
     entities::push_subscription::{self, Entity as PushSubscription},
     jobs::{Job, JobQueue, QueueError},
     push::{PushKind, PushMessage, PushPayload, PushPolicy, PushSubscriptionJson, Urgency, ValidSubscription},
 };
+
+/// Each person's push subscriptions (ids only), for sending one notice to many
+/// people: one statement per [`rows_per_statement`] people.
+pub async fn devices_by_user(db: &impl ConnectionTrait, users: &[Uuid]) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
+    let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::with_capacity(users.len());
+    for chunk in users.chunks(rows_per_statement(UUID_BIND_BYTES)) {
+        let rows = PushSubscription::find()
+            .select_only()
+            .columns([push_subscription::Column::UserId, push_subscription::Column::Id])
+            .filter(push_subscription::Column::UserId.is_in(chunk.iter().copied()))
+            .into_tuple::<(Uuid, Uuid)>()
+            .all(db)
+            .await?;
+        for (user_id, subscription_id) in rows {
+            devices.entry(user_id).or_default().push(subscription_id);
+        }
+    }
+    Ok(devices)
+}
 
 /// Devices one person may register.
 pub const MAX_SUBSCRIPTIONS_PER_USER: u64 = 10;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{DueReminder, Pacing, Reminders, ms_to_time, pacing, spacing};
 use crate::{
-    db::{is_postgres, rows_per_statement},
+    db::{UUID_BIND_BYTES, is_postgres, rows_per_statement},
     domain::reminders::{ReminderSettings, next_slot},
     entities::reminder_schedule::{self, Entity as ReminderSchedule},
 };
@@ -271,8 +271,8 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
 }
 
 /// Bound bytes per row (PostgreSQL's binary format: length, value, format code).
-const DELIVERY_ROW_BYTES: usize = 2 * 22 + 2 * 14;
-const MOVE_ROW_BYTES: usize = 22 + 14 + 10 + 14;
+const DELIVERY_ROW_BYTES: usize = 2 * UUID_BIND_BYTES + 2 * 14;
+const MOVE_ROW_BYTES: usize = UUID_BIND_BYTES + 14 + 10 + 14;
 
 /// Records a delivery for each (user, slot), a multi-row `INSERT` per
 /// [`rows_per_statement`]; returns the new delivery's id by user for those not

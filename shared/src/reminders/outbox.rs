@@ -6,28 +6,25 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Order, Query},
 };
 use uuid::Uuid;
 
 use super::{DueReminder, Reminders, claim::fresh_plans, settings_of};
 use crate::{
-    db::{is_postgres, rows_per_statement},
+    db::{UUID_BIND_BYTES, is_postgres, rows_per_statement},
     entities::{
-        push_subscription::{self, Entity as PushSubscription},
         reminder_delivery::{self, Entity as ReminderDelivery},
         reminder_schedule::{self, Entity as ReminderSchedule},
     },
+    notifications::devices_by_user,
 };
 
 /// How long a claimed reminder may wait for its pushes to be queued before
 /// another dispatch run takes it over. A healthy run queues a batch well under a
 /// second after claiming it; a reminder whose worker died is at most this late.
 pub const CLAIM_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
-
-/// Bound bytes of one id (PostgreSQL's binary format: length, value, format code).
-const ID_BYTES: usize = 22;
 
 impl Reminders {
     /// Reminders claimed at least [`CLAIM_LEASE`] before `now` whose pushes were
@@ -83,7 +80,7 @@ impl Reminders {
             .into_iter()
             .map(|row| (row.user_id, row))
             .collect::<HashMap<_, _>>();
-        let mut devices = self.devices(&users).await?;
+        let mut devices = devices_by_user(&self.db, &users).await?;
         Ok(taken
             .into_iter()
             .map(|(delivery_id, user_id, slot_at)| DueReminder {
@@ -94,24 +91,6 @@ impl Reminders {
                 descriptive: settings_of(schedules.get(&user_id)).descriptive,
             })
             .collect())
-    }
-
-    /// Each person's push subscriptions (ids only).
-    async fn devices(&self, users: &[Uuid]) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
-        let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::with_capacity(users.len());
-        for chunk in users.chunks(rows_per_statement(ID_BYTES)) {
-            let rows = PushSubscription::find()
-                .select_only()
-                .columns([push_subscription::Column::UserId, push_subscription::Column::Id])
-                .filter(push_subscription::Column::UserId.is_in(chunk.iter().copied()))
-                .into_tuple::<(Uuid, Uuid)>()
-                .all(&self.db)
-                .await?;
-            for (user_id, subscription_id) in rows {
-                devices.entry(user_id).or_default().push(subscription_id);
-            }
-        }
-        Ok(devices)
     }
 
     /// Marks reminders whose pushes are on the queue (one statement per
@@ -126,7 +105,7 @@ impl Reminders {
             // pushes again under the same idempotency keys, and the queue drops them.
             txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
         }
-        for chunk in delivery_ids.chunks(rows_per_statement(ID_BYTES)) {
+        for chunk in delivery_ids.chunks(rows_per_statement(UUID_BIND_BYTES)) {
             ReminderDelivery::update_many()
                 .col_expr(reminder_delivery::Column::QueuedAt, Expr::value(at.timestamp_millis()))
                 // By id alone: a `queued_at IS NULL` here would steer PostgreSQL to

@@ -3,15 +3,14 @@
 //! push per device. Several workers may run it at once: a reflection is stored
 //! once, and only the run that stored it announces it.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use attune_shared::{
-    entities::push_subscription::{self, Entity as PushSubscription},
     jobs::{Job, UniqueJob},
+    notifications::devices_by_user,
     reflections::{NewReflection, Reflections, announcement},
 };
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::WorkerDeps;
@@ -56,12 +55,7 @@ pub async fn run(deps: &WorkerDeps, now: DateTime<Utc>) -> anyhow::Result<usize>
 /// queued but was too slow to mark queues none twice.
 async fn announce(deps: &WorkerDeps, reflections: &[NewReflection]) -> anyhow::Result<()> {
     let users: Vec<Uuid> = reflections.iter().map(|r| r.user_id).collect();
-    let mut devices: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for subscription in
-        PushSubscription::find().filter(push_subscription::Column::UserId.is_in(users)).all(&deps.db).await?
-    {
-        devices.entry(subscription.user_id).or_default().push(subscription.id);
-    }
+    let devices = devices_by_user(&deps.db, &users).await?;
     let jobs: Vec<UniqueJob> = reflections
         .iter()
         .flat_map(|reflection| {
