@@ -206,19 +206,21 @@ impl Reflections {
         let this = self.clone();
         pages
             .map_ok(move |page| {
-                let candidates: Vec<Candidate> = page
-                    .into_iter()
-                    .filter_map(|person| {
-                        select(&person).map(|week| Candidate {
-                            user_id: person.user_id,
-                            tz: person.tz,
-                            country: person.country,
-                            enrolled_at: person.enrolled_at,
-                            week,
-                        })
-                    })
-                    .collect();
-                let batches: Vec<Vec<Candidate>> = candidates.chunks(PEOPLE_PER_QUERY).map(<[_]>::to_vec).collect();
+                let mut batches: Vec<Vec<Candidate>> = Vec::new();
+                for person in page {
+                    let Some(week) = select(&person) else { continue };
+                    let candidate = Candidate {
+                        user_id: person.user_id,
+                        tz: person.tz,
+                        country: person.country,
+                        enrolled_at: person.enrolled_at,
+                        week,
+                    };
+                    match batches.last_mut() {
+                        Some(batch) if batch.len() < PEOPLE_PER_QUERY => batch.push(candidate),
+                        _ => batches.push(vec![candidate]),
+                    }
+                }
                 stream::iter(batches).map(Ok)
             })
             .try_flatten()
