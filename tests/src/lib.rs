@@ -374,6 +374,17 @@ where
     }
 }
 
+/// Waits (up to 30 s) until the app's worker has taken every job off `queue`.
+/// Pass an existing handle: connecting runs apalis's SQLite setup, which can
+/// find the queue busy.
+pub async fn queue_drained(queue: &attune_shared::jobs::JobQueue) {
+    eventually("the queue drained", Duration::from_secs(30), || {
+        let queue = queue.clone();
+        async move { queue.depth().await.expect("queue depth") == 0 }
+    })
+    .await;
+}
+
 /// Reads a response as JSON, with its status and content type.
 pub async fn read(response: Response) -> (StatusCode, String, Value) {
     let status = response.status();

@@ -354,11 +354,7 @@ async fn a_worker_stopped_after_queuing_but_before_marking_sends_no_second_notic
     assert_eq!(run_at(&deps, later).await, 0);
     let taken: Option<i64> = reflection::Entity::find().one(&app.db).await.unwrap().map(|row| row.announce_at).unwrap();
     assert_eq!(taken, None, "the next run took the notice over and recorded it");
-    attune_tests::eventually("the queue drained", WAIT, || {
-        let queue = deps.queue.clone();
-        async move { queue.depth().await.unwrap() == 0 }
-    })
-    .await;
+    attune_tests::queue_drained(&deps.queue).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fake.deliveries().len(), 1, "the notice queued again under the same key is dropped");
     app.stop().await;

@@ -398,16 +398,6 @@ async fn due_user_with_a_device(app: &TestApp, fake: &FakePushService, fake_cloc
     just_after(app, fake_clock, slot);
 }
 
-/// Waits until the app's worker has taken every job off the queue. (An existing
-/// handle: connecting runs apalis's SQLite setup, which can find the queue busy.)
-async fn queue_drained(queue: &JobQueue) {
-    attune_tests::eventually("the queue drained", WAIT, || {
-        let queue = queue.clone();
-        async move { queue.depth().await.unwrap() == 0 }
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn deleting_an_account_purges_its_reminder_deliveries_and_no_one_elses() {
     let (app, fake, fake_clock) = setup().await;
@@ -458,7 +448,7 @@ async fn a_worker_killed_between_claim_and_queue_loses_no_reminder_and_doubles_n
     assert_eq!(deliveries(&app).await[0].queued_at, Some(app.clock.now().timestamp_millis()));
     assert_eq!(dispatch(&app, &one).await, 0, "queued: never again");
     assert_eq!(dispatch(&app, &two).await, 0);
-    queue_drained(&one.queue).await;
+    attune_tests::queue_drained(&one.queue).await;
     assert_eq!(fake.deliveries().len(), 1, "sent exactly once");
     app.stop().await;
 }
@@ -489,7 +479,7 @@ async fn a_claim_that_never_commits_loses_nothing() {
     assert_eq!(sent.load(Ordering::SeqCst), 1);
     fake.wait_for_deliveries(1, WAIT).await;
     assert_eq!(dispatch(&app, &deps).await, 0);
-    queue_drained(&deps.queue).await;
+    attune_tests::queue_drained(&deps.queue).await;
     assert_eq!(fake.deliveries().len(), 1, "sent exactly once");
     app.stop().await;
 }
@@ -551,7 +541,7 @@ async fn two_workers_dispatching_many_reminders_send_each_exactly_once() {
     assert!(stored.iter().all(|d| d.queued_at.is_some()), "all queued");
 
     let pushed = fake.wait_for_deliveries(USERS, WAIT).await;
-    queue_drained(&queue).await;
+    attune_tests::queue_drained(&queue).await;
     let pushed_ids: std::collections::BTreeSet<String> =
         pushed.iter().map(|d| d.payload["delivery_id"].as_str().unwrap().to_owned()).collect();
     let stored_ids: std::collections::BTreeSet<String> = stored.iter().map(|d| d.id.to_string()).collect();
