@@ -19,12 +19,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use attune_shared::push::{
-    PushClient, PushKind, PushMessage, PushPayload, PushPolicy, SendOutcome, Urgency, ValidSubscription, VapidKey,
-    VapidSigner,
-};
+use attune_shared::push::{PushClient, PushPolicy, SendOutcome, ValidSubscription, VapidKey, VapidSigner};
 use attune_tests::{
-    bench_support::{Proc, free_port, reset_peak_rss},
+    bench_support::{Proc, free_port, reset_peak_rss, sample_reminder_message},
     load::peak_rss_mib,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -83,17 +80,6 @@ async fn sink(port: u16, cert_path: &str, key_path: &str) {
     }
 }
 
-fn payload() -> PushMessage {
-    let payload = PushPayload {
-        r#type: PushKind::Reminder,
-        title: "A quiet moment for you".into(),
-        body: "Whenever you're ready, there's something gentle waiting.".into(),
-        url: "/today".into(),
-        delivery_id: Some(uuid::Uuid::now_v7()),
-    };
-    PushMessage::new(payload, 4 * 3600, Urgency::Low)
-}
-
 /// Ephemeral key pair + ECDH per message, on every core: the RFC 8291 floor.
 fn raw_p256_per_second(peer: &[u8]) -> f64 {
     use ring::{agreement, rand::SystemRandom};
@@ -132,7 +118,7 @@ async fn attune_per_second(endpoint: &str, p256dh: &str, auth: &str, cert_der: &
     let client =
         PushClient::with_root_certificates(policy, vec![reqwest::Certificate::from_der(cert_der).unwrap()]).unwrap();
     let signer = Arc::new(VapidSigner::new(vapid, "mailto:bench@attune.test").unwrap());
-    let message = payload();
+    let message = sample_reminder_message();
     // Warm the connection pool and the VAPID cache.
     assert!(matches!(client.send(&subscription, &message, &signer, chrono::Utc::now()).await, SendOutcome::Delivered));
     let delivered = Arc::new(AtomicU64::new(0));

@@ -30,12 +30,12 @@ use attune_shared::{
     db::{self, rows_per_statement},
     domain::reminders::ReminderSettings,
     jobs::JobQueue,
-    push::{PushKind, PushMessage, PushPayload, Urgency},
+    push::PushMessage,
     secrets::{KeyRing, Secret, Secrets},
     sync::SyncService,
 };
 use attune_tests::{
-    bench_support::{BENCH_JWT, BENCH_KEYS, BenchDatabase, reset_peak_rss},
+    bench_support::{BENCH_JWT, BENCH_KEYS, BenchDatabase, reset_peak_rss, sample_reminder_message},
     load::peak_rss_mib,
 };
 use attune_worker::{
@@ -277,15 +277,9 @@ async fn baseline(conn: &DatabaseConnection, settings: &Settings, rows: i64) -> 
     (insert, started.elapsed())
 }
 
+/// A queued reminder's message, with the Topic reminders share.
 fn sample_message() -> PushMessage {
-    let payload = PushPayload {
-        r#type: PushKind::Reminder,
-        title: "A quiet moment for you".into(),
-        body: "Whenever you're ready, there's something gentle waiting.".into(),
-        url: "/today".into(),
-        delivery_id: Some(uuid::Uuid::now_v7()),
-    };
-    let mut message = PushMessage::new(payload, 4 * 3600, Urgency::Low);
+    let mut message = sample_reminder_message();
     message.topic = attune_shared::push::Topic::parse("reminder").ok();
     message
 }

@@ -152,3 +152,17 @@ impl BenchDatabase {
 pub fn reset_peak_rss(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
+
+/// A reminder's push as the benchmarks send and queue it: the discreet text, a
+/// delivery id, four hours to live, low urgency.
+pub fn sample_reminder_message() -> attune_shared::push::PushMessage {
+    use attune_shared::push::{PushKind, PushMessage, PushPayload, Urgency};
+    let payload = PushPayload {
+        r#type: PushKind::Reminder,
+        title: "A quiet moment for you".into(),
+        body: "Whenever you're ready, there's something gentle waiting.".into(),
+        url: "/today".into(),
+        delivery_id: Some(uuid::Uuid::now_v7()),
+    };
+    PushMessage::new(payload, 4 * 3600, Urgency::Low)
+}
