@@ -82,6 +82,24 @@ async fn subscribe(app: &TestApp, fake: &FakePushService, user: &TestUser) -> Fa
     device
 }
 
+/// Someone in UTC, enrolled on Monday 2026-11-09 with one device, and both
+/// clocks at that week's Sunday 18:00, when its reflection falls due; returns that time.
+async fn due_with_a_device(
+    app: &TestApp,
+    fake: &FakePushService,
+    fake_clock: &ManualClock,
+    email: &str,
+) -> DateTime<Utc> {
+    let utc = chrono_tz::UTC;
+    app.clock.set(at(utc, "2026-11-09 09:00"));
+    let user = enrolled(app, email, utc, "GB").await;
+    subscribe(app, fake, &user).await;
+    let due = at(utc, "2026-11-15 18:00");
+    app.clock.set(due);
+    fake_clock.set(due);
+    due
+}
+
 /// A check-in at `when`: (mood, anxiety, comfort), and a completed exercise.
 fn checkin(id: &str, when: DateTime<Utc>, (mood, anxiety, comfort): (u8, u8, u8), exercise: Option<&str>) -> Value {
     json!({
@@ -286,15 +304,8 @@ async fn weeks_follow_the_persons_zone_in_auckland_and_los_angeles() {
 #[tokio::test]
 async fn a_worker_stopped_before_announcing_leaves_the_notice_to_the_next_run() {
     let (app, fake, fake_clock) = setup().await;
-    let utc = chrono_tz::UTC;
-    app.clock.set(at(utc, "2026-11-09 09:00"));
-    let user = enrolled(&app, "stopped@example.org", utc, "GB").await;
-    subscribe(&app, &fake, &user).await;
-
+    let due = due_with_a_device(&app, &fake, &fake_clock, "stopped@example.org").await;
     // A worker stores the reflection and stops before queuing its notice.
-    let due = at(utc, "2026-11-15 18:00");
-    app.clock.set(due);
-    fake_clock.set(due);
     let reflections = Reflections::new(app.db.clone(), Arc::new(app.clock.clone()));
     let stored = reflections.make_due(due).await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -319,14 +330,7 @@ async fn a_worker_stopped_before_announcing_leaves_the_notice_to_the_next_run() 
 #[tokio::test]
 async fn a_worker_stopped_after_queuing_but_before_marking_sends_no_second_notice() {
     let (app, fake, fake_clock) = setup().await;
-    let utc = chrono_tz::UTC;
-    app.clock.set(at(utc, "2026-11-09 09:00"));
-    let user = enrolled(&app, "marked@example.org", utc, "GB").await;
-    subscribe(&app, &fake, &user).await;
-
-    let due = at(utc, "2026-11-15 18:00");
-    app.clock.set(due);
-    fake_clock.set(due);
+    let due = due_with_a_device(&app, &fake, &fake_clock, "marked@example.org").await;
     let deps = app.worker_deps().await;
     assert_eq!(run_at(&deps, due).await, 1);
     fake.wait_for_deliveries(1, WAIT).await;
