@@ -12,6 +12,7 @@ mod m20261123_000005_reminders;
 mod m20261123_000006_reflections;
 mod m20261123_000007_reminder_outbox;
 mod m20261124_000008_reminder_opened_index;
+mod m20261124_000009_reminder_delivery_keys;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_reflections::Migration),
             Box::new(m20261123_000007_reminder_outbox::Migration),
             Box::new(m20261124_000008_reminder_opened_index::Migration),
+            Box::new(m20261124_000009_reminder_delivery_keys::Migration),
         ]
     }
 }

@@ -179,21 +179,7 @@ impl Enrollments {
     }
 
     pub async fn current(&self, user_id: Uuid) -> Result<Current, EnrollmentError> {
-        let model = Enrollment::find()
-            .filter(enrollment::Column::UserId.eq(user_id))
-            .one(&self.db)
-            .await?
-            .ok_or(EnrollmentError::NotEnrolled)?;
-        let program = catalog()?
-            .program(&model.program)
-            .ok_or_else(|| EnrollmentError::Content(format!("program `{}` is gone", model.program)))?;
-        let pace = Pace::parse(&model.pace).map_err(EnrollmentError::Content)?;
-        let mode = match model.mode.as_str() {
-            "partnered" => ProgramMode::Partnered,
-            "couple" => ProgramMode::Couple,
-            _ => ProgramMode::Solo,
-        };
-        Ok(Current { model, pace, mode, program })
+        current_on(&self.db, user_id).await
     }
 
     #[tracing::instrument(skip_all, fields(%user_id))]
@@ -280,8 +266,14 @@ impl Enrollments {
     /// Today's suggestion for `user`, in their time zone, with resources when the
     /// plan calls for support.
     pub async fn today(&self, user: &user::Model) -> Result<Today, EnrollmentError> {
-        let current = self.current(user.id).await?;
-        let checkins = self.checkin_facts(user.id).await?;
+        self.today_on(&self.db, user).await
+    }
+
+    /// [`Enrollments::today`] read on `conn`: within a caller's transaction, which
+    /// on SQLite holds the only connection.
+    pub async fn today_on(&self, conn: &impl ConnectionTrait, user: &user::Model) -> Result<Today, EnrollmentError> {
+        let current = current_on(conn, user.id).await?;
+        let checkins = checkin_facts_on(conn, user.id).await?;
         let tz: chrono_tz::Tz = user.timezone.parse().unwrap_or(chrono_tz::UTC);
         let now = self.clock.now();
         let plan = plan_today(current.program, &current.position(), current.mode, &checkins, now, tz);
@@ -292,22 +284,46 @@ impl Enrollments {
 
     /// What the rules need of the user's check-ins: never their notes.
     pub async fn checkin_facts(&self, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
-        let stmt = Query::select()
-            .columns(["occurred_at", "anxiety", "comfort", "exercise_id", "completed"].map(Alias::new))
-            .from(Alias::new("checkins"))
-            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-            .to_owned();
-        let rows = self.db.query_all_raw(self.db.get_database_backend().build(&stmt)).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CheckinFact {
-                    occurred_at: ms_to_time(row.try_get("", "occurred_at")?),
-                    anxiety: row.try_get("", "anxiety")?,
-                    comfort: row.try_get("", "comfort")?,
-                    exercise_id: row.try_get("", "exercise_id")?,
-                    completed: row.try_get("", "completed")?,
-                })
-            })
-            .collect()
+        checkin_facts_on(&self.db, user_id).await
     }
+}
+
+/// [`Enrollments::checkin_facts`] read on `conn`.
+async fn checkin_facts_on(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
+    let stmt = Query::select()
+        .columns(["occurred_at", "anxiety", "comfort", "exercise_id", "completed"].map(Alias::new))
+        .from(Alias::new("checkins"))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .to_owned();
+    let rows = conn.query_all_raw(conn.get_database_backend().build(&stmt)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(CheckinFact {
+                occurred_at: ms_to_time(row.try_get("", "occurred_at")?),
+                anxiety: row.try_get("", "anxiety")?,
+                comfort: row.try_get("", "comfort")?,
+                exercise_id: row.try_get("", "exercise_id")?,
+                completed: row.try_get("", "completed")?,
+            })
+        })
+        .collect()
+}
+
+/// The person's enrollment, read on `conn` (the pool, or a caller's transaction).
+async fn current_on(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Current, EnrollmentError> {
+    let model = Enrollment::find()
+        .filter(enrollment::Column::UserId.eq(user_id))
+        .one(conn)
+        .await?
+        .ok_or(EnrollmentError::NotEnrolled)?;
+    let program = catalog()?
+        .program(&model.program)
+        .ok_or_else(|| EnrollmentError::Content(format!("program `{}` is gone", model.program)))?;
+    let pace = Pace::parse(&model.pace).map_err(EnrollmentError::Content)?;
+    let mode = match model.mode.as_str() {
+        "partnered" => ProgramMode::Partnered,
+        "couple" => ProgramMode::Couple,
+        _ => ProgramMode::Solo,
+    };
+    Ok(Current { model, pace, mode, program })
 }

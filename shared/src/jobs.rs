@@ -57,7 +57,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 pub const MISSED_HEARTBEATS: usize = 6;
 
 /// How long Redis remembers an idempotency key: far longer than anything that
-/// enqueues a keyed job again (the reminder dispatcher's lease is minutes).
+/// enqueues a keyed job again (a reminder claim rolled back after queuing is
+/// claimed again by the next dispatch, a minute later).
 /// SQLite keeps a job's key as long as the job's row.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 

@@ -1,5 +1,5 @@
-//! One reminder sent: at most one per (user, slot). Also the dispatcher's outbox:
-//! `queued_at` is NULL from the claim until the reminder's pushes are on the queue.
+//! One reminder sent: at most one per (user, slot), whose id is derived from the
+//! two (`reminders::delivery_id`). Recorded in the transaction that queues its pushes.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,8 +12,6 @@ pub struct Model {
     pub slot_at: i64,
     /// When the dispatcher claimed the slot.
     pub sent_at: i64,
-    /// When its pushes were queued; NULL while claimed but not yet queued.
-    pub queued_at: Option<i64>,
     pub opened_at: Option<i64>,
 }
 

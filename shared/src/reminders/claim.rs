@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, QueryResult, TransactionTrait,
+    ConnectionTrait, DatabaseTransaction, DbErr, QueryResult,
     sea_query::{
         Alias, Expr, ExprTrait, IntoIden, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement, TableRef,
         ValueTuple,
@@ -25,29 +25,24 @@ use crate::{
 pub const MAX_CLAIM_BATCH: u64 = 5_000;
 
 impl Reminders {
-    /// Claims up to `batch` due reminders and records each as sent, in one
-    /// transaction: rows another dispatcher holds are skipped (PostgreSQL
-    /// `FOR UPDATE SKIP LOCKED`; SQLite's single writer serialises), each slot is
-    /// recorded once under the (user, slot) key, and each schedule moves to its
-    /// next slot before the locks are released. The caller queues the pushes of
-    /// what is returned and then marks it queued; until then the deliveries are
-    /// an outbox that [`Reminders::take_over_unqueued`] reads after
-    /// [`CLAIM_LEASE`](super::CLAIM_LEASE).
-    #[tracing::instrument(skip_all, fields(batch))]
-    pub async fn claim_due(&self, now: DateTime<Utc>, batch: u64) -> Result<Vec<DueReminder>, DbErr> {
-        let txn = self.db.begin().await?;
-        let due = self.claim_due_in(&txn, now, batch).await?;
-        txn.commit().await?;
-        Ok(due)
-    }
-
-    /// [`Reminders::claim_due`] within the caller's transaction: nothing is
-    /// claimed unless it commits, and the rows stay locked until it ends.
+    /// Claims up to `batch` due reminders within `txn` and records each as sent:
+    /// rows another dispatcher holds are skipped (PostgreSQL `FOR UPDATE SKIP
+    /// LOCKED`; SQLite's single writer serialises), each slot is recorded once
+    /// under its (user, slot) key, and each schedule moves to its next slot.
+    ///
+    /// The caller queues the pushes of what is returned and only then commits:
+    /// a recorded delivery is a queued one. Should the caller die before its
+    /// commit, the claim rolls back and the next run claims the same slots again,
+    /// with the same delivery ids ([`delivery_id`]) and so the same idempotency
+    /// keys, under which the queue drops pushes it already holds. The rows stay
+    /// locked until the transaction ends, so a settings change for one of them
+    /// waits that long.
     ///
     /// Set-based: one statement reads the batch with what the rules need,
     /// multi-row `INSERT`s record the deliveries (a slot recorded before conflicts
     /// and is not returned), multi-row `UPDATE`s move every schedule on; each
     /// statement as large as [`rows_per_statement`] allows.
+    #[tracing::instrument(skip_all, fields(batch))]
     pub async fn claim_due_in(
         &self,
         txn: &DatabaseTransaction,
@@ -97,7 +92,7 @@ impl Reminders {
 /// with the default 4, marking a few hundred deliveries by id scans the whole
 /// table. JIT stays off: a stale estimate can make it spend half a second
 /// compiling a statement that runs in milliseconds.
-pub(super) async fn fresh_plans(txn: &DatabaseTransaction, on: bool) -> Result<(), DbErr> {
+async fn fresh_plans(txn: &DatabaseTransaction, on: bool) -> Result<(), DbErr> {
     if is_postgres(txn) {
         let mode = if on { "force_custom_plan" } else { "auto" };
         txn.execute_unprepared(&format!(
@@ -272,11 +267,26 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
 
 /// Bound bytes per row (PostgreSQL's binary format: length, value, format code).
 const DELIVERY_ROW_BYTES: usize = 2 * UUID_BIND_BYTES + 2 * 14;
+
+/// The id of the delivery of `user_id`'s reminder at `slot_at` (ms): the same
+/// for the same (user, slot) however often it is claimed, so the primary key is
+/// the exactly-once key, and a claim rolled back and made again queues its pushes
+/// under the same idempotency keys. Laid out as a UUIDv7 whose time is the slot's
+/// and whose other bits come from SHA-256 of the two: deliveries sort by slot, so
+/// a dispatch appends to the key's index instead of writing all over it.
+pub fn delivery_id(user_id: Uuid, slot_at: i64) -> Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new().chain_update(user_id.as_bytes()).chain_update(slot_at.to_be_bytes()).finalize();
+    let mut bits = [0_u8; 10];
+    bits.copy_from_slice(&digest[..10]);
+    // Slots are after 1970; a negative one (never stored) would sort first.
+    uuid::Builder::from_unix_timestamp_millis(u64::try_from(slot_at).unwrap_or(0), &bits).into_uuid()
+}
 const MOVE_ROW_BYTES: usize = UUID_BIND_BYTES + 14 + 10 + 14;
 
 /// Records a delivery for each (user, slot), a multi-row `INSERT` per
 /// [`rows_per_statement`]; returns the new delivery's id by user for those not
-/// recorded before.
+/// recorded before (a recorded one conflicts on its [`delivery_id`]).
 #[tracing::instrument(skip_all)]
 async fn record_deliveries(
     txn: &DatabaseTransaction,
@@ -291,11 +301,11 @@ async fn record_deliveries(
             .columns(["id", "user_id", "slot_at", "sent_at"].map(Alias::new));
         for &(user_id, slot_at) in chunk {
             insert
-                .values([Uuid::now_v7().into(), user_id.into(), slot_at.into(), now_ms.into()])
+                .values([delivery_id(user_id, slot_at).into(), user_id.into(), slot_at.into(), now_ms.into()])
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
         }
         insert
-            .on_conflict(OnConflict::columns(["user_id", "slot_at"].map(Alias::new)).do_nothing().to_owned())
+            .on_conflict(OnConflict::column(Alias::new("id")).do_nothing().to_owned())
             .returning(Query::returning().columns(["id", "user_id"].map(Alias::new)));
         for row in txn.query_all_raw(txn.get_database_backend().build(&insert)).await? {
             recorded.insert(row.try_get("", "user_id")?, row.try_get("", "id")?);
@@ -336,4 +346,32 @@ async fn move_schedules(txn: &DatabaseTransaction, moves: &[ScheduleMove], now_m
         txn.execute_raw(txn.get_database_backend().build(&update)).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivery_id;
+    use uuid::Uuid;
+
+    const SLOT: i64 = 1_795_460_400_000;
+
+    #[test]
+    fn a_delivery_id_is_the_same_for_the_same_person_and_slot_and_differs_otherwise() {
+        let (one, two) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(delivery_id(one, SLOT), delivery_id(one, SLOT));
+        assert_ne!(delivery_id(one, SLOT), delivery_id(two, SLOT));
+        assert_ne!(delivery_id(one, SLOT), delivery_id(one, SLOT + 1));
+    }
+
+    #[test]
+    fn delivery_ids_are_version_7_and_sort_by_slot_whoever_they_are_for() {
+        let people: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
+        for (a, b) in people.iter().zip(people.iter().rev()) {
+            let (earlier, later) = (delivery_id(*a, SLOT), delivery_id(*b, SLOT + 1));
+            assert_eq!(earlier.get_version_num(), 7);
+            assert!(earlier < later, "{earlier} sorts before {later}");
+            let (secs, nanos) = earlier.get_timestamp().unwrap().to_unix();
+            assert_eq!(secs * 1000 + u64::from(nanos) / 1_000_000, SLOT as u64, "the slot's time");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Paced reminders: each person's settings and next slot, the dispatcher's claim of
 //! due slots, and what a reminder says. When slots fall is decided by the pure
 //! rules in `domain::reminders`; this module loads their inputs and stores the result.
-//! The claim is in `claim`, the outbox that makes dispatch crash-safe in `outbox`.
+//! The claim is in `claim`.
 
 use std::sync::Arc;
 
@@ -31,10 +31,8 @@ use crate::{
 };
 
 mod claim;
-mod outbox;
 
-pub use claim::MAX_CLAIM_BATCH;
-pub use outbox::CLAIM_LEASE;
+pub use claim::{MAX_CLAIM_BATCH, delivery_id};
 
 /// Every reminder shares one topic, so a newer one replaces an undelivered older one.
 pub const REMINDER_TOPIC: &str = "reminder";
@@ -60,8 +58,8 @@ pub struct ReminderView {
     pub next_reminder_at: Option<DateTime<Utc>>,
 }
 
-/// A reminder claimed by the dispatcher and recorded as sent: queue its pushes,
-/// then mark it queued ([`Reminders::mark_queued`]).
+/// A reminder claimed by the dispatcher and recorded as sent: its pushes must be
+/// queued before the claim's transaction commits (see [`Reminders::claim_due_in`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueReminder {
     pub delivery_id: Uuid,
@@ -283,8 +281,11 @@ impl Reminders {
     /// settings chose descriptive texts (see [`DueReminder::descriptive`]), which
     /// then name today's suggested exercise. A discreet one reads nothing from the
     /// database.
-    pub async fn message(&self, due: &DueReminder) -> PushMessage {
-        let suggestion = if due.descriptive { self.todays_suggestion(due.user_id).await } else { None };
+    ///
+    /// Read on `conn`: the claim's transaction, which on SQLite holds the only
+    /// connection until the pushes are queued.
+    pub async fn message(&self, conn: &impl ConnectionTrait, due: &DueReminder) -> PushMessage {
+        let suggestion = if due.descriptive { self.todays_suggestion(conn, due.user_id).await } else { None };
         let (title, body) = reminder_text(due.descriptive, suggestion.as_deref(), due.slot_at.unsigned_abs());
         let payload = PushPayload {
             r#type: PushKind::Reminder,
@@ -298,9 +299,9 @@ impl Reminders {
         message
     }
 
-    async fn todays_suggestion(&self, user_id: Uuid) -> Option<String> {
-        let user = User::find_by_id(user_id).one(&self.db).await.ok().flatten()?;
-        let today = Enrollments::new(self.db.clone(), self.clock.clone()).today(&user).await.ok()?;
+    async fn todays_suggestion(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Option<String> {
+        let user = User::find_by_id(user_id).one(conn).await.ok().flatten()?;
+        let today = Enrollments::new(self.db.clone(), self.clock.clone()).today_on(conn, &user).await.ok()?;
         today.plan.exercise.map(|(_, exercise)| exercise.title.clone())
     }
 }

@@ -1,14 +1,15 @@
 //! The reminder dispatcher: claims due reminders in batches and queues one push
-//! per device. Several workers may run it at once; each reminder still goes out
-//! once (see `Reminders::claim_due`), and one whose worker died between claiming
-//! and queuing is queued by a later run (see `Reminders::take_over_unqueued`).
+//! per device, each batch in one transaction. Several workers may run it at once;
+//! each reminder still goes out once (see `Reminders::claim_due_in`), and one
+//! whose worker died before its claim committed is claimed again by a later run.
 
 use attune_shared::{
     jobs::{Job, UniqueJob},
     reminders::{DueReminder, Reminders},
 };
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, future::try_join_all, stream};
+use futures::future::try_join_all;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use crate::WorkerDeps;
 
@@ -21,29 +22,15 @@ pub const BATCH: u64 = 5_000;
 /// (benches/reminders.rs). SQLite serialises them, which is harmless.
 const LANES: usize = 4;
 
-/// Descriptive messages built at once (each reads today's suggestion).
-const MESSAGE_CONCURRENCY: usize = 8;
-
-/// Sends every reminder due at `now`, `batch` at a time, after first taking over
-/// any a dead dispatcher left claimed but unqueued; returns how many were queued.
+/// Sends every reminder due at `now`, `batch` at a time; returns how many were queued.
 #[tracing::instrument(skip_all)]
 pub async fn dispatch_due_reminders(deps: &WorkerDeps, now: DateTime<Utc>, batch: u64) -> anyhow::Result<usize> {
-    let reminders = Reminders::new(deps.db.clone(), deps.clock.clone());
-    // The most overdue first. The lease is measured on the worker's own clock.
-    let mut sent = 0;
-    loop {
-        let stale = reminders.take_over_unqueued(deps.clock.now(), batch).await?;
-        sent += queue_pushes(deps, &reminders, &stale).await?;
-        if (stale.len() as u64) < batch {
-            break;
-        }
-    }
     // Owned futures: borrowing ones in a join would make this future not `Send`.
     let lanes = (0..LANES).map(|_| {
-        let (deps, reminders) = (deps.clone(), reminders.clone());
-        async move { claim_and_queue(&deps, &reminders, now, batch).await }
+        let deps = deps.clone();
+        async move { claim_and_queue(&deps, now, batch).await }
     });
-    sent += try_join_all(lanes).await?.into_iter().sum::<usize>();
+    let sent = try_join_all(lanes).await?.into_iter().sum::<usize>();
     if sent > 0 {
         tracing::info!(sent, "reminders dispatched");
     }
@@ -51,50 +38,53 @@ pub async fn dispatch_due_reminders(deps: &WorkerDeps, now: DateTime<Utc>, batch
 }
 
 /// Claims and queues batches until none is left.
-async fn claim_and_queue(
-    deps: &WorkerDeps,
-    reminders: &Reminders,
-    now: DateTime<Utc>,
-    batch: u64,
-) -> anyhow::Result<usize> {
+async fn claim_and_queue(deps: &WorkerDeps, now: DateTime<Utc>, batch: u64) -> anyhow::Result<usize> {
     let mut sent = 0;
     loop {
-        let due = reminders.claim_due(now, batch).await?;
-        sent += queue_pushes(deps, reminders, &due).await?;
-        if (due.len() as u64) < batch {
+        let txn = deps.db.begin().await?;
+        let queued = claim_and_queue_in(deps, &txn, now, batch).await?;
+        txn.commit().await?;
+        sent += queued;
+        if (queued as u64) < batch {
             return Ok(sent);
         }
     }
 }
 
-/// Queues one push per device of each reminder, then marks them all queued.
-#[tracing::instrument(skip_all, fields(reminders = due.len()))]
-async fn queue_pushes(deps: &WorkerDeps, reminders: &Reminders, due: &[DueReminder]) -> anyhow::Result<usize> {
+/// One batch within `txn`: claims up to `batch` due reminders and queues one push
+/// per device of each, under keys derived from the delivery, so that a batch
+/// queued again after its transaction rolled back is dropped by the queue. The
+/// caller commits once this returns; returns how many reminders were queued.
+#[tracing::instrument(skip_all)]
+pub async fn claim_and_queue_in(
+    deps: &WorkerDeps,
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    batch: u64,
+) -> anyhow::Result<usize> {
+    let reminders = Reminders::new(deps.db.clone(), deps.clock.clone());
+    let due = reminders.claim_due_in(txn, now, batch).await?;
     if due.is_empty() {
         return Ok(0);
     }
-    // Owned futures: a borrowing closure would make the dispatcher's future not `Send`.
-    let messages: Vec<_> = stream::iter(due.to_vec())
-        .map(|reminder| {
-            let reminders = reminders.clone();
-            async move { reminders.message(&reminder).await }
-        })
-        .buffered(MESSAGE_CONCURRENCY)
-        .collect()
-        .await;
     let mut jobs = Vec::with_capacity(due.len());
-    for (reminder, message) in due.iter().zip(messages) {
-        for &subscription_id in &reminder.devices {
-            jobs.push(UniqueJob {
-                // The same reminder queued again for the same device is dropped.
-                key: format!("reminder:{}:{subscription_id}", reminder.delivery_id),
-                job: Job::SendPush { user_id: reminder.user_id, subscription_id, message: message.clone(), attempt: 0 },
-            });
-        }
+    for reminder in &due {
+        jobs.extend(pushes(reminder, reminders.message(txn, reminder).await));
     }
     deps.queue.enqueue_unique(jobs).await?;
-    let ids: Vec<_> = due.iter().map(|d| d.delivery_id).collect();
-    reminders.mark_queued(&ids, deps.clock.now()).await?;
     metrics::counter!("attune_reminders_sent_total").increment(due.len() as u64);
     Ok(due.len())
+}
+
+/// One push job per device of `reminder`.
+fn pushes(reminder: &DueReminder, message: attune_shared::push::PushMessage) -> Vec<UniqueJob> {
+    reminder
+        .devices
+        .iter()
+        .map(|&subscription_id| UniqueJob {
+            // The same reminder queued again for the same device is dropped.
+            key: format!("reminder:{}:{subscription_id}", reminder.delivery_id),
+            job: Job::SendPush { user_id: reminder.user_id, subscription_id, message: message.clone(), attempt: 0 },
+        })
+        .collect()
 }
