@@ -1,18 +1,19 @@
-//! Reminder deliveries keyed by their slot, recorded only once queued.
+//! Reminder deliveries' keys in slot order.
 //!
-//! A delivery's id is now derived from its (user, slot), with the slot's time at
-//! the front (`reminders::delivery_id`), so the primary key is the exactly-once key
-//! and a dispatch appends its deliveries at the key's end. The unique index on
-//! `(user_id, slot_at)` had every new delivery land at a random place in an index
-//! as large as the whole history: with two months of history per person, most of a
-//! dispatch's time and write-ahead log. Looking a person's deliveries up (an
-//! account's purge) takes a plain index on `user_id`, whose duplicates PostgreSQL
-//! stores once.
+//! Each delivery landed at a random place in the unique `(user_id, slot_at)` index,
+//! which a history makes larger than the cache: with two months of history per
+//! person, most of a dispatch's time and write-ahead log. The same unique key with
+//! the slot first takes a dispatch's deliveries at its end instead (so do their
+//! ids, now derived from the slot: `reminders::delivery_id`). Looking a person's
+//! deliveries up (an account's purge) takes a plain index on `user_id`, whose
+//! duplicates PostgreSQL stores once.
 //!
-//! The dispatcher now queues a claim's pushes before the claim commits, so a
-//! recorded delivery is a queued one: the outbox's `queued_at` and its index go.
+//! Compatible with the previous release, whose workers may still run while this
+//! one rolls out (or after a rollback): their `ON CONFLICT (user_id, slot_at)`
+//! finds the new unique index (both backends match its columns in any order), and
+//! `queued_at` stays, written by this release as the claim's own time.
 
-use sea_orm_migration::{prelude::*, schema::*};
+use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -22,23 +23,25 @@ enum ReminderDeliveries {
     Table,
     UserId,
     SlotAt,
-    SentAt,
-    QueuedAt,
 }
 
 const USER_SLOT_INDEX: &str = "idx_reminder_deliveries_user_slot";
-const UNQUEUED_INDEX: &str = "idx_reminder_deliveries_unqueued";
+const SLOT_USER_INDEX: &str = "idx_reminder_deliveries_slot_user";
 const USER_INDEX: &str = "idx_reminder_deliveries_user";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for index in [USER_SLOT_INDEX, UNQUEUED_INDEX] {
-            manager.drop_index(Index::drop().name(index).table(ReminderDeliveries::Table).to_owned()).await?;
-        }
+        // The new unique index first: the key is enforced throughout.
         manager
-            .alter_table(
-                Table::alter().table(ReminderDeliveries::Table).drop_column(ReminderDeliveries::QueuedAt).to_owned(),
+            .create_index(
+                Index::create()
+                    .name(SLOT_USER_INDEX)
+                    .table(ReminderDeliveries::Table)
+                    .col(ReminderDeliveries::SlotAt)
+                    .col(ReminderDeliveries::UserId)
+                    .unique()
+                    .to_owned(),
             )
             .await?;
         manager
@@ -49,37 +52,11 @@ impl MigrationTrait for Migration {
                     .col(ReminderDeliveries::UserId)
                     .to_owned(),
             )
-            .await
+            .await?;
+        manager.drop_index(Index::drop().name(USER_SLOT_INDEX).table(ReminderDeliveries::Table).to_owned()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_index(Index::drop().name(USER_INDEX).table(ReminderDeliveries::Table).to_owned()).await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ReminderDeliveries::Table)
-                    .add_column(big_integer_null(ReminderDeliveries::QueuedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .exec_stmt(
-                Query::update()
-                    .table(ReminderDeliveries::Table)
-                    .value(ReminderDeliveries::QueuedAt, Expr::col(ReminderDeliveries::SentAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(UNQUEUED_INDEX)
-                    .table(ReminderDeliveries::Table)
-                    .col(ReminderDeliveries::SentAt)
-                    .and_where(Expr::col(ReminderDeliveries::QueuedAt).is_null())
-                    .to_owned(),
-            )
-            .await?;
         manager
             .create_index(
                 Index::create()
@@ -90,6 +67,10 @@ impl MigrationTrait for Migration {
                     .unique()
                     .to_owned(),
             )
-            .await
+            .await?;
+        for index in [USER_INDEX, SLOT_USER_INDEX] {
+            manager.drop_index(Index::drop().name(index).table(ReminderDeliveries::Table).to_owned()).await?;
+        }
+        Ok(())
     }
 }

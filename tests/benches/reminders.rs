@@ -188,9 +188,9 @@ async fn seed(conn: &DatabaseConnection, people: i64) -> i64 {
              'BTBZMqHH6r4Tts7J_aSIgg', NULL, {now}, {now} FROM users"
         ),
         format!(
-            "INSERT INTO reminder_deliveries (id, user_id, slot_at, sent_at, opened_at) \
+            "INSERT INTO reminder_deliveries (id, user_id, slot_at, sent_at, opened_at, queued_at) \
              SELECT gen_random_uuid(), u.id, {now} - g * 172800000, {now} - g * 172800000, \
-             CASE WHEN g % 7 = 0 THEN {now} - g * 172800000 + 600000 END \
+             CASE WHEN g % 7 = 0 THEN {now} - g * 172800000 + 600000 END, {now} - g * 172800000 \
              FROM users u CROSS JOIN generate_series(1::bigint, {HISTORY}::bigint) AS g"
         ),
         // What autovacuum does to tables after bulk inserts: statistics, hint bits
@@ -238,7 +238,8 @@ async fn worker_deps(settings: &Settings, db: DatabaseConnection) -> WorkerDeps 
 async fn baseline(conn: &DatabaseConnection, settings: &Settings, rows: i64) -> (Duration, Duration) {
     conn.execute_unprepared(
         "CREATE TABLE baseline_deliveries (id uuid PRIMARY KEY, user_id uuid NOT NULL, slot_at bigint NOT NULL, \
-         sent_at bigint NOT NULL, opened_at bigint); CREATE INDEX ON baseline_deliveries (user_id)",
+         sent_at bigint NOT NULL, queued_at bigint, opened_at bigint, UNIQUE (slot_at, user_id)); \
+         CREATE INDEX ON baseline_deliveries (user_id)",
     )
     .await
     .unwrap();

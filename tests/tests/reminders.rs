@@ -29,7 +29,7 @@ use attune_worker::{
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
-use sea_orm::{EntityTrait, QueryOrder, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -608,5 +608,35 @@ async fn the_reminder_setting_alone_decides_whether_a_reminder_names_the_exercis
         let text = format!("{} {}", pushed[0].payload["title"], pushed[0].payload["body"]);
         assert_eq!(text.contains(title.as_str()), *descriptive, "`{title}` in: {text}");
     }
+    app.stop().await;
+}
+
+/// The previous release's workers may still run while this one rolls out, or again
+/// after a rollback (migrations are not reversed): its claim records deliveries
+/// with `ON CONFLICT (user_id, slot_at)` and marks them queued afterwards, and
+/// this schema takes both.
+#[tokio::test]
+async fn the_previous_releases_dispatch_statements_still_work_on_this_schema() {
+    let (app, fake, _) = setup().await;
+    let (user, slot) = subscribed_user(&app, &fake, "previous@example.org").await;
+    let (user_id, slot) = (user.uuid(), slot.timestamp_millis());
+    let backend = app.db.get_database_backend();
+    for attempt in 0..2 {
+        let record = Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO reminder_deliveries (id, user_id, slot_at, sent_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, slot_at) DO NOTHING",
+            [uuid::Uuid::now_v7().into(), user_id.into(), slot.into(), (slot + attempt).into()],
+        );
+        app.db.execute_raw(record).await.unwrap();
+    }
+    let mark = Statement::from_sql_and_values(
+        backend,
+        "UPDATE reminder_deliveries SET queued_at = $1 WHERE user_id = $2",
+        [slot.into(), user_id.into()],
+    );
+    assert_eq!(app.db.execute_raw(mark).await.unwrap().rows_affected(), 1, "recorded once, then marked");
+    let stored = deliveries(&app).await;
+    assert_eq!((stored.len(), stored[0].sent_at, stored[0].queued_at), (1, slot, Some(slot)));
     app.stop().await;
 }

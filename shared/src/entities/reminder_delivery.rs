@@ -12,6 +12,10 @@ pub struct Model {
     pub slot_at: i64,
     /// When the dispatcher claimed the slot.
     pub sent_at: i64,
+    /// When its pushes were queued: the claim's own time, as they are queued
+    /// before it commits. Kept for the previous release's workers, which recorded
+    /// deliveries before queuing and read this to find unqueued ones.
+    pub queued_at: Option<i64>,
     pub opened_at: Option<i64>,
 }
 

@@ -266,7 +266,7 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
 }
 
 /// Bound bytes per row (PostgreSQL's binary format: length, value, format code).
-const DELIVERY_ROW_BYTES: usize = 2 * UUID_BIND_BYTES + 2 * 14;
+const DELIVERY_ROW_BYTES: usize = 2 * UUID_BIND_BYTES + 3 * 14;
 
 /// The id of the delivery of `user_id`'s reminder at `slot_at` (ms): the same
 /// for the same (user, slot) however often it is claimed, so the primary key is
@@ -286,7 +286,7 @@ const MOVE_ROW_BYTES: usize = UUID_BIND_BYTES + 14 + 10 + 14;
 
 /// Records a delivery for each (user, slot), a multi-row `INSERT` per
 /// [`rows_per_statement`]; returns the new delivery's id by user for those not
-/// recorded before (a recorded one conflicts on its [`delivery_id`]).
+/// recorded before (the unique `(slot_at, user_id)` index).
 #[tracing::instrument(skip_all)]
 async fn record_deliveries(
     txn: &DatabaseTransaction,
@@ -298,14 +298,20 @@ async fn record_deliveries(
         let mut insert = Query::insert();
         insert
             .into_table(Alias::new("reminder_deliveries"))
-            .columns(["id", "user_id", "slot_at", "sent_at"].map(Alias::new));
+            .columns(["id", "user_id", "slot_at", "sent_at", "queued_at"].map(Alias::new));
         for &(user_id, slot_at) in chunk {
             insert
-                .values([delivery_id(user_id, slot_at).into(), user_id.into(), slot_at.into(), now_ms.into()])
+                .values([
+                    delivery_id(user_id, slot_at).into(),
+                    user_id.into(),
+                    slot_at.into(),
+                    now_ms.into(),
+                    now_ms.into(),
+                ])
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
         }
         insert
-            .on_conflict(OnConflict::column(Alias::new("id")).do_nothing().to_owned())
+            .on_conflict(OnConflict::columns(["user_id", "slot_at"].map(Alias::new)).do_nothing().to_owned())
             .returning(Query::returning().columns(["id", "user_id"].map(Alias::new)));
         for row in txn.query_all_raw(txn.get_database_backend().build(&insert)).await? {
             recorded.insert(row.try_get("", "user_id")?, row.try_get("", "id")?);
