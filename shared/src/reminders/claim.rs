@@ -36,7 +36,10 @@ impl Reminders {
     /// with the same delivery ids ([`delivery_id`]) and so the same idempotency
     /// keys, under which the queue drops pushes it already holds. The rows stay
     /// locked until the transaction ends, so a settings change for one of them
-    /// waits that long.
+    /// waits that long. (A push job whose worker dies mid-send is run again by
+    /// the queue once the worker misses its heartbeats; the shared
+    /// [`REMINDER_TOPIC`](super::REMINDER_TOPIC) has the push service replace an
+    /// undelivered first copy.)
     ///
     /// Set-based: one statement reads the batch with what the rules need,
     /// multi-row `INSERT`s record the deliveries (a slot recorded before conflicts
@@ -267,13 +270,14 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
 
 /// Bound bytes per row (PostgreSQL's binary format: length, value, format code).
 const DELIVERY_ROW_BYTES: usize = 2 * UUID_BIND_BYTES + 3 * 14;
+const MOVE_ROW_BYTES: usize = UUID_BIND_BYTES + 14 + 10 + 14;
 
 /// The id of the delivery of `user_id`'s reminder at `slot_at` (ms): the same
-/// for the same (user, slot) however often it is claimed, so the primary key is
-/// the exactly-once key, and a claim rolled back and made again queues its pushes
-/// under the same idempotency keys. Laid out as a UUIDv7 whose time is the slot's
-/// and whose other bits come from SHA-256 of the two: deliveries sort by slot, so
-/// a dispatch appends to the key's index instead of writing all over it.
+/// for the same (user, slot) however often it is claimed, so a claim rolled back
+/// and made again queues its pushes under the same idempotency keys. Laid out as a
+/// UUIDv7 whose time is the slot's and whose other bits come from SHA-256 of the
+/// two: deliveries sort by slot, so a dispatch appends to the primary key's index
+/// instead of writing all over it.
 pub fn delivery_id(user_id: Uuid, slot_at: i64) -> Uuid {
     use sha2::Digest;
     let digest = sha2::Sha256::new().chain_update(user_id.as_bytes()).chain_update(slot_at.to_be_bytes()).finalize();
@@ -282,7 +286,6 @@ pub fn delivery_id(user_id: Uuid, slot_at: i64) -> Uuid {
     // Slots are after 1970; a negative one (never stored) would sort first.
     uuid::Builder::from_unix_timestamp_millis(u64::try_from(slot_at).unwrap_or(0), &bits).into_uuid()
 }
-const MOVE_ROW_BYTES: usize = UUID_BIND_BYTES + 14 + 10 + 14;
 
 /// Records a delivery for each (user, slot), a multi-row `INSERT` per
 /// [`rows_per_statement`]; returns the new delivery's id by user for those not
