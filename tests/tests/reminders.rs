@@ -425,6 +425,22 @@ async fn deleting_an_account_purges_its_reminder_deliveries_and_no_one_elses() {
     app.stop().await;
 }
 
+/// Dispatches until a run sends something, which it does once the database has
+/// rolled a dead worker's transaction back and released its locks; returns how
+/// many reminders were sent in all.
+async fn dispatch_once_unlocked(app: &TestApp, deps: &WorkerDeps) -> usize {
+    let sent = Arc::new(AtomicUsize::new(0));
+    attune_tests::eventually("the reminder is dispatched", WAIT, || {
+        let sent = sent.clone();
+        async move {
+            sent.fetch_add(dispatch(app, deps).await, Ordering::SeqCst);
+            sent.load(Ordering::SeqCst) > 0
+        }
+    })
+    .await;
+    sent.load(Ordering::SeqCst)
+}
+
 #[tokio::test]
 async fn a_worker_killed_after_queuing_but_before_its_claim_commits_doubles_none() {
     let (app, fake, fake_clock) = setup().await;
@@ -444,16 +460,7 @@ async fn a_worker_killed_after_queuing_but_before_its_claim_commits_doubles_none
     // Nothing was recorded, so the next run claims the same slot again (once the
     // database has rolled the dead transaction back and released its locks),
     // under the same delivery id: the queue drops the second push.
-    let claimed = Arc::new(AtomicUsize::new(0));
-    attune_tests::eventually("the slot is claimed again", WAIT, || {
-        let (claimed, deps, app) = (claimed.clone(), &two, &app);
-        async move {
-            claimed.fetch_add(dispatch(app, deps).await, Ordering::SeqCst);
-            claimed.load(Ordering::SeqCst) > 0
-        }
-    })
-    .await;
-    assert_eq!(claimed.load(Ordering::SeqCst), 1);
+    assert_eq!(dispatch_once_unlocked(&app, &two).await, 1);
     let stored = deliveries(&app).await;
     assert_eq!(stored.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id], "recorded once, under the pushed id");
     assert_eq!(dispatch(&app, &one).await, 0, "recorded: never again");
@@ -474,18 +481,8 @@ async fn a_claim_that_never_commits_loses_nothing() {
     assert_eq!(reminders.claim_due_in(&txn, app.clock.now(), 100).await.unwrap().len(), 1);
     drop(txn);
 
-    // Nothing was recorded, so no lease to wait for: the next run sends it (once
-    // the database has rolled the dead transaction back and released its locks).
-    let sent = Arc::new(AtomicUsize::new(0));
-    attune_tests::eventually("the reminder is dispatched", WAIT, || {
-        let (sent, deps, app) = (sent.clone(), &deps, &app);
-        async move {
-            sent.fetch_add(dispatch(app, deps).await, Ordering::SeqCst);
-            sent.load(Ordering::SeqCst) > 0
-        }
-    })
-    .await;
-    assert_eq!(sent.load(Ordering::SeqCst), 1);
+    // Nothing was recorded: the next run sends it.
+    assert_eq!(dispatch_once_unlocked(&app, &deps).await, 1);
     fake.wait_for_deliveries(1, WAIT).await;
     assert_eq!(dispatch(&app, &deps).await, 0);
     attune_tests::queue_drained(&deps.queue).await;
