@@ -27,7 +27,7 @@ use attune_shared::{
     Clock, SystemClock,
     config::Settings,
     crypto::DataCipher,
-    db::{self, rows_per_statement},
+    db,
     domain::reminders::ReminderSettings,
     jobs::JobQueue,
     push::PushMessage,
@@ -232,9 +232,8 @@ async fn worker_deps(settings: &Settings, db: DatabaseConnection) -> WorkerDeps 
 }
 
 /// The baseline's two parts: rows shaped like the deliveries inserted by
-/// multi-row `INSERT`s as large as [`rows_per_statement`] allows (what the claim's
-/// own statements are held to), and a queued push's worth of bytes per reminder
-/// on Redis.
+/// multi-row `INSERT`s of a claim's size ([`BATCH`] rows, as the claim records
+/// them), and a queued push's worth of bytes per reminder on Redis.
 async fn baseline(conn: &DatabaseConnection, settings: &Settings, rows: i64) -> (Duration, Duration) {
     conn.execute_unprepared(
         "CREATE TABLE baseline_deliveries (id uuid PRIMARY KEY, user_id uuid NOT NULL, slot_at bigint NOT NULL, \
@@ -246,7 +245,7 @@ async fn baseline(conn: &DatabaseConnection, settings: &Settings, rows: i64) -> 
     let now = chrono::Utc::now().timestamp_millis();
     let started = Instant::now();
     let mut done = 0;
-    let per_statement = rows_per_statement(4 * 22) as i64;
+    let per_statement = BATCH as i64;
     while done < rows {
         let n = std::cmp::min(per_statement, rows - done);
         let mut sql = String::from("INSERT INTO baseline_deliveries (id, user_id, slot_at, sent_at) VALUES ");

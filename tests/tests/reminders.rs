@@ -637,3 +637,85 @@ async fn the_previous_releases_dispatch_statements_still_work_on_this_schema() {
     assert_eq!((stored.len(), stored[0].sent_at, stored[0].queued_at), (1, slot, Some(slot)));
     app.stop().await;
 }
+
+/// A claim of the largest batch writes its deliveries and its moves in one
+/// statement each, on both backends (SQLite takes at most 32,766 bound values).
+#[tokio::test]
+async fn the_largest_claim_records_and_moves_its_whole_batch() {
+    use attune_shared::{
+        domain::reminders::ReminderSettings,
+        entities::{enrollment, reminder_schedule, user},
+        reminders::MAX_CLAIM_BATCH,
+    };
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, Set};
+
+    let app = TestApp::spawn().await;
+    let now = app.clock.now().timestamp_millis();
+    let people = MAX_CLAIM_BATCH as usize + 1;
+    let ids: Vec<uuid::Uuid> = (0..people).map(|_| uuid::Uuid::now_v7()).collect();
+    let settings = serde_json::to_string(&ReminderSettings::default()).unwrap();
+    for chunk in ids.chunks(1_000) {
+        user::Entity::insert_many(chunk.iter().map(|&id| user::ActiveModel {
+            id: Set(id),
+            email: Set(format!("{id}@example.org")),
+            password_hash: Set("x".into()),
+            display_name: Set("Someone".into()),
+            timezone: Set("Europe/Berlin".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            country: Set(None),
+            descriptive_notifications: Set(false),
+        }))
+        .exec(&app.db)
+        .await
+        .unwrap();
+        enrollment::Entity::insert_many(chunk.iter().map(|&id| enrollment::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(id),
+            program: Set("closer".into()),
+            mode: Set("solo".into()),
+            pace: Set("steady".into()),
+            step: Set(1),
+            step_started_at: Set(now),
+            paused_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }))
+        .exec(&app.db)
+        .await
+        .unwrap();
+        reminder_schedule::Entity::insert_many(chunk.iter().enumerate().map(|(n, &id)| {
+            reminder_schedule::ActiveModel {
+                user_id: Set(id),
+                settings: Set(settings.clone()),
+                next_slot_at: Set(Some(now - 60_000 - n as i64)),
+                unanswered: Set(0),
+                last_sent_at: Set(None),
+                updated_at: Set(now),
+            }
+        }))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    }
+
+    let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()));
+    let txn = app.db.begin().await.unwrap();
+    let due = reminders.claim_due_in(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(due.len(), MAX_CLAIM_BATCH as usize, "a whole batch claimed");
+    assert_eq!(deliveries(&app).await.len(), MAX_CLAIM_BATCH as usize, "and recorded");
+    let moved = reminder_schedule::Entity::find()
+        .filter(reminder_schedule::Column::NextSlotAt.gt(now))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(moved, MAX_CLAIM_BATCH, "every claimed schedule moved to a later slot");
+
+    let txn = app.db.begin().await.unwrap();
+    let rest = reminders.claim_due_in(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(rest.len(), 1, "the one left over is claimed next");
+    app.stop().await;
+}
