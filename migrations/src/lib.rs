@@ -13,6 +13,7 @@ mod m20261123_000006_reflections;
 mod m20261123_000007_reminder_outbox;
 mod m20261124_000008_reminder_opened_index;
 mod m20261124_000009_reminder_delivery_keys;
+mod m20261124_000010_reminder_delivery_schedule_key;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_reminder_outbox::Migration),
             Box::new(m20261124_000008_reminder_opened_index::Migration),
             Box::new(m20261124_000009_reminder_delivery_keys::Migration),
+            Box::new(m20261124_000010_reminder_delivery_schedule_key::Migration),
         ]
     }
 }

@@ -638,6 +638,52 @@ async fn the_previous_releases_dispatch_statements_still_work_on_this_schema() {
     app.stop().await;
 }
 
+/// Where a delivery's foreign key points: the person's schedule on PostgreSQL,
+/// their account on SQLite (see migration `m20261124_000010`).
+async fn delivery_key_target(app: &TestApp) -> String {
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT confrelid::regclass::text AS target FROM pg_constraint \
+             WHERE conrelid = 'reminder_deliveries'::regclass AND contype = 'f'"
+        }
+        _ => "SELECT \"table\" AS target FROM pragma_foreign_key_list('reminder_deliveries')",
+    };
+    let rows = app.db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+    let targets: Vec<String> = rows.iter().map(|r| r.try_get("", "target").unwrap()).collect();
+    assert_eq!(targets.len(), 1, "one foreign key: {targets:?}");
+    targets[0].clone()
+}
+
+/// The migration that points deliveries' key at schedules applies over recorded
+/// deliveries (and reverts), and an account's deletion still reaches them.
+#[tokio::test]
+async fn deliveries_key_on_the_schedule_and_the_migration_keeps_recorded_ones() {
+    use attune_migrations::{Migrator, MigratorTrait};
+
+    let (app, fake, fake_clock) = setup().await;
+    let (user, slot) = subscribed_user(&app, &fake, "keyed@example.org").await;
+    just_after(&app, &fake_clock, slot);
+    let deps = worker_deps(&app).await;
+    assert_eq!(dispatch(&app, &deps).await, 1);
+    let postgres = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let on_schedules = if postgres { "reminder_schedules" } else { "users" };
+    assert_eq!(delivery_key_target(&app).await, on_schedules);
+
+    Migrator::down(&app.db, Some(1)).await.unwrap();
+    assert_eq!(delivery_key_target(&app).await, "users");
+    Migrator::up(&app.db, None).await.unwrap();
+    assert_eq!(delivery_key_target(&app).await, on_schedules);
+    assert_eq!(deliveries(&app).await.len(), 1, "the recorded delivery stays through both");
+
+    let user = sign_in(&app, &user).await;
+    let response = app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    attune_tests::eventually("the purge removes the delivery", WAIT, || async { deliveries(&app).await.is_empty() })
+        .await;
+    app.stop().await;
+}
+
 /// A claim of the largest batch writes its deliveries and its moves in one
 /// statement each, on both backends (SQLite takes at most 32,766 bound values).
 #[tokio::test]
