@@ -28,36 +28,29 @@ const TO_SCHEDULES: &str = "reminder_deliveries_schedule_fkey";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        // Added unvalidated, then validated: the check of existing rows does not
-        // hold off writes to either table meanwhile.
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
-                "ALTER TABLE reminder_deliveries ADD CONSTRAINT {TO_SCHEDULES} FOREIGN KEY (user_id) \
-                 REFERENCES reminder_schedules (user_id) ON DELETE CASCADE NOT VALID; \
-                 ALTER TABLE reminder_deliveries VALIDATE CONSTRAINT {TO_SCHEDULES}; \
-                 ALTER TABLE reminder_deliveries DROP CONSTRAINT {TO_USERS}"
-            ))
-            .await
-            .map(|_| ())
+        repoint(manager, TO_SCHEDULES, "reminder_schedules (user_id)", TO_USERS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
-                "ALTER TABLE reminder_deliveries ADD CONSTRAINT {TO_USERS} FOREIGN KEY (user_id) \
-                 REFERENCES users (id) ON DELETE CASCADE NOT VALID; \
-                 ALTER TABLE reminder_deliveries VALIDATE CONSTRAINT {TO_USERS}; \
-                 ALTER TABLE reminder_deliveries DROP CONSTRAINT {TO_SCHEDULES}"
-            ))
-            .await
-            .map(|_| ())
+        repoint(manager, TO_USERS, "users (id)", TO_SCHEDULES).await
     }
+}
+
+/// On PostgreSQL, replaces the deliveries' foreign key `old` by `new`, on
+/// `references`, cascading deletes. Added unvalidated, then validated: the check
+/// of existing rows does not hold off writes to either table meanwhile.
+async fn repoint(manager: &SchemaManager<'_>, new: &str, references: &str, old: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "ALTER TABLE reminder_deliveries ADD CONSTRAINT {new} FOREIGN KEY (user_id) \
+             REFERENCES {references} ON DELETE CASCADE NOT VALID; \
+             ALTER TABLE reminder_deliveries VALIDATE CONSTRAINT {new}; \
+             ALTER TABLE reminder_deliveries DROP CONSTRAINT {old}"
+        ))
+        .await
+        .map(|_| ())
 }
