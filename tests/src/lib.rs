@@ -211,6 +211,12 @@ impl TestApp {
             .expect("pull request");
         let (status, _, body) = read(response).await;
         assert_eq!(status, StatusCode::OK, "pull failed: {body}");
+        // The protocol the README promises: records only ever come as `updated`, so a
+        // WatermelonDB client (`sendCreatedAsUpdated: true`) never recreates what it
+        // deleted locally.
+        for (table, changes) in body["changes"].as_object().expect("changes object") {
+            assert_eq!(changes["created"], serde_json::json!([]), "{table} sent records as created: {body}");
+        }
         body
     }
 

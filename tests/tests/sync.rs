@@ -75,24 +75,26 @@ async fn a_first_sync_then_changes_flow_between_two_devices() {
     let pushed_at = body["timestamp"].as_i64().unwrap();
     assert!(pushed_at > t0, "server timestamps strictly increase");
 
-    // Device B signs in and pulls everything, as created, values intact.
+    // Device B signs in and pulls everything, values intact; records always come as
+    // `updated` (the client syncs with `sendCreatedAsUpdated: true`).
     let b = app.pull(&user, None).await;
-    assert_eq!(ids(&b, "checkins", "created"), set(&["c1", "c2"]));
-    assert_eq!(ids(&b, "journal_entries", "created"), set(&["j1"]));
-    let c1 = b["changes"]["checkins"]["created"].as_array().unwrap().iter().find(|r| r["id"] == "c1").unwrap().clone();
+    assert_eq!(ids(&b, "checkins", "updated"), set(&["c1", "c2"]));
+    assert_eq!(ids(&b, "journal_entries", "updated"), set(&["j1"]));
+    let c1 = b["changes"]["checkins"]["updated"].as_array().unwrap().iter().find(|r| r["id"] == "c1").unwrap().clone();
     assert_eq!(
         c1,
         json!({"id": "c1", "occurred_at": NOW_MS, "mood": 2, "anxiety": 3, "comfort": 4, "exercise_id": null,
                           "completed": false, "note": "tight chest", "tags": "[\"evening\"]"}),
         "no _status/_changed"
     );
-    assert_eq!(b["changes"]["boundaries"]["created"][0]["text"], "I'd like to be asked before a hug.");
+    assert_eq!(b["changes"]["boundaries"]["updated"][0]["text"], "I'd like to be asked before a hug.");
     let tb = timestamp(&b);
     assert_eq!(tb, pushed_at);
 
-    // Device A's incremental pull sees its own records as created after t0.
+    // Device A's incremental pull sees its own records, as updated: were they sent
+    // as created, WatermelonDB would recreate any of them it deleted meanwhile.
     let a = app.pull(&user, Some(t0)).await;
-    assert_eq!(ids(&a, "checkins", "created"), set(&["c1", "c2"]));
+    assert_eq!(ids(&a, "checkins", "updated"), set(&["c1", "c2"]));
 
     // Device B updates c1 and deletes c2; device A pulls exactly that.
     let mut c1_changed = checkin("c1", 3, Some("a little lighter"));
@@ -102,7 +104,6 @@ async fn a_first_sync_then_changes_flow_between_two_devices() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let a2 = app.pull(&user, Some(timestamp(&a))).await;
-    assert!(ids(&a2, "checkins", "created").is_empty());
     assert_eq!(ids(&a2, "checkins", "updated"), set(&["c1"]));
     assert_eq!(ids(&a2, "checkins", "deleted"), set(&["c2"]));
     assert_eq!(a2["changes"]["checkins"]["updated"][0]["note"], "a little lighter");
@@ -131,7 +132,7 @@ async fn pushes_follow_the_protocol_rules() {
     assert_eq!(again.status(), StatusCode::OK);
     let t2 = timestamp(&app.pull(&user, Some(t1)).await);
     let all = app.pull(&user, None).await;
-    assert_eq!(all["changes"]["checkins"]["created"][0]["mood"], 5);
+    assert_eq!(all["changes"]["checkins"]["updated"][0]["mood"], 5);
 
     // Updated but missing, with no tombstone: created.
     let update_missing = json!({"checkins": {"created": [], "updated": [checkin("ghost", 1, None)], "deleted": []}});
@@ -148,7 +149,7 @@ async fn pushes_follow_the_protocol_rules() {
     let conflict = expect_problem(app.push(&user, Some(t3), stale_update).await, StatusCode::CONFLICT).await;
     assert_eq!(conflict["conflicts"], json!([{"table": "checkins", "id": "x"}]));
     let everything = app.pull(&user, None).await;
-    assert!(!ids(&everything, "checkins", "created").contains("fresh"), "a refused push applies nothing");
+    assert!(!ids(&everything, "checkins", "updated").contains("fresh"), "a refused push applies nothing");
     // Even after pulling the deletion, updating a deleted record is refused: the
     // tombstone says it was deleted.
     let t4 = timestamp(&app.pull(&user, Some(t3)).await);
@@ -175,7 +176,7 @@ async fn a_record_changed_since_the_last_pull_is_a_conflict_and_nothing_applies(
     assert_eq!(problem["type"], "/problems/sync-conflict");
     assert_eq!(problem["conflicts"], json!([{"table": "checkins", "id": "shared"}]));
     let now = app.pull(&user, None).await;
-    let records = now["changes"]["checkins"]["created"].as_array().unwrap();
+    let records = now["changes"]["checkins"]["updated"].as_array().unwrap();
     let note_of = |id: &str| records.iter().find(|r| r["id"] == id).unwrap()["note"].clone();
     assert_eq!(note_of("shared"), "phone");
     assert_eq!(note_of("other"), Value::Null, "all or nothing");
@@ -247,7 +248,7 @@ async fn a_push_over_5000_records_or_the_body_limit_gets_413() {
     let (status, _, body) = read(app.push(&user, Some(0), created("checkins", exactly)).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let pulled = app.pull(&user, None).await;
-    assert_eq!(pulled["changes"]["checkins"]["created"].as_array().unwrap().len(), 5_000, "pages stream whole");
+    assert_eq!(pulled["changes"]["checkins"]["updated"].as_array().unwrap().len(), 5_000, "pages stream whole");
 
     let huge = "x".repeat(5 * 1024 * 1024);
     let response = app
@@ -274,8 +275,8 @@ async fn ids_belong_to_their_owner_and_nobody_else_can_touch_them() {
         read(app.push(&ben, Some(0), created("checkins", vec![checkin("same-id", 5, Some("ben's"))])).await).await;
     assert_eq!(status, StatusCode::OK);
     let ben_pull = app.pull(&ben, None).await;
-    assert_eq!(ben_pull["changes"]["checkins"]["created"].as_array().unwrap().len(), 1);
-    assert_eq!(ben_pull["changes"]["checkins"]["created"][0]["note"], "ben's");
+    assert_eq!(ben_pull["changes"]["checkins"]["updated"].as_array().unwrap().len(), 1);
+    assert_eq!(ben_pull["changes"]["checkins"]["updated"][0]["note"], "ben's");
     // Ben updates and deletes "same-id" and a guessed id: only his own records move.
     let ben_t = timestamp(&ben_pull);
     app.push(
@@ -288,7 +289,7 @@ async fn ids_belong_to_their_owner_and_nobody_else_can_touch_them() {
     app.push(&ben, Some(ben_t), json!({"checkins": {"created": [], "updated": [], "deleted": ["same-id"]}})).await;
 
     let ana_pull = app.pull(&ana, None).await;
-    let records = ana_pull["changes"]["checkins"]["created"].as_array().unwrap();
+    let records = ana_pull["changes"]["checkins"]["updated"].as_array().unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["note"], "ana's note");
     assert_eq!(records[0]["mood"], 2);
@@ -352,7 +353,7 @@ async fn rotating_keys_re_encrypts_old_values_and_keeps_them_readable() {
     assert!(after.starts_with("v1:t2:"), "{after}");
     assert_eq!(attune_shared::sync::rotate_keys(&app.db, &cipher).await.unwrap(), 0, "idempotent");
     let pulled = service.pull_value(user.uuid(), &Default::default()).await.unwrap();
-    assert_eq!(pulled["changes"]["journal_entries"]["created"][0]["body"], "written under the first key");
+    assert_eq!(pulled["changes"]["journal_entries"]["updated"][0]["body"], "written under the first key");
     app.stop().await;
 }
 
@@ -381,7 +382,7 @@ async fn deletions_are_forgotten_after_retention_and_stale_clients_get_a_replace
     // …so a client that last pulled before then gets everything, as a replacement.
     let stale = app.pull(&user, Some(old_pull)).await;
     assert_eq!(stale["experimentalStrategy"], "replacement");
-    assert_eq!(ids(&stale, "checkins", "created"), set(&["keep"]));
+    assert_eq!(ids(&stale, "checkins", "updated"), set(&["keep"]));
     // A timestamp this server never gave (from the future) is treated the same way.
     let future = app.pull(&user, Some(timestamp(&stale) + 1_000_000)).await;
     assert_eq!(future["experimentalStrategy"], "replacement");
@@ -406,7 +407,7 @@ async fn a_migration_sync_returns_whole_tables_new_to_the_client() {
     let url = format!("/v1/sync?last_pulled_at={t}&schema_version=1&migration={}", urlencode(migration));
     let (status, _, pulled) = read(app.get(&url).bearer_auth(&user.access_token).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{pulled}");
-    assert_eq!(ids(&pulled, "boundaries", "created"), set(&["b1"]), "a table new to the client comes whole");
+    assert_eq!(ids(&pulled, "boundaries", "updated"), set(&["b1"]), "a table new to the client comes whole");
     assert_eq!(ids(&pulled, "checkins", "updated"), set(&["c1"]), "records get their new columns");
     assert!(ids(&pulled, "journal_entries", "updated").is_empty());
 
@@ -427,7 +428,8 @@ async fn the_export_and_account_purge_include_synced_records() {
     app.push(&user, Some(0), created("journal_entries", vec![journal("j1", "mine to take with me")])).await;
     app.push(&user, Some(0), json!({"checkins": {"created": [], "updated": [], "deleted": ["gone"]}})).await;
     let (_, _, export) = read(app.get("/v1/me/export").bearer_auth(&user.access_token).send().await.unwrap()).await;
-    assert_eq!(export["records"]["journal_entries"]["created"][0]["body"], "mine to take with me");
+    assert_eq!(export["records"]["journal_entries"][0]["body"], "mine to take with me");
+    assert_eq!(export["records"]["checkins"], json!([]), "a deleted record is not exported");
 
     let columns = app.user_columns().await;
     for table in ["checkins", "journal_entries", "boundaries", "sync_tombstones", "sync_state"] {
@@ -469,7 +471,7 @@ async fn concurrent_pushes_and_pulls_never_miss_a_change() {
             loop {
                 let finished = done.load(std::sync::atomic::Ordering::SeqCst);
                 let pulled = app.pull(&user, since).await;
-                seen.extend(ids(&pulled, "checkins", "created"));
+                seen.extend(ids(&pulled, "checkins", "updated"));
                 seen.extend(ids(&pulled, "checkins", "updated"));
                 since = Some(timestamp(&pulled));
                 pulls += 1;
@@ -552,4 +554,43 @@ async fn scalar(app: &TestApp, sql: &str) -> String {
 
 async fn exec(app: &TestApp, sql: &str) {
     app.db.execute_unprepared(sql).await.unwrap();
+}
+
+/// The data-loss report: a device writes a record, syncs, deletes it and syncs again.
+/// WatermelonDB pulls before it pushes, so that second pull carries the device's own
+/// write; sent as `created`, the client recreated the record it had just deleted.
+#[tokio::test]
+async fn a_device_s_own_writes_come_back_as_updated_so_its_deletions_survive() {
+    let app = TestApp::spawn().await;
+    let user = app.register("resurrection@example.org").await;
+    let t0 = timestamp(&app.pull(&user, None).await);
+    let records = json!({
+        "checkins": {"created": [checkin("c", 2, Some("a hard evening"))], "updated": [], "deleted": []},
+        "journal_entries": {"created": [journal("j", "something I want gone")], "updated": [], "deleted": []},
+        "boundaries": {"created": [boundary("b", "not yet")], "updated": [], "deleted": []},
+    });
+    assert_eq!(app.push(&user, Some(t0), records).await.status(), StatusCode::OK);
+
+    // The device deleted all three locally; its next sync pulls since t0 first.
+    let pulled = app.pull(&user, Some(t0)).await;
+    for (table, id) in [("checkins", "c"), ("journal_entries", "j"), ("boundaries", "b")] {
+        assert_eq!(pulled["changes"][table]["created"], json!([]), "never as created: {pulled}");
+        assert_eq!(ids(&pulled, table, "updated"), set(&[id]));
+    }
+    let deletions = json!({
+        "checkins": {"created": [], "updated": [], "deleted": ["c"]},
+        "journal_entries": {"created": [], "updated": [], "deleted": ["j"]},
+        "boundaries": {"created": [], "updated": [], "deleted": ["b"]},
+    });
+    assert_eq!(app.push(&user, Some(timestamp(&pulled)), deletions).await.status(), StatusCode::OK);
+
+    // Every device from then on, old or new, learns only that they are gone.
+    let after = app.pull(&user, Some(timestamp(&pulled))).await;
+    let fresh = app.pull(&user, None).await;
+    for (table, id) in [("checkins", "c"), ("journal_entries", "j"), ("boundaries", "b")] {
+        assert_eq!(ids(&after, table, "deleted"), set(&[id]));
+        assert!(ids(&after, table, "updated").is_empty());
+        assert!(ids(&fresh, table, "updated").is_empty() && ids(&fresh, table, "deleted").is_empty());
+    }
+    app.stop().await;
 }

@@ -56,8 +56,8 @@ pub struct AccountExportView {
     pub exported_at: String,
     pub user: UserView,
     pub sessions: Vec<SessionView>,
-    /// Every synced record (check-ins, journal entries, boundaries), decrypted, in
-    /// the same shape a first sync returns.
+    /// Every synced record (check-ins, journal entries, boundaries), decrypted, as
+    /// `{"checkins": [...], "journal_entries": [...], "boundaries": [...]}`.
     #[schema(value_type = Object)]
     pub records: serde_json::Value,
     /// Every weekly reflection, oldest first.
@@ -140,9 +140,16 @@ async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
                 revoked_at: s.revoked_at.map(rfc3339),
             })
             .collect(),
-        records: records["changes"].clone(),
+        records: records_by_table(&records["changes"]),
         reflections,
     }))
+}
+
+/// The synced records of a full pull, as `{table: [record, ...]}`: a full pull
+/// sends every record once, as `updated`.
+fn records_by_table(changes: &serde_json::Value) -> serde_json::Value {
+    let tables = changes.as_object().into_iter().flatten();
+    tables.map(|(table, slices)| (table.clone(), slices["updated"].clone())).collect::<serde_json::Map<_, _>>().into()
 }
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -39,7 +39,8 @@ pub struct PushParams {
 }
 
 /// `{table: {created: [record], updated: [record], deleted: [id]}}`, per synced table
-/// (`checkins`, `journal_entries`, `boundaries`).
+/// (`checkins`, `journal_entries`, `boundaries`). A pull's `created` is always empty:
+/// every record comes in `updated`, so clients sync with `sendCreatedAsUpdated: true`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(value_type = Object)]
 pub struct Changes(serde_json::Value);

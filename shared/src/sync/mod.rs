@@ -8,6 +8,14 @@
 //! answers `timestamp: V`. A push that started before the pull but commits after it
 //! therefore has a version above `V` and reaches the next pull: no change is missed.
 //!
+//! Every record a pull sends goes in `updated`, never in `created`: the client
+//! must call `synchronize({ sendCreatedAsUpdated: true, ... })`. WatermelonDB
+//! treats `created` for a record it deleted locally as "recreate it", and a delta
+//! pull always carries the device's own writes of its previous sync (it pulls
+//! before it pushes), so sending them as `created` brought deleted notes back.
+//! `updated` for a locally deleted record is skipped and the deletion is pushed;
+//! `updated` for a record the device lacks creates it (silently, with that flag).
+//!
 //! Deletes leave tombstones for the retention period; a client that last pulled
 //! before it, or whose `last_pulled_at` is not a timestamp this server gave, gets a
 //! full snapshot with WatermelonDB's `experimentalStrategy: "replacement"`, which
@@ -32,7 +40,7 @@ use crate::{
     crypto::{Binding, CryptoError, DataCipher},
     domain::ValidationErrors,
 };
-use store::{PageCursor, Slice, StoredRecord};
+use store::{PageCursor, StoredRecord};
 use tables::{Cell, Kind, SyncTable, TABLES};
 
 /// The most records one push may carry.
@@ -96,8 +104,9 @@ pub struct PullPlan {
 #[derive(Debug, Clone)]
 struct TablePlan {
     table: &'static SyncTable,
-    created: Slice,
-    updated: Option<Slice>,
+    /// Records whose version is above this are sent (as `updated`).
+    changed_after: i64,
+    /// Tombstones above this are sent; `None` when the client holds nothing yet.
     deleted_since: Option<i64>,
 }
 
@@ -169,18 +178,14 @@ impl SyncService {
             let new_table = migration.tables.iter().any(|t| t == table.name);
             let new_columns = migration.columns.iter().any(|c| c.table == table.name && !c.columns.is_empty());
             let plan = if since == 0 || new_table {
-                // Everything the client should hold, as created.
-                TablePlan { table, created: Slice::Created { since: 0 }, updated: None, deleted_since: None }
+                // Everything the client should hold.
+                TablePlan { table, changed_after: i64::MIN, deleted_since: None }
             } else {
                 TablePlan {
                     table,
-                    created: Slice::Created { since },
                     // After a migration that added columns, every record the client
                     // already holds comes again, whole.
-                    updated: Some(Slice::Updated {
-                        created_upto: since,
-                        changed_after: if new_columns { i64::MIN } else { since },
-                    }),
+                    changed_after: if new_columns { i64::MIN } else { since },
                     deleted_since: Some(since),
                 }
             };
@@ -228,19 +233,11 @@ impl SyncService {
             if n > 0 {
                 head.push(b',');
             }
-            head.extend(format!("\"{}\":{{\"created\":[", table.table.name).into_bytes());
+            head.extend(format!("\"{}\":{{\"created\":[],\"updated\":[", table.table.name).into_bytes());
             if !send(head).await {
                 return Ok(());
             }
-            if !self.write_rows(plan, table.table, table.created, tx).await? {
-                return Ok(());
-            }
-            if !send(b"],\"updated\":[".to_vec()).await {
-                return Ok(());
-            }
-            if let Some(slice) = table.updated
-                && !self.write_rows(plan, table.table, slice, tx).await?
-            {
+            if !self.write_rows(plan, table.table, table.changed_after, tx).await? {
                 return Ok(());
             }
             if !send(b"],\"deleted\":[".to_vec()).await {
@@ -270,14 +267,15 @@ impl SyncService {
         &self,
         plan: &PullPlan,
         table: &'static SyncTable,
-        slice: Slice,
+        changed_after: i64,
         tx: &mpsc::Sender<Result<Vec<u8>, SyncError>>,
     ) -> Result<bool, SyncError> {
         let mut cursor: PageCursor = None;
         let mut first = true;
         loop {
             let rows =
-                store::page_rows(&self.db, table, plan.user_id, slice, plan.snapshot, &cursor, PULL_PAGE).await?;
+                store::page_rows(&self.db, table, plan.user_id, changed_after, plan.snapshot, &cursor, PULL_PAGE)
+                    .await?;
             let Some(last) = rows.last() else {
                 return Ok(true);
             };

@@ -216,24 +216,15 @@ pub async fn forget_tombstones<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Which rows a pull page wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slice {
-    /// Created after `since` (and at or before the snapshot).
-    Created { since: i64 },
-    /// Created at or before `created_upto`, changed after `changed_after`.
-    Updated { created_upto: i64, changed_after: i64 },
-}
-
 /// Where the previous page ended: rows come in `(version, id)` order.
 pub type PageCursor = Option<(i64, String)>;
 
-/// One page of the user's rows of `table`, with versions at most `upto`.
+/// One page of the user's rows of `table` with versions in `(changed_after, upto]`.
 pub async fn page_rows<C: ConnectionTrait>(
     db: &C,
     table: &SyncTable,
     user_id: Uuid,
-    slice: Slice,
+    changed_after: i64,
     upto: i64,
     after: &PageCursor,
     limit: u64,
@@ -243,14 +234,8 @@ pub async fn page_rows<C: ConnectionTrait>(
         .from(Alias::new(table.name))
         .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
         .and_where(Expr::col(Alias::new("version")).lte(upto));
-    match slice {
-        Slice::Created { since } => {
-            stmt.and_where(Expr::col(Alias::new("created_version")).gt(since));
-        }
-        Slice::Updated { created_upto, changed_after } => {
-            stmt.and_where(Expr::col(Alias::new("created_version")).lte(created_upto))
-                .and_where(Expr::col(Alias::new("version")).gt(changed_after));
-        }
+    if changed_after > i64::MIN {
+        stmt.and_where(Expr::col(Alias::new("version")).gt(changed_after));
     }
     after_cursor(&mut stmt, "version", "id", after);
     stmt.order_by(Alias::new("version"), Order::Asc).order_by(Alias::new("id"), Order::Asc).limit(limit);
