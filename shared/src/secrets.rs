@@ -203,10 +203,7 @@ fn load_or_generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> 
     };
     let text = serde_json::to_string_pretty(&secrets)
         .map_err(|e| SecretsError::Invalid("development secrets", e.to_string()))?;
-    if path.exists() {
-        std::fs::remove_file(&path).map_err(io)?;
-    }
-    write_private_file(&path, text.as_bytes()).map_err(io)?;
+    replace_private_file(&path, text.as_bytes()).map_err(io)?;
     tracing::warn!(
         path = %path.display(),
         "generated DEVELOPMENT secrets; fine for trying Attune on one machine, never for real \
@@ -222,11 +219,33 @@ pub fn random_base64(n: usize) -> String {
     STANDARD.encode(bytes)
 }
 
+/// Writes `contents` to `path` so that the old file stays whole until the new one
+/// is: a temporary file beside it, flushed to disk, then renamed over it (atomic on
+/// one file system). Removing the old file first would lose the embedded data key,
+/// and with it every encrypted note, if the process stopped in between.
+fn replace_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    let temporary = std::path::PathBuf::from(temporary);
+    let written = write_private_file(&temporary, contents).and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
+    if let Some(dir) = path.parent() {
+        // The rename itself reaches the disk only with the directory's entry.
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(contents)
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 #[cfg(not(unix))]
@@ -307,6 +326,30 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join(DEV_SECRETS_FILE)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "only the owner may read them");
         }
+    }
+
+    #[test]
+    fn an_upgrade_of_the_development_secrets_keeps_the_data_key_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file from before VAPID keys existed: its data key encrypts stored notes.
+        let old = r#"{"jwt_secret": "an-old-development-jwt-secret-0123456789", "data_keys": "dev1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}"#;
+        std::fs::write(dir.path().join(DEV_SECRETS_FILE), old).unwrap();
+        let mut embedded = settings(&["--data-dir", dir.path().to_str().unwrap()]);
+        embedded.database_url = None;
+        embedded.redis_url = None;
+        let upgraded = Secrets::resolve(&embedded).unwrap();
+        assert_eq!(upgraded.data_keys.current().id, "dev1");
+        assert_eq!(
+            upgraded.data_keys.current().key,
+            KeyRing::parse("dev1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap().current().key
+        );
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![DEV_SECRETS_FILE.to_owned()], "the new file replaced the old one in place");
+        let again = Secrets::resolve(&embedded).unwrap();
+        assert_eq!(again.data_keys.current().key, upgraded.data_keys.current().key);
     }
 
     #[test]
