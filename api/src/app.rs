@@ -62,7 +62,8 @@ pub struct Application {
     worker: Option<WorkerDeps>,
 }
 
-/// How long in-flight requests get to finish after a shutdown signal.
+/// The longest any one request may run before it is answered 503. A shutdown waits
+/// for in-flight requests, so this also bounds how long that wait can be.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Application {
