@@ -5,8 +5,18 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use attune_shared::{
-    Clock, accounts::Accounts, config::Settings, crypto::DataCipher, db, enrollment::Enrollments, jobs::JobQueue,
-    notifications::Notifications, push::PushPolicy, reflections::Reflections, reminders::Reminders, secrets::Secrets,
+    Clock,
+    accounts::Accounts,
+    config::Settings,
+    crypto::DataCipher,
+    db,
+    enrollment::Enrollments,
+    jobs::JobQueue,
+    notifications::{Notifications, choices::NotificationSettings},
+    push::PushPolicy,
+    reflections::Reflections,
+    reminders::Reminders,
+    secrets::Secrets,
     sync::SyncService,
 };
 use attune_worker::{PushDeps, WorkerDeps};
@@ -110,6 +120,7 @@ impl Application {
         let enrollments = Enrollments::new(db.clone(), options.clock.clone());
         let reminders = Reminders::new(db.clone(), options.clock.clone());
         let reflections = Reflections::new(db.clone(), options.clock.clone());
+        let notification_settings = NotificationSettings::new(db.clone(), reminders.clone());
         // Install the process-wide recorder before the first request is counted.
         attune_shared::telemetry::metrics_recorder();
         let state = AppState(Arc::new(App {
@@ -121,6 +132,7 @@ impl Application {
             enrollments,
             notifications,
             reminders,
+            notification_settings,
             reflections,
             vapid_public_key: secrets.vapid_key.public_key_base64url().to_owned(),
             openapi: Default::default(),
@@ -174,6 +186,7 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(routes::sync::router())
         .merge(routes::program::router())
         .merge(routes::push::router())
+        .merge(routes::notifications::router())
         .merge(routes::reminders::router())
         .merge(routes::reflections::router())
         .merge(routes::ops::router())

@@ -3,8 +3,15 @@
 use std::{ops::Deref, sync::Arc};
 
 use attune_shared::{
-    Clock, accounts::Accounts, config::Settings, enrollment::Enrollments, jobs::JobQueue, notifications::Notifications,
-    reflections::Reflections, reminders::Reminders, sync::SyncService,
+    Clock,
+    accounts::Accounts,
+    config::Settings,
+    enrollment::Enrollments,
+    jobs::JobQueue,
+    notifications::{Notifications, choices::NotificationSettings},
+    reflections::Reflections,
+    reminders::Reminders,
+    sync::SyncService,
 };
 use sea_orm::DatabaseConnection;
 
@@ -19,6 +26,7 @@ pub struct App {
     pub enrollments: Enrollments,
     pub notifications: Notifications,
     pub reminders: Reminders,
+    pub notification_settings: NotificationSettings,
     pub reflections: Reflections,
     /// base64url of the VAPID public key.
     pub vapid_public_key: String,

@@ -14,6 +14,7 @@ mod m20261123_000007_reminder_outbox;
 mod m20261124_000008_reminder_opened_index;
 mod m20261124_000009_reminder_delivery_keys;
 mod m20261124_000010_reminder_delivery_schedule_key;
+mod m20261201_000011_notification_settings;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_reminder_opened_index::Migration),
             Box::new(m20261124_000009_reminder_delivery_keys::Migration),
             Box::new(m20261124_000010_reminder_delivery_schedule_key::Migration),
+            Box::new(m20261201_000011_notification_settings::Migration),
         ]
     }
 }

@@ -2,6 +2,8 @@
 //! worker, one job per (message, subscription), so one failing device never
 //! delays or repeats another.
 
+pub mod choices;
+
 use std::{collections::HashMap, sync::Arc};
 
 use sea_orm::{

@@ -495,3 +495,132 @@ async fn recomputing_a_week_is_idempotent_and_picks_up_late_check_ins_silently()
     assert!(fake.deliveries().is_empty());
     app.stop().await;
 }
+
+/// `PUT /v1/notifications/settings` for `user`: the defaults changed by `change`.
+async fn choose(app: &TestApp, user: &TestUser, change: Value) {
+    let mut choices = json!({
+        "reminders": true, "reflections": true, "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "paused_until": null, "descriptive": false,
+    });
+    choices.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+    let response = app
+        .request(Method::PUT, "/v1/notifications/settings")
+        .bearer_auth(&user.access_token)
+        .json(&choices)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Two people in UTC enrolled on Monday 2026-11-09, each with a device: one who
+/// made `change` to their notification choices, and one on the defaults whose
+/// notice shows when the worker has announced. Both clocks stand at that week's
+/// Sunday 18:00; returns the chooser, their device, the other's device, and the time.
+async fn chooser_and_neighbour(
+    app: &TestApp,
+    fake: &FakePushService,
+    fake_clock: &ManualClock,
+    change: Value,
+) -> (TestUser, FakeSubscription, FakeSubscription, DateTime<Utc>) {
+    let utc = chrono_tz::UTC;
+    app.clock.set(at(utc, "2026-11-09 09:00"));
+    let chooser = enrolled(app, "chooser@example.org", utc, "GB").await;
+    let chosen = subscribe(app, fake, &chooser).await;
+    choose(app, &chooser, change).await;
+    let neighbour = enrolled(app, "neighbour@example.org", utc, "GB").await;
+    let heard = subscribe(app, fake, &neighbour).await;
+    let due = at(utc, "2026-11-15 18:00");
+    app.clock.set(due);
+    fake_clock.set(due);
+    (chooser, chosen, heard, due)
+}
+
+/// Moves both clocks to `now` and runs the reflections job there; then waits
+/// until every push it queued is done, so what the fake has is all there is.
+async fn run_then_drain(app: &TestApp, fake_clock: &ManualClock, deps: &WorkerDeps, now: DateTime<Utc>) -> usize {
+    app.clock.set(now);
+    fake_clock.set(now);
+    let stored = run_at(deps, now).await;
+    attune_tests::queue_drained(&deps.queue).await;
+    stored
+}
+
+#[tokio::test]
+async fn with_reflection_notices_off_the_week_is_still_reflected_and_nothing_is_pushed() {
+    let (app, fake, fake_clock) = setup().await;
+    let (chooser, chosen, heard, due) =
+        chooser_and_neighbour(&app, &fake, &fake_clock, json!({"reflections": false})).await;
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, due).await, 2, "both weeks stored on time");
+    // The neighbour's notice was queued in the same run as the chooser's would have been.
+    fake.wait_for_deliveries(1, WAIT).await;
+    attune_tests::queue_drained(&deps.queue).await;
+    assert_eq!(fake.deliveries_for(&heard.id).len(), 1);
+    assert!(fake.deliveries_for(&chosen.id).is_empty(), "reflection notices are off");
+    let chooser = app.sign_in_again(&chooser).await;
+    let (status, body) = reflection(&app, &chooser, "2026-11-09").await;
+    assert_eq!(status, StatusCode::OK, "the reflection is there to read: {body}");
+
+    // Nor later, when a notice left over would be handed out.
+    run_then_drain(&app, &fake_clock, &deps, due + ANNOUNCE_LEASE + chrono::Duration::hours(1)).await;
+    assert!(fake.deliveries_for(&chosen.id).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reflection_due_while_paused_is_stored_and_never_announced_even_after_the_pause() {
+    let (app, fake, fake_clock) = setup().await;
+    let pause_ends = at(chrono_tz::UTC, "2026-11-16 09:00");
+    let change = json!({"paused_until": pause_ends.to_rfc3339()});
+    let (chooser, chosen, heard, due) = chooser_and_neighbour(&app, &fake, &fake_clock, change).await;
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, due).await, 2, "both weeks stored on time");
+    fake.wait_for_deliveries(1, WAIT).await;
+    attune_tests::queue_drained(&deps.queue).await;
+    assert_eq!(fake.deliveries_for(&heard.id).len(), 1);
+    assert!(fake.deliveries_for(&chosen.id).is_empty(), "paused");
+
+    // The pause is over: the paused week's notice still does not come.
+    for later in [pause_ends, pause_ends + ANNOUNCE_LEASE, pause_ends + chrono::Duration::days(1)] {
+        assert_eq!(run_then_drain(&app, &fake_clock, &deps, later).await, 0);
+        assert!(fake.deliveries_for(&chosen.id).is_empty(), "nothing at {later}");
+    }
+    let chooser = app.sign_in_again(&chooser).await;
+    let (status, _) = reflection(&app, &chooser, "2026-11-09").await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reflection_due_in_quiet_hours_is_stored_at_six_and_announced_when_they_end() {
+    let (app, fake, fake_clock) = setup().await;
+    let change = json!({"quiet_hours": {"start": "17:00", "end": "21:00"}});
+    let (chooser, chosen, heard, due) = chooser_and_neighbour(&app, &fake, &fake_clock, change).await;
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, due).await, 2, "stored at 18:00, quiet hours or not");
+    let chooser = app.sign_in_again(&chooser).await;
+    let (status, _) = reflection(&app, &chooser, "2026-11-09").await;
+    assert_eq!(status, StatusCode::OK, "readable at once");
+    fake.wait_for_deliveries(1, WAIT).await;
+    attune_tests::queue_drained(&deps.queue).await;
+    assert_eq!(fake.deliveries_for(&heard.id).len(), 1);
+    assert!(fake.deliveries_for(&chosen.id).is_empty(), "not in quiet hours");
+
+    // Every run until the quiet hours end, past the lease too, holds it back.
+    let utc = chrono_tz::UTC;
+    for still_quiet in ["2026-11-15 18:05", "2026-11-15 19:00", "2026-11-15 20:59"] {
+        run_then_drain(&app, &fake_clock, &deps, at(utc, still_quiet)).await;
+        assert!(fake.deliveries_for(&chosen.id).is_empty(), "nothing at {still_quiet}");
+    }
+    let end = at(utc, "2026-11-15 21:00");
+    run_then_drain(&app, &fake_clock, &deps, end).await;
+    let pushed = fake.deliveries_for(&chosen.id);
+    assert_eq!(pushed.len(), 1, "announced when the quiet hours end");
+    assert_eq!(pushed[0].payload["url"], "/reflections/2026-11-09");
+    assert_eq!(pushed[0].topic.as_deref(), Some("reflection"));
+    run_then_drain(&app, &fake_clock, &deps, end + ANNOUNCE_LEASE + chrono::Duration::minutes(1)).await;
+    assert_eq!(fake.deliveries_for(&chosen.id).len(), 1, "announced once");
+    app.stop().await;
+}

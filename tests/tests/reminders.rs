@@ -170,9 +170,9 @@ async fn settings_round_trip_and_invalid_ones_name_the_field() {
         assert!(problem_fields(&problem).contains(&field.to_owned()), "{field}: {problem}");
     }
     let mut missing = every_day(("19:00", "21:00"));
-    missing.as_object_mut().unwrap().remove("enabled");
+    missing.as_object_mut().unwrap().remove("days");
     let problem = expect_problem(put_settings(&app, &user, &missing).await, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(problem_fields(&problem), vec!["enabled"], "{problem}");
+    assert_eq!(problem_fields(&problem), vec!["days"], "{problem}");
     assert_eq!(get_settings(&app, &user).await["days"], mine["days"], "a refused change stores nothing");
     app.stop().await;
 }
@@ -555,37 +555,53 @@ async fn two_workers_dispatching_many_reminders_send_each_exactly_once() {
     app.stop().await;
 }
 
-/// The reminder settings' `descriptive` governs reminders, whatever the
-/// account's `descriptive_notifications` says: a discreet reminder never names
-/// the exercise, and a descriptive one does.
+/// `descriptive` is one setting (the notification settings'), and both of its
+/// deprecated aliases still work for a release: the profile's
+/// `descriptive_notifications` and the reminder settings' `descriptive` each
+/// change it, the last change wins, every view shows the same value, and a
+/// descriptive reminder names today's exercise while a discreet one never does.
 #[tokio::test]
-async fn the_reminder_setting_alone_decides_whether_a_reminder_names_the_exercise() {
+async fn the_old_descriptive_fields_both_set_the_one_descriptive_choice() {
     let (app, fake, fake_clock) = setup().await;
     let mut users = Vec::new();
-    for (email, account_descriptive, reminder_descriptive) in
-        [("discreet@example.org", true, false), ("descriptive@example.org", false, true)]
-    {
+    // (who, reminder settings' `descriptive`, then the profile's, if sent; what holds)
+    for (email, in_reminders, on_profile, descriptive) in [
+        ("profile@example.org", false, Some(true), true),
+        ("reminders@example.org", true, None, true),
+        ("changed-mind@example.org", true, Some(false), false),
+    ] {
         let user = app.register(email).await;
         enroll(&app, &user, "steady").await;
-        let response = app
-            .request(Method::PATCH, "/v1/me")
-            .bearer_auth(&user.access_token)
-            .json(&json!({"descriptive_notifications": account_descriptive}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
         let mut settings = every_day(("19:00", "21:00"));
-        settings["descriptive"] = json!(reminder_descriptive);
-        put_settings(&app, &user, &settings).await;
+        settings["descriptive"] = json!(in_reminders);
+        assert_eq!(put_settings(&app, &user, &settings).await.status(), StatusCode::OK);
+        if let Some(on_profile) = on_profile {
+            let response = app
+                .request(Method::PATCH, "/v1/me")
+                .bearer_auth(&user.access_token)
+                .json(&json!({"descriptive_notifications": on_profile}))
+                .send()
+                .await
+                .unwrap();
+            let (status, _, profile) = read(response).await;
+            assert_eq!((status, &profile["descriptive_notifications"]), (StatusCode::OK, &json!(on_profile)));
+        }
+        let (_, _, me) = read(app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap()).await;
+        let (_, _, choices) =
+            read(app.get("/v1/notifications/settings").bearer_auth(&user.access_token).send().await.unwrap()).await;
+        assert_eq!(me["descriptive_notifications"], json!(descriptive), "{email}: profile");
+        assert_eq!(get_settings(&app, &user).await["descriptive"], json!(descriptive), "{email}: reminder settings");
+        assert_eq!(choices["descriptive"], json!(descriptive), "{email}: notification settings");
         let device = fake.new_subscription();
         let response =
             app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
-        users.push((user, device, reminder_descriptive));
+        users.push((user, device, descriptive));
     }
     let slot = next_reminder_at(&app, &users[0].0).await.unwrap();
-    assert_eq!(next_reminder_at(&app, &users[1].0).await, Some(slot), "the same settings, the same slot");
+    for (user, _, _) in &users[1..] {
+        assert_eq!(next_reminder_at(&app, user).await, Some(slot), "the same settings, the same slot");
+    }
     // Today's suggestion as of the reminder's time.
     just_after(&app, &fake_clock, slot);
     let mut titles = Vec::new();
@@ -597,8 +613,8 @@ async fn the_reminder_setting_alone_decides_whether_a_reminder_names_the_exercis
     }
 
     let deps = worker_deps(&app).await;
-    assert_eq!(dispatch(&app, &deps).await, 2);
-    fake.wait_for_deliveries(2, WAIT).await;
+    assert_eq!(dispatch(&app, &deps).await, 3);
+    fake.wait_for_deliveries(3, WAIT).await;
     for ((_, device, descriptive), title) in users.iter().zip(&titles) {
         let pushed = fake.deliveries_for(&device.id);
         assert_eq!(pushed.len(), 1);
@@ -670,7 +686,8 @@ async fn deliveries_key_on_the_schedule_and_the_migration_keeps_recorded_ones() 
     let on_schedules = if postgres { "reminder_schedules" } else { "users" };
     assert_eq!(delivery_key_target(&app).await, on_schedules);
 
-    Migrator::down(&app.db, Some(1)).await.unwrap();
+    // Back past m20261124_000010 (the notification settings' migration came after it).
+    Migrator::down(&app.db, Some(2)).await.unwrap();
     assert_eq!(delivery_key_target(&app).await, "users");
     Migrator::up(&app.db, None).await.unwrap();
     assert_eq!(delivery_key_target(&app).await, on_schedules);
@@ -696,6 +713,8 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
     use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, Set};
 
     let app = TestApp::spawn().await;
+    // Midday in Berlin: outside everyone's quiet hours, whenever the test runs.
+    app.clock.set(chrono::DateTime::parse_from_rfc3339("2026-11-18T11:00:00Z").unwrap().with_timezone(&Utc));
     let now = app.clock.now().timestamp_millis();
     let people = MAX_CLAIM_BATCH as usize + 1;
     let ids: Vec<uuid::Uuid> = (0..people).map(|_| uuid::Uuid::now_v7()).collect();
@@ -711,7 +730,6 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
             updated_at: Set(now),
             deleted_at: Set(None),
             country: Set(None),
-            descriptive_notifications: Set(false),
         }))
         .exec(&app.db)
         .await

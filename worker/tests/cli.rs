@@ -78,7 +78,6 @@ async fn seed(db: &DatabaseConnection) -> Uuid {
         updated_at: Set(enrolled),
         deleted_at: Set(None),
         country: Set(Some("DE".into())),
-        descriptive_notifications: Set(false),
     })
     .exec_without_returning(db)
     .await

@@ -48,9 +48,9 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    fn new(user: &user::Model, tokens: IssuedTokens) -> Self {
+    fn new(user: &user::Model, descriptive_notifications: bool, tokens: IssuedTokens) -> Self {
         Self {
-            user: user.into(),
+            user: UserView::new(user, descriptive_notifications),
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
             token_type: "Bearer".into(),
@@ -74,7 +74,8 @@ async fn register(state: AppState, Json(body): Json<RegisterRequest>) -> ApiResu
         timezone: body.timezone,
     };
     let (user, tokens) = state.accounts.register(input).await?;
-    Ok((StatusCode::CREATED, Json(TokenResponse::new(&user, tokens))))
+    // A new account has the default choices: discreet texts.
+    Ok((StatusCode::CREATED, Json(TokenResponse::new(&user, false, tokens))))
 }
 
 /// Sign in with email and password.
@@ -90,7 +91,8 @@ async fn login(
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let (user, tokens) = state.accounts.login(&body.email, &body.password, &address).await?;
-    Ok(Json(TokenResponse::new(&user, tokens)))
+    let descriptive = state.notification_settings.descriptive(user.id).await?;
+    Ok(Json(TokenResponse::new(&user, descriptive, tokens)))
 }
 
 /// Exchange a refresh token for new tokens. A refresh token works once; using one
@@ -102,7 +104,8 @@ async fn login(
     ))]
 async fn refresh(state: AppState, Json(body): Json<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
     let (user, tokens) = state.accounts.refresh(&body.refresh_token).await?;
-    Ok(Json(TokenResponse::new(&user, tokens)))
+    let descriptive = state.notification_settings.descriptive(user.id).await?;
+    Ok(Json(TokenResponse::new(&user, descriptive, tokens)))
 }
 
 /// Sign out: ends this session; its access and refresh tokens stop working.

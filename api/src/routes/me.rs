@@ -25,7 +25,9 @@ pub struct ProfileUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub country: Option<Option<String>>,
-    /// Let notifications say what they are about (default: discreet texts only).
+    /// Deprecated: set `descriptive` with `PUT /v1/notifications/settings`
+    /// instead; this alias of it works for one release.
+    #[schema(deprecated)]
     pub descriptive_notifications: Option<bool>,
 }
 
@@ -70,15 +72,17 @@ pub struct AccountExportView {
         (status = 200, body = UserView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn get_me(CurrentUser(who): CurrentUser) -> Json<UserView> {
-    Json((&who.user).into())
+async fn get_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<UserView>> {
+    let descriptive = state.notification_settings.descriptive(who.user.id).await?;
+    Ok(Json(UserView::new(&who.user, descriptive)))
 }
 
-/// Change the display name or time zone.
+/// Change the display name, time zone or country (and, deprecated, `descriptive_notifications`).
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = ProfileUpdate,
     responses(
         (status = 200, body = UserView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`descriptive_notifications` given while the stored notification settings cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_me(
@@ -86,18 +90,21 @@ async fn update_me(
     CurrentUser(who): CurrentUser,
     Json(body): Json<ProfileUpdate>,
 ) -> ApiResult<Json<UserView>> {
-    let patch = ProfilePatch {
-        display_name: body.display_name,
-        timezone: body.timezone,
-        country: body.country,
-        descriptive_notifications: body.descriptive_notifications,
-    };
+    if body.descriptive_notifications.is_some() {
+        // Refuse before changing anything when the choices cannot take it.
+        state.notification_settings.get(who.user.id).await?;
+    }
+    let patch = ProfilePatch { display_name: body.display_name, timezone: body.timezone, country: body.country };
     let user = state.accounts.update_profile(&who, patch).await?;
+    if let Some(descriptive) = body.descriptive_notifications {
+        state.notification_settings.set_descriptive(user.id, descriptive).await?;
+    }
     if user.timezone != who.user.timezone {
         // Reminders fall at local times: a new zone moves them.
         state.reminders.recompute(user.id).await?;
     }
-    Ok(Json((&user).into()))
+    let descriptive = state.notification_settings.descriptive(user.id).await?;
+    Ok(Json(UserView::new(&user, descriptive)))
 }
 
 /// Delete the account. Every token stops working at once; everything the account
@@ -128,7 +135,7 @@ async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
     let reflections = state.reflections.all(who.user.id).await?;
     Ok(Json(AccountExportView {
         exported_at: rfc3339(state.clock.now_ms()),
-        user: (&export.user).into(),
+        user: UserView::new(&export.user, state.notification_settings.descriptive(who.user.id).await?),
         sessions: export
             .sessions
             .iter()

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod docs;
 pub mod me;
+pub mod notifications;
 pub mod ops;
 pub mod program;
 pub mod push;
@@ -31,22 +32,25 @@ pub struct UserView {
     pub timezone: String,
     /// ISO 3166-1 alpha-2, or null.
     pub country: Option<String>,
-    /// Whether notifications may say what they are about; discreet when false.
+    /// Deprecated: the notification settings' `descriptive`
+    /// (`/v1/notifications/settings`), of which this is an alias for one release.
+    #[schema(deprecated)]
     pub descriptive_notifications: bool,
     /// RFC 3339 UTC.
     pub created_at: String,
     pub updated_at: String,
 }
 
-impl From<&user::Model> for UserView {
-    fn from(user: &user::Model) -> Self {
+impl UserView {
+    /// The profile, with the person's `descriptive` notification choice.
+    pub fn new(user: &user::Model, descriptive_notifications: bool) -> Self {
         Self {
             id: user.id,
             email: user.email.clone(),
             display_name: user.display_name.clone(),
             timezone: user.timezone.clone(),
             country: user.country.clone(),
-            descriptive_notifications: user.descriptive_notifications,
+            descriptive_notifications,
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
         }

@@ -41,22 +41,33 @@ impl From<ReminderError> for ApiError {
         match error {
             ReminderError::Validation(errors) => Self::Validation(errors),
             ReminderError::NotFound => Self::NotFound("There is no such reminder.".into()),
+            ReminderError::Unreadable(unreadable) => unreadable.into(),
             ReminderError::Database(e) => Self::internal(e),
         }
     }
 }
 
 /// The reminder settings (the defaults until changed) and the next reminder.
+/// `enabled`, `quiet_hours`, `descriptive` and `paused_until` are deprecated
+/// aliases of the notification settings (`/v1/notifications/settings`).
 #[utoipa::path(get, path = "/v1/reminders/settings", tag = "reminders", security(("bearer" = [])),
-    responses((status = 200, body = ReminderSettingsView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses(
+        (status = 200, body = ReminderSettingsView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The stored settings cannot be read (nothing is sent until they are saved again)", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<ReminderSettingsView>> {
     Ok(Json(state.reminders.settings(who.user.id).await?.into()))
 }
 
-/// Replace the reminder settings; the next reminder is recomputed at once.
+/// Replace the reminder settings (`days`, `window`); the next reminder is
+/// recomputed at once. `enabled`, `quiet_hours`, `descriptive` and
+/// `paused_until` are deprecated aliases of the notification settings: when
+/// given they change those (for every notification), when left out they stay.
 #[utoipa::path(put, path = "/v1/reminders/settings", tag = "reminders", security(("bearer" = [])), request_body = ReminderSettingsInput,
     responses(
         (status = 200, body = ReminderSettingsView),
+        (status = 409, description = "The stored notification settings cannot be read and the request does not replace them all", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid times, no days, or a window entirely within quiet hours", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn put_settings(

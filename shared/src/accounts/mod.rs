@@ -80,7 +80,6 @@ pub struct ProfilePatch {
     pub timezone: Option<String>,
     /// `Some(None)` clears the country.
     pub country: Option<Option<String>>,
-    pub descriptive_notifications: Option<bool>,
 }
 
 /// Everything the account has, for `GET /v1/me/export`.
@@ -132,7 +131,6 @@ impl Accounts {
             updated_at: Set(now),
             deleted_at: Set(None),
             country: Set(None),
-            descriptive_notifications: Set(false),
         }
         .insert(&txn)
         .await
@@ -270,9 +268,6 @@ impl Accounts {
         }
         if let Some(Some(tz)) = tz {
             model.timezone = Set(tz.name().to_owned());
-        }
-        if let Some(descriptive) = patch.descriptive_notifications {
-            model.descriptive_notifications = Set(descriptive);
         }
         match country {
             Some(Some(Some(country))) => model.country = Set(Some(country.as_str().to_owned())),

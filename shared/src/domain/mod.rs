@@ -1,6 +1,7 @@
 //! Domain types and rules: plain data, parsed once at the edge, no I/O.
 
 pub mod account;
+pub mod notification_choices;
 pub mod pacing;
 pub mod progress;
 pub mod reflection;

@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
+use super::notification_choices::{NotificationChoices, present};
 use super::pacing::{Pace, local_midnight};
 use super::validation::ValidationErrors;
 
@@ -77,6 +78,8 @@ impl From<chrono::Weekday> for Weekday {
 pub struct LocalTime(u16);
 
 impl LocalTime {
+    pub const MIDNIGHT: Self = Self(0);
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let invalid = || format!("\"{raw}\" is not a time; use HH:MM from 00:00 to 23:59, like 19:00");
         let (hours, minutes) = raw.split_once(':').ok_or_else(invalid)?;
@@ -96,12 +99,12 @@ impl LocalTime {
         self.0
     }
 
-    fn of(time: NaiveTime) -> Self {
+    pub(crate) fn of(time: NaiveTime) -> Self {
         // Hours and minutes of a NaiveTime are always in range.
         Self((time.hour() * 60 + time.minute()) as u16)
     }
 
-    fn naive(self) -> NaiveTime {
+    pub(crate) fn naive(self) -> NaiveTime {
         NaiveTime::from_hms_opt(u32::from(self.0 / 60), u32::from(self.0 % 60), 0).unwrap_or(NaiveTime::MIN)
     }
 }
@@ -126,10 +129,27 @@ impl<'de> Deserialize<'de> for LocalTime {
 }
 
 /// The daily window reminders may fall in: `[start, end)` within one local day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "StoredWindow")]
 pub struct TimeWindow {
     start: LocalTime,
     end: LocalTime,
+}
+
+/// A stored window, checked again when read (see [`TimeWindow::new`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredWindow {
+    start: LocalTime,
+    end: LocalTime,
+}
+
+impl TryFrom<StoredWindow> for TimeWindow {
+    type Error = String;
+
+    fn try_from(raw: StoredWindow) -> Result<Self, String> {
+        Self::new(raw.start, raw.end)
+    }
 }
 
 impl TimeWindow {
@@ -150,9 +170,10 @@ impl TimeWindow {
     }
 }
 
-/// No reminders from `start` until `end`; may span midnight (22:00–07:00).
-/// `start == end` means no quiet hours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+/// No notifications from `start` until `end`, local time; may span midnight
+/// (22:00–07:00). `start == end` means no quiet hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct QuietHours {
     pub start: LocalTime,
     pub end: LocalTime,
@@ -180,20 +201,99 @@ impl QuietHours {
     }
 }
 
-/// A person's reminder settings. Deserializing validates (see [`ReminderSettings::parse`]).
+/// A person's reminder settings as the reminder rules see them: the reminder
+/// plan (days and window, stored with the schedule) together with the person's
+/// notification choices that apply to reminders (on/off, quiet hours, pause,
+/// texts), which are stored once for every kind of notification
+/// ([`NotificationChoices`]). Deserializing validates (see [`ReminderSettings::parse`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "ReminderSettingsInput")]
 pub struct ReminderSettings {
+    /// Deprecated: the notification settings' `reminders`
+    /// (`/v1/notifications/settings`), of which this is an alias for one release.
+    #[schema(deprecated)]
     pub enabled: bool,
     #[schema(value_type = Vec<Weekday>)]
     pub days: BTreeSet<Weekday>,
     pub window: TimeWindow,
+    /// Deprecated: the notification settings' `quiet_hours`, which hold for
+    /// every notification; an alias for one release.
+    #[schema(deprecated)]
     pub quiet_hours: QuietHours,
-    /// Whether reminder texts may name today's exercise; discreet by default.
-    /// This, not the account's `descriptive_notifications`, governs reminders.
+    /// Deprecated: the notification settings' `descriptive`, the one setting for
+    /// every notification's texts; an alias for one release.
+    #[schema(deprecated)]
     pub descriptive: bool,
-    /// No reminders before this instant (RFC 3339), or `null`.
+    /// Deprecated: the notification settings' `paused_until` (RFC 3339 or
+    /// `null`), which pauses every notification; an alias for one release.
+    #[schema(deprecated)]
     pub paused_until: Option<DateTime<Utc>>,
+}
+
+/// What only reminders have: the days and the daily window. Stored with the
+/// person's schedule; a stored plan is read strictly enough that a broken one is
+/// an error (no days, an unknown day, a bad window), never the defaults. Keys the
+/// previous release stored beside these (`enabled`, `quiet_hours`, …, now in
+/// the notification choices) are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredPlan")]
+pub struct ReminderPlan {
+    pub days: BTreeSet<Weekday>,
+    pub window: TimeWindow,
+}
+
+#[derive(Deserialize)]
+struct StoredPlan {
+    days: BTreeSet<Weekday>,
+    window: TimeWindow,
+}
+
+impl TryFrom<StoredPlan> for ReminderPlan {
+    type Error = String;
+
+    fn try_from(raw: StoredPlan) -> Result<Self, String> {
+        if raw.days.is_empty() {
+            return Err("a reminder plan without days".into());
+        }
+        Ok(Self { days: raw.days, window: raw.window })
+    }
+}
+
+impl Default for ReminderPlan {
+    fn default() -> Self {
+        ReminderSettings::default().plan()
+    }
+}
+
+impl ReminderSettings {
+    /// The settings a plan and the person's choices give.
+    pub fn from_parts(plan: &ReminderPlan, choices: &NotificationChoices) -> Self {
+        Self {
+            enabled: choices.reminders,
+            days: plan.days.clone(),
+            window: plan.window,
+            quiet_hours: choices.quiet_hours,
+            descriptive: choices.descriptive,
+            paused_until: choices.paused_until,
+        }
+    }
+
+    /// The reminder-only part, stored with the schedule.
+    pub fn plan(&self) -> ReminderPlan {
+        ReminderPlan { days: self.days.clone(), window: self.window }
+    }
+
+    /// `choices` with what these settings say about reminders, quiet hours,
+    /// the pause and texts; reflections stay as they were.
+    pub fn onto(&self, choices: &NotificationChoices) -> NotificationChoices {
+        NotificationChoices {
+            reminders: self.enabled,
+            quiet_hours: self.quiet_hours,
+            paused_until: self.paused_until,
+            descriptive: self.descriptive,
+            ..choices.clone()
+        }
+    }
 }
 
 impl Default for ReminderSettings {
@@ -220,7 +320,9 @@ pub struct ReminderSettingsInput {
     /// Defaults to `false` (discreet).
     pub descriptive: Option<bool>,
     /// RFC 3339, or `null`/absent for not paused.
-    pub paused_until: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub paused_until: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -241,7 +343,7 @@ impl ReminderSettings {
         let window = window.and_then(|(start, end)| errors.check("window.end", TimeWindow::new(start, end)));
         let quiet_hours =
             parse_range(&mut errors, "quiet_hours", input.quiet_hours).map(|(start, end)| QuietHours { start, end });
-        let paused_until = errors.check("paused_until", parse_instant(input.paused_until.as_deref()));
+        let paused_until = errors.check("paused_until", parse_instant(input.paused_until.flatten().as_deref()));
         if let (Some(window), Some(quiet_hours)) = (window, quiet_hours)
             && allowed_ranges(window, quiet_hours).is_empty()
         {
@@ -254,6 +356,26 @@ impl ReminderSettings {
             }
             _ => Err(errors),
         }
+    }
+}
+
+impl ReminderSettings {
+    /// As [`ReminderSettings::parse`], for `PUT /v1/reminders/settings`: the
+    /// fields that now belong to the notification choices (`enabled`,
+    /// `quiet_hours`, `descriptive`, `paused_until`) may be left out, and then
+    /// keep the person's `current` choices; `paused_until: null` unpauses.
+    pub fn parse_over(
+        mut input: ReminderSettingsInput,
+        current: &NotificationChoices,
+    ) -> Result<Self, ValidationErrors> {
+        input.enabled.get_or_insert(current.reminders);
+        input.descriptive.get_or_insert(current.descriptive);
+        input.quiet_hours.get_or_insert_with(|| TimeRangeInput {
+            start: Some(current.quiet_hours.start.to_string()),
+            end: Some(current.quiet_hours.end.to_string()),
+        });
+        input.paused_until.get_or_insert_with(|| current.paused_until.map(|t| t.to_rfc3339()));
+        Self::parse(input)
     }
 }
 

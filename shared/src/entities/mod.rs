@@ -2,6 +2,7 @@
 
 pub mod enrollment;
 pub mod login_throttle;
+pub mod notification_setting;
 pub mod push_subscription;
 pub mod reflection;
 pub mod refresh_token;

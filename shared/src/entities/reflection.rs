@@ -14,8 +14,9 @@ pub struct Model {
     pub body: String,
     pub created_at: i64,
     pub updated_at: i64,
-    /// Set while the announcing push is not queued: when another worker may take
-    /// the announcement over (epoch ms). NULL once queued, or when none is sent.
+    /// Set while the announcing push is not queued: when it is due (the end of
+    /// the person's quiet hours) or another worker may take it over (epoch ms).
+    /// NULL once queued, or when none is to be sent (notices off, or paused).
     pub announce_at: Option<i64>,
 }
 

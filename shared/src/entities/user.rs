@@ -15,8 +15,9 @@ pub struct Model {
     pub deleted_at: Option<i64>,
     /// ISO 3166-1 alpha-2, upper case; picks professional-help resources.
     pub country: Option<String>,
-    /// Notification texts may name what they are about (off: discreet texts only).
-    pub descriptive_notifications: bool,
+    // `descriptive_notifications` stays in the table for the previous release
+    // only: the one descriptive setting is in the notification choices since
+    // migration m20261201_000011, which says when the column goes.
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

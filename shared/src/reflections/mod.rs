@@ -288,9 +288,10 @@ impl Reflections {
         Ok(counts)
     }
 
-    /// Takes over, up to `limit`, reflections whose notice is still not queued
+    /// Takes over, up to `limit`, reflections whose notice is due: deferred to
+    /// the end of quiet hours that have now ended, or still not queued
     /// [`ANNOUNCE_LEASE`] after it should have been (their worker stopped in
-    /// between): each taken row's `announce_at` moves a lease ahead, so no other
+    /// between). Each taken row's `announce_at` moves a lease ahead, so no other
     /// worker takes it meanwhile. Queue their notices, then [`Self::mark_announced`];
     /// should this worker stop first too, the next lease runs out and another takes over.
     pub async fn take_over_unannounced(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<NewReflection>, DbErr> {
@@ -314,7 +315,26 @@ impl Reflections {
         rows.iter().map(new_reflection).collect()
     }
 
-    /// Records that these reflections' notices are queued.
+    /// Holds these reflections' notices until the given instants (the end of the
+    /// person's quiet hours), when [`Self::take_over_unannounced`] hands them out again.
+    pub async fn defer(&self, deferred: &[(NewReflection, DateTime<Utc>)]) -> Result<(), DbErr> {
+        let mut groups: HashMap<(ReflectionWeek, DateTime<Utc>), Vec<Uuid>> = HashMap::new();
+        for (reflection, until) in deferred {
+            groups.entry((reflection.week, *until)).or_default().push(reflection.user_id);
+        }
+        for ((week, until), users) in groups {
+            ReflectionRow::update_many()
+                .col_expr(reflection::Column::AnnounceAt, Expr::value(until.timestamp_millis()))
+                .filter(reflection::Column::WeekStart.eq(week.to_string()))
+                .filter(reflection::Column::UserId.is_in(users))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records that these reflections' notices are settled: queued, or not to be
+    /// sent at all.
     pub async fn mark_announced(&self, announced: &[NewReflection]) -> Result<(), DbErr> {
         for (week, users) in group_by_week(announced) {
             ReflectionRow::update_many()

@@ -12,11 +12,16 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{DueReminder, Pacing, Reminders, ms_to_time, pacing, spacing};
+use super::{DueReminder, Pacing, Reminders, active_pace, ms_to_time, spacing};
 use crate::{
     db::is_postgres,
-    domain::reminders::{ReminderSettings, next_slot},
+    domain::{
+        notification_choices::{Delivery, NotificationKind},
+        pacing::Pace,
+        reminders::{ReminderPlan, ReminderSettings, next_slot},
+    },
     entities::reminder_schedule::{self, Entity as ReminderSchedule},
+    notifications::choices,
 };
 
 /// The most reminders one claim takes: its schedule rows stay locked until it
@@ -74,23 +79,26 @@ impl Reminders {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let offers: Vec<_> = claimed.iter().filter(|c| c.pacing.is_some()).map(|c| (c.user_id, c.slot_at)).collect();
+        // Many people keep the same plan: each distinct text is parsed once.
+        let mut plans: HashMap<String, ReminderPlan> = HashMap::new();
+        let judged: Vec<(ClaimedRow, Option<Judged>)> = claimed
+            .into_iter()
+            .map(|row| {
+                let judged = row.judge(&mut plans, now);
+                (row, judged)
+            })
+            .collect();
+        let offers: Vec<_> = judged
+            .iter()
+            .filter(|(_, judged)| judged.as_ref().is_some_and(|j| j.send))
+            .map(|(row, _)| (row.user_id, row.slot_at))
+            .collect();
         let recorded = record_deliveries(txn, &offers, now.timestamp_millis()).await?;
         let mut due = Vec::with_capacity(recorded.len());
-        let mut moves = Vec::with_capacity(claimed.len());
-        // Many people keep the same settings: each distinct text is parsed once.
-        let mut parsed: HashMap<String, ReminderSettings> = HashMap::new();
-        for row in claimed {
-            let settings = match parsed.get(&row.settings) {
-                Some(settings) => settings.clone(),
-                None => {
-                    let settings: ReminderSettings = serde_json::from_str(&row.settings).unwrap_or_default();
-                    parsed.insert(row.settings.clone(), settings.clone());
-                    settings
-                }
-            };
+        let mut moves = Vec::with_capacity(judged.len());
+        for (row, judged) in judged {
             let delivery_id = recorded.get(&row.user_id).copied();
-            let (next, reminder) = row.move_on(&settings, delivery_id, now);
+            let (next, reminder) = row.move_on(judged, delivery_id, now);
             moves.push(next);
             due.extend(reminder);
         }
@@ -128,8 +136,20 @@ struct ClaimedRow {
     /// The latest sign of an answer: a check-in written (its `version` is the
     /// server's write time in ms) or a reminder opened.
     last_answer: Option<i64>,
-    pacing: Option<Pacing>,
+    /// The pace of an active enrollment; `None`: no reminders.
+    pace: Option<Pace>,
+    timezone: String,
+    /// The person's notification choices as stored; `None`: the defaults.
+    choices: Option<String>,
     devices: Vec<Uuid>,
+}
+
+/// What a claimed schedule's stored settings say now.
+struct Judged {
+    pacing: Pacing,
+    settings: ReminderSettings,
+    /// The person's choices let a reminder go out now.
+    send: bool,
 }
 
 /// A schedule's state after a claim.
@@ -171,14 +191,41 @@ impl ClaimedRow {
             unanswered: row.try_get("", "unanswered")?,
             last_sent_at: row.try_get("", "last_sent_at")?,
             last_answer: std::cmp::max(last_checkin, last_opened),
-            pacing: pacing(
+            pace: active_pace(
                 row.try_get::<Option<String>>("", "pace")?.as_deref(),
                 row.try_get("", "paused_at")?,
-                row.try_get::<Option<String>>("", "timezone")?.as_deref(),
                 row.try_get::<Option<i64>>("", "deleted_at")?.is_some(),
             ),
+            timezone: row.try_get("", "timezone")?,
+            choices: row.try_get("", "choices")?,
             devices: Vec::new(),
         })
+    }
+
+    /// The settings this schedule follows and whether its reminder may go out
+    /// at `now`, asked of the person's notification choices like every other
+    /// notification. `None`: no reminder and no next slot, either because there
+    /// is no active enrollment or because the stored plan, choices or zone no
+    /// longer parse (fail closed: logged with the user id and counted).
+    fn judge(&self, plans: &mut HashMap<String, ReminderPlan>, now: DateTime<Utc>) -> Option<Judged> {
+        let pace = self.pace?;
+        let plan = match plans.get(&self.settings) {
+            Some(plan) => plan.clone(),
+            None => {
+                let plan: ReminderPlan = serde_json::from_str(&self.settings)
+                    .map_err(|_| choices::unreadable(self.user_id, "reminder plan"))
+                    .ok()?;
+                plans.insert(self.settings.clone(), plan.clone());
+                plan
+            }
+        };
+        let person = choices::read(self.user_id, self.choices.as_deref(), &self.timezone).ok()?;
+        // A slot lies outside quiet hours when computed; one claimed late, into
+        // them, or after the choices changed is skipped rather than deferred: a
+        // reminder is only worth its own moment, and the next slot comes anyway.
+        let send = person.choices.decide(NotificationKind::Reminder, person.tz, now) == Delivery::Now;
+        let settings = ReminderSettings::from_parts(&plan, &person.choices);
+        Some(Judged { pacing: Pacing { pace, tz: person.tz }, settings, send })
     }
 
     /// Where the schedule goes from this slot, and the reminder to push when the
@@ -187,21 +234,21 @@ impl ClaimedRow {
     /// moves on; no pacing (paused, not enrolled, deleted) means no next slot.
     fn move_on(
         self,
-        settings: &ReminderSettings,
+        judged: Option<Judged>,
         delivery_id: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> (ScheduleMove, Option<DueReminder>) {
         let after = std::cmp::max(ms_to_time(self.slot_at), now);
-        let (next, unanswered, last_sent_at, reminder) = match (self.pacing, delivery_id) {
+        let (next, unanswered, last_sent_at, reminder) = match (judged, delivery_id) {
             (None, _) => (None, self.unanswered, self.last_sent_at, None),
-            (Some(Pacing { pace, tz }), None) => {
-                let next = next_slot(settings, pace, tz, after, spacing(self.unanswered));
+            (Some(Judged { pacing: Pacing { pace, tz }, settings, .. }), None) => {
+                let next = next_slot(&settings, pace, tz, after, spacing(self.unanswered));
                 (next, self.unanswered, self.last_sent_at, None)
             }
-            (Some(Pacing { pace, tz }), Some(delivery_id)) => {
+            (Some(Judged { pacing: Pacing { pace, tz }, settings, .. }), Some(delivery_id)) => {
                 let answered = self.last_sent_at.is_none_or(|last| self.last_answer > Some(last));
                 let unanswered = if answered { 0 } else { self.unanswered.saturating_add(1) };
-                let next = next_slot(settings, pace, tz, after, spacing(unanswered));
+                let next = next_slot(&settings, pace, tz, after, spacing(unanswered));
                 let reminder = DueReminder {
                     delivery_id,
                     user_id: self.user_id,
@@ -224,11 +271,12 @@ impl ClaimedRow {
 
 /// Up to `batch` schedules due at `now_ms`, oldest first, locked (skipping rows
 /// another claim holds), with the user's zone, the enrollment's pace and pause,
-/// the latest answer, and a row per push subscription. The inner query walks the
+/// the person's notification choices, the latest answer, and a row per push
+/// subscription. The inner query walks the
 /// `next_slot_at` index and stops at `batch` rows; only those are joined and
 /// looked up, however many are due.
 fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
-    let (s, u, e, p) = (Alias::new("s"), Alias::new("u"), Alias::new("e"), Alias::new("p"));
+    let (s, u, e, p, n) = (Alias::new("s"), Alias::new("u"), Alias::new("e"), Alias::new("p"), Alias::new("n"));
     let columns = ["user_id", "settings", "next_slot_at", "unanswered", "last_sent_at"].map(Alias::new);
     let locked = Query::select()
         .columns(columns.clone())
@@ -245,6 +293,7 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
         .expr_as(Expr::col((e.clone(), Alias::new("pace"))), Alias::new("pace"))
         .expr_as(Expr::col((e.clone(), Alias::new("paused_at"))), Alias::new("paused_at"))
         .expr_as(Expr::col((p.clone(), Alias::new("id"))), Alias::new("subscription_id"))
+        .expr_as(Expr::col((n.clone(), Alias::new("settings"))), Alias::new("choices"))
         // One index lookup each: checkins (user_id, version, id), and the opened
         // deliveries' partial index (user_id, opened_at), however long the history.
         .expr_as(
@@ -270,6 +319,12 @@ fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
             Alias::new("enrollments"),
             e.clone(),
             Expr::col((e, Alias::new("user_id"))).equals((s.clone(), Alias::new("user_id"))),
+        )
+        .join_as(
+            sea_orm::JoinType::LeftJoin,
+            Alias::new("notification_settings"),
+            n.clone(),
+            Expr::col((n, Alias::new("user_id"))).equals((s.clone(), Alias::new("user_id"))),
         )
         .join_as(
             sea_orm::JoinType::LeftJoin,

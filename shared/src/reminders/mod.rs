@@ -18,8 +18,11 @@ use crate::{
     Clock,
     domain::{
         ValidationErrors,
+        notification_choices::NotificationChoices,
         pacing::Pace,
-        reminders::{ReminderSettings, ReminderSettingsInput, Spacing, next_slot, recompute_after, reminder_text},
+        reminders::{
+            ReminderPlan, ReminderSettings, ReminderSettingsInput, Spacing, next_slot, recompute_after, reminder_text,
+        },
     },
     enrollment::Enrollments,
     entities::{
@@ -27,6 +30,7 @@ use crate::{
         reminder_schedule::{self, Entity as ReminderSchedule},
         user::Entity as User,
     },
+    notifications::choices::{self, Unreadable},
     push::{PushKind, PushMessage, PushPayload, Topic, Urgency},
 };
 
@@ -47,6 +51,10 @@ pub enum ReminderError {
     Validation(ValidationErrors),
     #[error("no such reminder")]
     NotFound,
+    /// The stored settings no longer parse (logged and counted already); nothing
+    /// is sent until the person saves new ones.
+    #[error("{0}")]
+    Unreadable(#[from] Unreadable),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }
@@ -67,10 +75,8 @@ pub struct DueReminder {
     pub slot_at: i64,
     /// The person's push subscriptions: one push each.
     pub devices: Vec<Uuid>,
-    /// Whether the text may name today's exercise: the reminder settings' own
-    /// `descriptive`, never the account's `descriptive_notifications`. The
-    /// reminder setting is the specific, explicit choice for these messages, so
-    /// it governs them either way.
+    /// Whether the text may name today's exercise: the person's one
+    /// `descriptive` choice (`NotificationChoices::descriptive`).
     pub descriptive: bool,
 }
 
@@ -94,22 +100,21 @@ struct Pacing {
     tz: Tz,
 }
 
-fn pacing(pace: Option<&str>, paused_at: Option<i64>, timezone: Option<&str>, deleted: bool) -> Option<Pacing> {
+/// The pace of an active enrollment of an account still there.
+fn active_pace(pace: Option<&str>, paused_at: Option<i64>, deleted: bool) -> Option<Pace> {
     if deleted || paused_at.is_some() {
         return None;
     }
-    let pace = Pace::parse(pace?).ok()?;
-    let tz = timezone.and_then(|tz| tz.parse().ok()).unwrap_or(chrono_tz::UTC);
-    Some(Pacing { pace, tz })
+    Pace::parse(pace?).ok()
 }
 
-fn settings_of(row: Option<&reminder_schedule::Model>) -> ReminderSettings {
-    row.map_or_else(ReminderSettings::default, |row| {
-        serde_json::from_str(&row.settings).unwrap_or_else(|error| {
-            tracing::warn!(%error, "stored reminder settings unreadable; using the defaults");
-            ReminderSettings::default()
-        })
-    })
+/// The stored plan: the defaults when there is no schedule yet; an error
+/// (logged and counted) when the stored one no longer parses.
+fn plan_of(user_id: Uuid, row: Option<&reminder_schedule::Model>) -> Result<ReminderPlan, Unreadable> {
+    row.map_or_else(
+        || Ok(ReminderPlan::default()),
+        |row| serde_json::from_str(&row.settings).map_err(|_| choices::unreadable(user_id, "reminder plan")),
+    )
 }
 
 fn ms_to_time(ms: i64) -> DateTime<Utc> {
@@ -120,8 +125,16 @@ fn spacing(unanswered: i32) -> Spacing {
     Spacing { unanswered: u32::try_from(unanswered).unwrap_or(0) }
 }
 
-fn settings_json(settings: &ReminderSettings) -> Result<String, DbErr> {
-    serde_json::to_string(settings).map_err(|e| DbErr::Custom(format!("reminder settings: {e}")))
+fn plan_json(plan: &ReminderPlan) -> Result<String, DbErr> {
+    serde_json::to_string(plan).map_err(|e| DbErr::Custom(format!("reminder plan: {e}")))
+}
+
+/// What [`Reminders::store`] changes besides the next slot.
+#[derive(Debug, Default)]
+struct Change {
+    plan: Option<ReminderPlan>,
+    choices: Option<NotificationChoices>,
+    unanswered: Option<i32>,
 }
 
 impl Reminders {
@@ -130,36 +143,61 @@ impl Reminders {
     }
 
     /// The person's settings (the defaults when none are stored) and next reminder.
-    pub async fn settings(&self, user_id: Uuid) -> Result<ReminderView, DbErr> {
-        match ReminderSchedule::find_by_id(user_id).one(&self.db).await? {
-            Some(row) => Ok(ReminderView {
-                settings: settings_of(Some(&row)),
-                next_reminder_at: row.next_slot_at.map(ms_to_time),
-            }),
-            None => {
-                let next_reminder_at = self.recompute(user_id).await?;
-                Ok(ReminderView { settings: ReminderSettings::default(), next_reminder_at })
-            }
-        }
+    pub async fn settings(&self, user_id: Uuid) -> Result<ReminderView, ReminderError> {
+        let row = ReminderSchedule::find_by_id(user_id).one(&self.db).await?;
+        let choices = choices::load(&self.db, user_id).await??;
+        let plan = plan_of(user_id, row.as_ref())?;
+        let next_reminder_at = match row {
+            Some(row) => row.next_slot_at.map(ms_to_time),
+            None => self.recompute(user_id).await?,
+        };
+        Ok(ReminderView { settings: ReminderSettings::from_parts(&plan, &choices), next_reminder_at })
     }
 
-    /// Replaces the settings and recomputes the next reminder at once.
+    /// Replaces the reminder plan, and whichever of the notification choices the
+    /// request names (`enabled`, `quiet_hours`, `descriptive`, `paused_until`,
+    /// the deprecated aliases); recomputes the next reminder at once. Choices
+    /// that no longer parse are replaced only by a request that names all four.
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn put_settings(
         &self,
         user_id: Uuid,
         input: ReminderSettingsInput,
     ) -> Result<ReminderView, ReminderError> {
-        let settings = ReminderSettings::parse(input).map_err(ReminderError::Validation)?;
-        let next_reminder_at = self.store(user_id, Some(settings.clone()), None).await?;
+        let names_every_choice = input.enabled.is_some()
+            && input.quiet_hours.is_some()
+            && input.descriptive.is_some()
+            && input.paused_until.is_some();
+        let current = match choices::load(&self.db, user_id).await? {
+            Ok(current) => current,
+            Err(_) if names_every_choice => NotificationChoices::default(),
+            Err(unreadable) => return Err(unreadable.into()),
+        };
+        let settings = ReminderSettings::parse_over(input, &current).map_err(ReminderError::Validation)?;
+        let updated = settings.onto(&current);
+        let choices = (updated != current || names_every_choice).then_some(updated);
+        let next_reminder_at =
+            self.store(user_id, Change { plan: Some(settings.plan()), choices, ..Change::default() }).await?;
         Ok(ReminderView { settings, next_reminder_at })
+    }
+
+    /// Replaces the person's notification choices and recomputes the next
+    /// reminder (on/off, quiet hours and the pause move it), in one transaction.
+    #[tracing::instrument(skip_all, fields(%user_id))]
+    pub async fn put_choices(&self, user_id: Uuid, choices: NotificationChoices) -> Result<(), DbErr> {
+        self.store(user_id, Change { choices: Some(choices), ..Change::default() }).await?;
+        Ok(())
     }
 
     /// Recomputes the next reminder from the stored settings, the enrollment's pace
     /// and pause, and the time zone. Call after any of them changes.
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn recompute(&self, user_id: Uuid) -> Result<Option<DateTime<Utc>>, DbErr> {
-        self.store(user_id, None, None).await
+        self.store(user_id, Change::default()).await
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The next reminder, or `None` when none is due.
@@ -182,7 +220,7 @@ impl Reminders {
                 .exec(&self.db)
                 .await?;
         }
-        self.store(user_id, None, Some(0)).await?;
+        self.store(user_id, Change { unanswered: Some(0), ..Change::default() }).await?;
         Ok(())
     }
 
@@ -198,38 +236,51 @@ impl Reminders {
             .one(&self.db)
             .await?;
         if unanswered.is_some_and(|n| n > 0) {
-            self.store(user_id, None, Some(0)).await?;
+            self.store(user_id, Change { unanswered: Some(0), ..Change::default() }).await?;
         }
         Ok(())
     }
 
-    /// Writes settings and/or the unanswered count (when given) and the next slot
-    /// they give, under the schedule row's lock so a dispatcher's move is not lost.
-    async fn store(
-        &self,
-        user_id: Uuid,
-        settings: Option<ReminderSettings>,
-        unanswered: Option<i32>,
-    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+    /// Writes the plan, the choices and/or the unanswered count (when given) and
+    /// the next slot they give, under the schedule row's lock so a dispatcher's
+    /// move is not lost. Stored settings that no longer parse give no next slot
+    /// (fail closed) and are kept as they are for the person to replace.
+    async fn store(&self, user_id: Uuid, change: Change) -> Result<Option<DateTime<Utc>>, DbErr> {
         let txn = self.db.begin().await?;
         let row = ReminderSchedule::find_by_id(user_id).lock_exclusive().one(&txn).await?;
-        let settings = settings.unwrap_or_else(|| settings_of(row.as_ref()));
-        let unanswered = unanswered.or(row.as_ref().map(|r| r.unanswered)).unwrap_or(0);
+        if let Some(choices) = &change.choices {
+            choices::save(&txn, user_id, choices, self.clock.now_ms()).await?;
+        }
+        let plan = match change.plan.clone() {
+            Some(plan) => Ok(plan),
+            None => plan_of(user_id, row.as_ref()),
+        };
+        let unanswered = change.unanswered.or(row.as_ref().map(|r| r.unanswered)).unwrap_or(0);
         let last_sent_at = row.as_ref().and_then(|r| r.last_sent_at);
-        let pacing = self.pacing_of(&txn, user_id).await?;
         let now = self.clock.now();
-        let next = pacing.and_then(|Pacing { pace, tz }| {
-            let after = recompute_after(now, last_sent_at.map(ms_to_time), tz);
-            next_slot(&settings, pace, tz, after, spacing(unanswered))
-        });
-        if row.is_none() && next.is_none() && unanswered == 0 && settings == ReminderSettings::default() {
-            // Nothing worth storing: the defaults, and nothing due.
+        let next = match (&plan, self.pacing_of(&txn, user_id, change.choices.as_ref()).await?) {
+            (Ok(plan), Some((pacing, choices))) => {
+                let Pacing { pace, tz } = pacing;
+                let settings = ReminderSettings::from_parts(plan, &choices);
+                let after = recompute_after(now, last_sent_at.map(ms_to_time), tz);
+                next_slot(&settings, pace, tz, after, spacing(unanswered))
+            }
+            _ => None,
+        };
+        let untouched = change.plan.is_none() || plan.as_ref().is_ok_and(|plan| *plan == ReminderPlan::default());
+        if row.is_none() && next.is_none() && unanswered == 0 && untouched {
+            // Nothing worth storing: the default plan, and nothing due.
             txn.commit().await?;
             return Ok(None);
         }
+        let settings = match (&change.plan, &row) {
+            (Some(plan), _) => plan_json(plan)?,
+            (None, Some(row)) => row.settings.clone(),
+            (None, None) => plan_json(&ReminderPlan::default())?,
+        };
         let model = reminder_schedule::ActiveModel {
             user_id: Set(user_id),
-            settings: Set(settings_json(&settings)?),
+            settings: Set(settings),
             next_slot_at: Set(next.map(|t| t.timestamp_millis())),
             unanswered: Set(unanswered),
             last_sent_at: Set(last_sent_at),
@@ -252,18 +303,33 @@ impl Reminders {
         Ok(next)
     }
 
-    async fn pacing_of(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<Pacing>, DbErr> {
+    /// The pace and zone reminders follow, with the person's choices (`given`, or
+    /// the stored ones): `None` when no reminder is due (no active enrollment,
+    /// a deleted account) or the stored choices or zone no longer parse.
+    async fn pacing_of(
+        &self,
+        conn: &impl ConnectionTrait,
+        user_id: Uuid,
+        given: Option<&NotificationChoices>,
+    ) -> Result<Option<(Pacing, NotificationChoices)>, DbErr> {
         let stmt = Query::select()
             .expr_as(Expr::col((Alias::new("u"), Alias::new("timezone"))), Alias::new("timezone"))
             .expr_as(Expr::col((Alias::new("u"), Alias::new("deleted_at"))), Alias::new("deleted_at"))
             .expr_as(Expr::col((Alias::new("e"), Alias::new("pace"))), Alias::new("pace"))
             .expr_as(Expr::col((Alias::new("e"), Alias::new("paused_at"))), Alias::new("paused_at"))
+            .expr_as(Expr::col((Alias::new("n"), Alias::new("settings"))), Alias::new("choices"))
             .from_as(Alias::new("users"), Alias::new("u"))
             .join_as(
                 sea_orm::JoinType::LeftJoin,
                 Alias::new("enrollments"),
                 Alias::new("e"),
                 Expr::col((Alias::new("e"), Alias::new("user_id"))).equals((Alias::new("u"), Alias::new("id"))),
+            )
+            .join_as(
+                sea_orm::JoinType::LeftJoin,
+                Alias::new("notification_settings"),
+                Alias::new("n"),
+                Expr::col((Alias::new("n"), Alias::new("user_id"))).equals((Alias::new("u"), Alias::new("id"))),
             )
             .and_where(Expr::col((Alias::new("u"), Alias::new("id"))).eq(user_id))
             .to_owned();
@@ -272,9 +338,17 @@ impl Reminders {
         };
         let pace: Option<String> = row.try_get("", "pace")?;
         let paused_at: Option<i64> = row.try_get("", "paused_at")?;
-        let timezone: Option<String> = row.try_get("", "timezone")?;
+        let timezone: String = row.try_get("", "timezone")?;
         let deleted_at: Option<i64> = row.try_get("", "deleted_at")?;
-        Ok(pacing(pace.as_deref(), paused_at, timezone.as_deref(), deleted_at.is_some()))
+        let Some(pace) = active_pace(pace.as_deref(), paused_at, deleted_at.is_some()) else {
+            return Ok(None);
+        };
+        let stored: Option<String> = row.try_get("", "choices")?;
+        let read = match given {
+            Some(choices) => choices::read(user_id, None, &timezone).map(|p| (p.tz, choices.clone())),
+            None => choices::read(user_id, stored.as_deref(), &timezone).map(|p| (p.tz, p.choices)),
+        };
+        Ok(read.ok().map(|(tz, choices)| (Pacing { pace, tz }, choices)))
     }
 
     /// The push message announcing `due`: discreet unless the person's reminder

@@ -1,0 +1,73 @@
+//! The person's notification choices: one set for every notification Attune
+//! sends (reminders, reflection notices, and kinds to come): each kind on or
+//! off, quiet hours, a pause, and discreet or descriptive texts.
+
+use attune_shared::{
+    domain::notification_choices::{NotificationChoices, NotificationChoicesInput},
+    notifications::choices::{ChoicesError, Unreadable},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    error::{ApiError, ApiResult, Problem},
+    extract::{CurrentUser, Json},
+    state::AppState,
+};
+
+impl From<Unreadable> for ApiError {
+    fn from(_: Unreadable) -> Self {
+        Self::Conflict {
+            slug: "notification-settings-unreadable",
+            detail: "Your saved notification settings could not be read, so no notifications are sent to you. \
+                     Save them again with PUT /v1/notifications/settings."
+                .into(),
+        }
+    }
+}
+
+impl From<ChoicesError> for ApiError {
+    fn from(error: ChoicesError) -> Self {
+        match error {
+            ChoicesError::Validation(errors) => Self::Validation(errors),
+            ChoicesError::Unreadable(unreadable) => unreadable.into(),
+            ChoicesError::Database(e) => Self::internal(e),
+        }
+    }
+}
+
+/// The notification settings (the defaults until changed): everything on, quiet
+/// from 22:00 to 07:00 in the profile's time zone, not paused, discreet texts.
+#[utoipa::path(get, path = "/v1/notifications/settings", tag = "notifications", security(("bearer" = [])),
+    responses(
+        (status = 200, body = NotificationChoices),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The stored settings cannot be read (nothing is sent until they are saved again)", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<NotificationChoices>> {
+    Ok(Json(state.notification_settings.get(who.user.id).await?))
+}
+
+/// Replace the notification settings (send every field; `paused_until: null`
+/// for not paused). The next reminder moves to match at once.
+#[utoipa::path(put, path = "/v1/notifications/settings", tag = "notifications", security(("bearer" = [])),
+    request_body(content = NotificationChoicesInput, example = json!({
+        "reminders": true, "reflections": false,
+        "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "paused_until": null, "descriptive": false
+    })),
+    responses(
+        (status = 200, body = NotificationChoices),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A missing or invalid field, named in `errors`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_settings(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    Json(body): Json<NotificationChoicesInput>,
+) -> ApiResult<Json<NotificationChoices>> {
+    Ok(Json(state.notification_settings.put(who.user.id, body).await?))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
+}
