@@ -160,7 +160,8 @@ async fn stored_settings_that_no_longer_parse_send_that_person_nothing_log_their
     app.clock.set(sunday);
     fake_clock.set(sunday);
     assert_eq!(reflections::run(&deps, sunday).await.unwrap(), 4);
-    fake.wait_for_deliveries(2, WAIT).await;
+    // The healthy person's notice and the broken plan's person's (reminders alone broken).
+    fake.wait_for_deliveries(3, WAIT).await;
     attune_tests::queue_drained(&deps.queue).await;
     assert_eq!(fake.deliveries_for(&heard.id).len(), 2, "a reminder and a reflection notice");
     assert!(fake.deliveries_for(&bad_json_device.id).is_empty(), "the broken choices hold for reflections too");

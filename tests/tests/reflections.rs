@@ -616,6 +616,7 @@ async fn a_reflection_due_in_quiet_hours_is_stored_at_six_and_announced_when_the
     }
     let end = at(utc, "2026-11-15 21:00");
     run_then_drain(&app, &fake_clock, &deps, end).await;
+    fake.wait_for_deliveries(2, WAIT).await;
     let pushed = fake.deliveries_for(&chosen.id);
     assert_eq!(pushed.len(), 1, "announced when the quiet hours end");
     assert_eq!(pushed[0].payload["url"], "/reflections/2026-11-09");
