@@ -193,7 +193,10 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(routes::docs::router())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    state.openapi.set(openapi.to_json()?).map_err(|_| anyhow::anyhow!("OpenAPI document built twice"))?;
+    state
+        .openapi
+        .set(crate::openapi::render(&openapi)?)
+        .map_err(|_| anyhow::anyhow!("OpenAPI document built twice"))?;
 
     let settings = &state.settings;
     let body_limit = settings.max_body_bytes;

@@ -38,3 +38,22 @@ impl Modify for BearerAuth {
         );
     }
 }
+
+/// Properties kept for one release as aliases of the notification settings
+/// whose schema is a reference: utoipa drops `deprecated` beside a `$ref`, which
+/// OpenAPI 3.1 allows, so [`render`] adds it.
+const DEPRECATED_REFERENCES: [(&str, &str); 2] =
+    [("ReminderSettings", "quiet_hours"), ("ReminderSettingsInput", "quiet_hours")];
+
+/// The document as served, as JSON.
+pub fn render(openapi: &utoipa::openapi::OpenApi) -> anyhow::Result<String> {
+    let mut doc = serde_json::to_value(openapi)?;
+    for (schema, property) in DEPRECATED_REFERENCES {
+        let path = format!("/components/schemas/{schema}/properties/{property}");
+        let Some(property) = doc.pointer_mut(&path).and_then(serde_json::Value::as_object_mut) else {
+            anyhow::bail!("OpenAPI: no {path} to mark deprecated");
+        };
+        property.insert("deprecated".into(), true.into());
+    }
+    Ok(serde_json::to_string(&doc)?)
+}

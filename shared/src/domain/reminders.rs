@@ -313,15 +313,24 @@ impl Default for ReminderSettings {
 /// optional here so a missing one is reported by name rather than as a parse error.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ReminderSettingsInput {
+    /// Deprecated alias of the notification settings' `reminders`; left out:
+    /// unchanged.
+    #[schema(deprecated)]
     pub enabled: Option<bool>,
     pub days: Option<Vec<String>>,
     pub window: Option<TimeRangeInput>,
+    /// Deprecated alias of the notification settings' `quiet_hours` (for every
+    /// notification); left out: unchanged.
+    #[schema(deprecated)]
     pub quiet_hours: Option<TimeRangeInput>,
-    /// Defaults to `false` (discreet).
+    /// Deprecated alias of the notification settings' `descriptive` (for every
+    /// notification); left out: unchanged.
+    #[schema(deprecated)]
     pub descriptive: Option<bool>,
-    /// RFC 3339, or `null`/absent for not paused.
+    /// Deprecated alias of the notification settings' `paused_until`: RFC 3339,
+    /// or `null` for not paused; left out: unchanged.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, deprecated)]
     pub paused_until: Option<Option<String>>,
 }
 
