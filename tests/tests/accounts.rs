@@ -213,6 +213,7 @@ async fn export_lists_the_profile_and_sessions() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(export["user"]["email"], "eli@example.org");
     assert_eq!(export["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(export["notification_settings"]["reflections"], true, "the notification settings, defaults included");
     assert!(export.to_string().find("password").is_none(), "no password hash in an export: {export}");
     app.stop().await;
 }

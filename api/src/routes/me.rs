@@ -1,6 +1,10 @@
 //! The signed-in person's own account: profile, export and deletion.
 
-use attune_shared::{accounts::ProfilePatch, domain::reflection::Reflection};
+use attune_shared::{
+    accounts::ProfilePatch,
+    domain::{notification_choices::NotificationChoices, reflection::Reflection},
+    notifications::choices::ChoicesError,
+};
 use axum::{http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -64,6 +68,8 @@ pub struct AccountExportView {
     pub records: serde_json::Value,
     /// Every weekly reflection, oldest first.
     pub reflections: Vec<Reflection>,
+    /// The notification settings; null while the stored ones cannot be read.
+    pub notification_settings: Option<NotificationChoices>,
 }
 
 /// The signed-in person's profile.
@@ -133,6 +139,11 @@ async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
     let export = state.accounts.export(&who).await?;
     let records = state.sync.pull_value(who.user.id, &Default::default()).await?;
     let reflections = state.reflections.all(who.user.id).await?;
+    let notification_settings = match state.notification_settings.get(who.user.id).await {
+        Ok(choices) => Some(choices),
+        Err(ChoicesError::Unreadable(_)) => None,
+        Err(other) => return Err(other.into()),
+    };
     Ok(Json(AccountExportView {
         exported_at: rfc3339(state.clock.now_ms()),
         user: UserView::new(&export.user, state.notification_settings.descriptive(who.user.id).await?),
@@ -149,6 +160,7 @@ async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
             .collect(),
         records: records_by_table(&records["changes"]),
         reflections,
+        notification_settings,
     }))
 }
 
