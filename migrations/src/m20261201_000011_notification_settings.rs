@@ -34,6 +34,7 @@ use sea_orm_migration::{
     prelude::*,
     schema::*,
     sea_orm::{ConnectionTrait, Statement, prelude::Uuid},
+    sea_query::{IntoIden, TableRef, ValueTuple},
 };
 use serde_json::{Map, Value, json};
 
@@ -95,24 +96,41 @@ impl MigrationTrait for Migration {
         let mut after: Option<Uuid> = None;
         loop {
             let page = schedules_page(db, after).await?;
-            for (user_id, settings, updated_at) in &page {
-                let Some((choices, plan)) = split(settings) else { continue };
+            let moved: Vec<_> = page
+                .iter()
+                .filter_map(|(user_id, settings, updated_at)| {
+                    split(settings).map(|(choices, plan)| (*user_id, choices, plan, *updated_at))
+                })
+                .collect();
+            if !moved.is_empty() {
+                // A statement of each kind per page, not per person.
                 let mut insert = Query::insert();
-                insert
-                    .into_table(NotificationSettings::Table)
-                    .columns([
-                        NotificationSettings::UserId,
-                        NotificationSettings::Settings,
-                        NotificationSettings::UpdatedAt,
-                    ])
-                    .values([(*user_id).into(), choices.to_string().into(), (*updated_at).into()])
-                    .map_err(|e| DbErr::Custom(e.to_string()))?
-                    .on_conflict(OnConflict::column(NotificationSettings::UserId).do_nothing().to_owned());
+                insert.into_table(NotificationSettings::Table).columns([
+                    NotificationSettings::UserId,
+                    NotificationSettings::Settings,
+                    NotificationSettings::UpdatedAt,
+                ]);
+                for (user_id, choices, _, updated_at) in &moved {
+                    insert
+                        .values([(*user_id).into(), choices.to_string().into(), (*updated_at).into()])
+                        .map_err(|e| DbErr::Custom(e.to_string()))?;
+                }
+                insert.on_conflict(OnConflict::column(NotificationSettings::UserId).do_nothing().to_owned());
                 db.execute_raw(backend.build(&insert)).await?;
+                let v = Alias::new("v");
+                let plans = moved
+                    .iter()
+                    .map(|(user_id, _, plan, _)| ValueTuple::Two((*user_id).into(), plan.to_string().into()))
+                    .collect();
+                // Both backends name a VALUES list's columns column1, column2, ….
                 let update = Query::update()
                     .table(ReminderSchedules::Table)
-                    .value(ReminderSchedules::Settings, plan.to_string())
-                    .and_where(Expr::col(ReminderSchedules::UserId).eq(*user_id))
+                    .value(ReminderSchedules::Settings, Expr::col((v.clone(), Alias::new("column2"))))
+                    .from(TableRef::ValuesList(plans, v.clone().into_iden()))
+                    .and_where(
+                        Expr::col((ReminderSchedules::Table, ReminderSchedules::UserId))
+                            .equals((v, Alias::new("column1"))),
+                    )
                     .to_owned();
                 db.execute_raw(backend.build(&update)).await?;
             }
