@@ -14,7 +14,7 @@ use attune_shared::{
 };
 use attune_tests::{
     TestApp, TestUser, expect_problem,
-    fake_push::{FakePushService, FakeSubscription},
+    fake_push::{FakePushService, FakeResponse, FakeSubscription},
     problem_fields, read,
 };
 use attune_worker::{WorkerDeps, jobs::reflections::run};
@@ -623,5 +623,29 @@ async fn a_reflection_due_in_quiet_hours_is_stored_at_six_and_announced_when_the
     assert_eq!(pushed[0].topic.as_deref(), Some("reflection"));
     run_then_drain(&app, &fake_clock, &deps, end + ANNOUNCE_LEASE + chrono::Duration::minutes(1)).await;
     assert_eq!(fake.deliveries_for(&chosen.id).len(), 1, "announced once");
+    app.stop().await;
+}
+
+/// A notice the push service asked to retry is asked of the person's choices
+/// again before the retry: paused in between, it is not sent.
+#[tokio::test]
+async fn a_notice_retried_after_the_person_paused_is_not_sent() {
+    let (app, fake, fake_clock) = setup().await;
+    let (chooser, chosen, _, due) = chooser_and_neighbour(&app, &fake, &fake_clock, json!({})).await;
+    // Long enough for the pause below to land first, on a busy machine too.
+    fake.respond_with(&chosen.id, vec![FakeResponse::status(StatusCode::TOO_MANY_REQUESTS).with_retry_after("5")]);
+    let deps = app.worker_deps().await;
+    assert_eq!(run_at(&deps, due).await, 2);
+    fake.wait_for_requests(&chosen.id, 1, WAIT).await;
+    let chooser = app.sign_in_again(&chooser).await;
+    choose(&app, &chooser, json!({"paused_until": (due + chrono::Duration::days(1)).to_rfc3339()})).await;
+
+    attune_tests::eventually("the retry is withheld", WAIT, || async {
+        let metrics = app.get("/metrics").send().await.unwrap().text().await.unwrap();
+        metrics.lines().any(|l| l.starts_with("attune_push_total{outcome=\"withheld\"}"))
+    })
+    .await;
+    assert_eq!(fake.requests_for(&chosen.id), 1, "only the first try reached the push service");
+    assert!(fake.deliveries_for(&chosen.id).is_empty());
     app.stop().await;
 }

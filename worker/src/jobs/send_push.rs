@@ -6,9 +6,11 @@
 use std::time::Duration;
 
 use attune_shared::{
+    domain::notification_choices::{Delivery, NotificationKind},
     entities::push_subscription::{self, Entity as PushSubscription},
     jobs::Job,
-    push::{MAX_ATTEMPTS, MAX_RETRY_AFTER, PushMessage, Rejection, SendOutcome, ValidSubscription},
+    notifications::choices,
+    push::{MAX_ATTEMPTS, MAX_RETRY_AFTER, PushKind, PushMessage, Rejection, SendOutcome, ValidSubscription},
 };
 use sea_orm::EntityTrait;
 use uuid::Uuid;
@@ -37,6 +39,23 @@ pub async fn run(
         // Unsubscribed or purged since: nothing to do.
         return Ok(());
     };
+    if attempt > 0 {
+        // A retry may come an hour after the notice was allowed: ask the
+        // person's choices again, as when it was first queued.
+        match still_allowed(deps, user_id, &message).await? {
+            Delivery::Now => {}
+            Delivery::Never => {
+                count("withheld");
+                return Ok(());
+            }
+            Delivery::At(until) => {
+                let delay = (until - deps.clock.now()).to_std().unwrap_or_default();
+                deps.queue.enqueue_after(Job::SendPush { user_id, subscription_id, message, attempt }, delay).await?;
+                count("deferred");
+                return Ok(());
+            }
+        }
+    }
     let push = &deps.push;
     let subscription = match ValidSubscription::from_parts(
         &row.endpoint,
@@ -89,6 +108,24 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// What the person's notification choices say about `message` now; test
+/// pushes are always allowed (the person asked for them).
+async fn still_allowed(deps: &WorkerDeps, user_id: Uuid, message: &PushMessage) -> anyhow::Result<Delivery> {
+    let kind = match message.payload.r#type {
+        PushKind::Test => return Ok(Delivery::Now),
+        PushKind::Reminder => NotificationKind::Reminder,
+        PushKind::Reflection => NotificationKind::Reflection,
+    };
+    let stored = choices::stored_for(&deps.db, &[user_id]).await?;
+    let now = deps.clock.now();
+    let delivery = stored.get(&user_id).map_or(Delivery::Never, |person| person.decide(user_id, kind, now));
+    Ok(match (kind, delivery) {
+        // A reminder is worth its own moment only, as when it is claimed.
+        (NotificationKind::Reminder, Delivery::At(_)) => Delivery::Never,
+        (_, delivery) => delivery,
+    })
 }
 
 async fn delete(deps: &WorkerDeps, row: &push_subscription::Model) -> anyhow::Result<()> {
