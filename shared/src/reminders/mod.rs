@@ -1,7 +1,9 @@
-//! Paced reminders: each person's settings and next slot, the dispatcher's claim of
-//! due slots, and what a reminder says. When slots fall is decided by the pure
-//! rules in `domain::reminders`; this module loads their inputs and stores the result.
-//! The claim is in `claim`.
+//! Paced reminders: each person's reminder plan (days, window) and next slot, the
+//! dispatcher's claim of due slots, and what a reminder says. On/off, quiet
+//! hours, the pause and the texts are the person's notification choices
+//! (`notifications::choices`), shared with every notification. When slots fall
+//! is decided by the pure rules in `domain::reminders`; this module loads their
+//! inputs and stores the result. The claim is in `claim`.
 
 use std::sync::Arc;
 
