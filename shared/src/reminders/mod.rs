@@ -202,11 +202,6 @@ impl Reminders {
         self.clock.now_ms()
     }
 
-    /// The next reminder, or `None` when none is due.
-    pub async fn next_reminder_at(&self, user_id: Uuid) -> Result<Option<DateTime<Utc>>, DbErr> {
-        Ok(ReminderSchedule::find_by_id(user_id).one(&self.db).await?.and_then(|row| row.next_slot_at).map(ms_to_time))
-    }
-
     /// The person opened a reminder: it was answered, so spacing returns to normal.
     #[tracing::instrument(skip_all, fields(%user_id, %delivery_id))]
     pub async fn opened(&self, user_id: Uuid, delivery_id: Uuid) -> Result<(), ReminderError> {

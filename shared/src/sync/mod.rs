@@ -110,17 +110,6 @@ struct TablePlan {
     deleted_since: Option<i64>,
 }
 
-impl PullPlan {
-    /// The `timestamp` the pull answers.
-    pub fn timestamp(&self) -> i64 {
-        self.snapshot
-    }
-
-    pub fn is_replacement(&self) -> bool {
-        self.replacement
-    }
-}
-
 /// What a push stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pushed {
@@ -428,10 +417,6 @@ impl SyncService {
     /// Deletes tombstones past the retention period.
     pub async fn purge_tombstones(&self) -> Result<u64, DbErr> {
         store::purge_tombstones(&self.db, self.clock.now_ms() - self.tombstone_retention_ms).await
-    }
-
-    pub fn tombstone_retention_ms(&self) -> i64 {
-        self.tombstone_retention_ms
     }
 }
 
