@@ -1,9 +1,12 @@
 //! Time as a dependency: every rule that depends on "now" takes a [`Clock`], so
 //! tests move time instead of sleeping.
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+#[cfg(any(test, feature = "testing"))]
+use chrono::Duration;
+use chrono::{DateTime, Utc};
 
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     fn now(&self) -> DateTime<Utc>;
@@ -23,10 +26,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to; for tests.
+/// A clock that only moves when told to; for tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
 
+#[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self(Arc::new(Mutex::new(start)))
@@ -42,6 +47,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

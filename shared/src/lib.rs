@@ -21,4 +21,6 @@ pub mod shutdown;
 pub mod sync;
 pub mod telemetry;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(any(test, feature = "testing"))]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};

@@ -25,6 +25,8 @@
 //! Nothing here logs key material, auth secrets, payload text or full endpoint
 //! URLs (which are bearer capabilities); logs name the push service's host only.
 
+/// A user agent's side of RFC 8291, for the fake push service and tests only.
+#[cfg(any(test, feature = "testing"))]
 mod decrypt;
 mod encrypt;
 mod message;
@@ -33,6 +35,7 @@ mod send;
 mod subscription;
 mod vapid;
 
+#[cfg(any(test, feature = "testing"))]
 pub use decrypt::{DecryptError, decrypt};
 pub use encrypt::{AUTH_SECRET_LEN, EncryptError, MAX_PAYLOAD_LEN, P256_POINT_LEN, RECORD_SIZE, encrypt};
 pub use message::{MAX_TTL_SECS, PushKind, PushMessage, PushPayload, Topic, TopicError, Urgency, UrgencyError};

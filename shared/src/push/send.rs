@@ -82,11 +82,16 @@ pub struct PushClient {
 
 impl PushClient {
     pub fn new(policy: PushPolicy) -> Result<Self, reqwest::Error> {
-        Self::with_root_certificates(policy, Vec::new())
+        Self::build(policy, Vec::new())
     }
 
-    /// Also trusts `roots`: for a local HTTPS sink in benchmarks.
+    /// Also trusts `roots`: for a local HTTPS sink in tests and benchmarks.
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_root_certificates(policy: PushPolicy, roots: Vec<Certificate>) -> Result<Self, reqwest::Error> {
+        Self::build(policy, roots)
+    }
+
+    fn build(policy: PushPolicy, roots: Vec<Certificate>) -> Result<Self, reqwest::Error> {
         let mut builder = Client::builder()
             .user_agent(concat!("attune/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
