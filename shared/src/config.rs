@@ -112,6 +112,42 @@ pub struct Settings {
     #[arg(long, env = "ATTUNE_QUEUE_NAMESPACE", default_value = "attune", global = true)]
     pub queue_namespace: String,
 
+    /// How long finished and given-up jobs stay in the queue, in seconds, before
+    /// a sweep deletes them (for inspecting recent work). The sweep runs every
+    /// `min(retention, 600)` seconds. Idempotency keys keep their own 24-hour
+    /// lifetime (on SQLite a keyed job's row is its key, so it stays at least
+    /// that long).
+    #[arg(
+        long,
+        env = "ATTUNE_QUEUE_RETENTION_SECS",
+        default_value_t = 86_400,
+        value_parser = clap::value_parser!(u64).range(1..=31_536_000),
+        global = true
+    )]
+    pub queue_retention_secs: u64,
+
+    /// How often each worker tells the queue it is alive, in seconds.
+    #[arg(
+        long,
+        env = "ATTUNE_WORKER_HEARTBEAT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub worker_heartbeat_secs: u64,
+
+    /// How long a worker may go without a heartbeat before it is presumed dead
+    /// and the jobs it held are handed to the other workers, in seconds. At least
+    /// twice the heartbeat, so a live but busy worker never loses its jobs.
+    #[arg(
+        long,
+        env = "ATTUNE_WORKER_ORPHAN_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(2..=86_400),
+        global = true
+    )]
+    pub worker_orphan_timeout_secs: u64,
+
     /// Log filter, e.g. `info` or `attune_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
     pub rust_log: String,
@@ -161,5 +197,25 @@ impl Settings {
 
     pub fn dispatch_interval(&self) -> Duration {
         Duration::from_secs(self.dispatch_interval_secs)
+    }
+
+    pub fn queue_retention(&self) -> Duration {
+        Duration::from_secs(self.queue_retention_secs)
+    }
+
+    /// The worker heartbeat and the number of missed heartbeats after which a
+    /// worker's jobs are handed to others (apalis's terms for the orphan timeout,
+    /// rounded up to whole heartbeats).
+    pub fn worker_liveness(&self) -> Result<(Duration, usize), String> {
+        let heartbeat = self.worker_heartbeat_secs.max(1);
+        if self.worker_orphan_timeout_secs < 2 * heartbeat {
+            return Err(format!(
+                "ATTUNE_WORKER_ORPHAN_TIMEOUT_SECS ({}) must be at least twice ATTUNE_WORKER_HEARTBEAT_SECS ({heartbeat}): \
+                 a live worker between two heartbeats would otherwise lose its jobs to others",
+                self.worker_orphan_timeout_secs
+            ));
+        }
+        let missed = self.worker_orphan_timeout_secs.div_ceil(heartbeat);
+        Ok((Duration::from_secs(heartbeat), usize::try_from(missed).unwrap_or(usize::MAX)))
     }
 }

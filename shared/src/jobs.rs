@@ -16,6 +16,10 @@ use uuid::Uuid;
 
 use crate::{config::Settings, push::PushMessage};
 
+mod retention;
+
+pub use retention::sweep_interval;
+
 /// Every kind of background work. One queue carries them all; each job names the
 /// user it concerns, so a job whose user has been purged ends without effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,13 +52,30 @@ pub struct UniqueJob {
 pub enum QueueError {
     #[error("job queue unavailable: {0}")]
     Unavailable(String),
+    #[error("job queue settings: {0}")]
+    Misconfigured(String),
 }
 
-/// How often a worker proves it is alive; a worker silent for
-/// `HEARTBEAT * MISSED_HEARTBEATS` is presumed dead and its in-flight jobs are
-/// re-queued for the others.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
-pub const MISSED_HEARTBEATS: usize = 6;
+/// Jobs not yet finished, by state (the `attune_queue_depth{state}` gauge).
+/// A job is finished once its worker recorded the outcome (done, or given up);
+/// until then it is in exactly one of these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Due and waiting for a worker.
+    pub pending: u64,
+    /// Taken by a worker (fetched or running), outcome not yet recorded;
+    /// includes jobs held by a worker that died, until they are handed on.
+    pub running: u64,
+    /// Waiting for a later time: a retry, or a job enqueued to run later.
+    pub scheduled: u64,
+}
+
+impl QueueDepth {
+    /// True when every job ever enqueued has finished.
+    pub fn is_finished(&self) -> bool {
+        self.pending == 0 && self.running == 0 && self.scheduled == 0
+    }
+}
 
 /// How long Redis remembers an idempotency key: far longer than anything that
 /// enqueues a keyed job again (a reminder claim rolled back after queuing is
@@ -83,6 +104,18 @@ end
 return #ids
 "#;
 static PROMOTE_DUE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PROMOTE_DUE_LUA));
+
+/// Counts the jobs held by every registered worker (apalis-redis keeps one
+/// in-flight set per worker, `<inflight prefix>:<worker>`). Bounded by the
+/// number of workers, not of jobs: SCARD is O(1).
+const RUNNING_JOBS_LUA: &str = r#"
+local running = 0
+for _, worker in ipairs(redis.call("zrange", KEYS[1], 0, -1)) do
+    running = running + redis.call("scard", KEYS[2] .. ":" .. worker)
+end
+return running
+"#;
+static RUNNING_JOBS: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RUNNING_JOBS_LUA));
 /// Jobs promoted per script call: far below the ~8,000 values a Lua `unpack` takes.
 const PROMOTE_CHUNK: usize = 1_000;
 
@@ -98,6 +131,8 @@ pub struct JobQueue {
     backend: QueueBackend,
     /// The queue's name (`<namespace>:jobs`), apalis's key prefix and job type.
     name: String,
+    /// How long finished jobs are kept (`ATTUNE_QUEUE_RETENTION_SECS`).
+    retention: Duration,
 }
 
 impl std::fmt::Debug for JobQueue {
@@ -119,15 +154,21 @@ impl JobQueue {
     pub async fn connect(settings: &Settings) -> Result<Self, QueueError> {
         let queue_name = format!("{}:jobs", settings.queue_namespace);
         let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
+        let (heartbeat, missed_heartbeats) = settings.worker_liveness().map_err(QueueError::Misconfigured)?;
+        let retention = settings.queue_retention();
         match &settings.redis_url {
             Some(url) => {
                 let conn = apalis_redis::connect(url.expose()).await.map_err(|e| unavailable(&e))?;
                 let config = apalis_redis::Config::default()
                     .queue(&queue_name)
-                    .heartbeat_interval(HEARTBEAT)
-                    .missed_heartbeats(MISSED_HEARTBEATS)
+                    .heartbeat_interval(heartbeat)
+                    .missed_heartbeats(missed_heartbeats)
                     .idempotency_ttl(Some(IDEMPOTENCY_TTL));
-                Ok(Self { backend: QueueBackend::Redis(RedisStorage::new(conn).with_config(config)), name: queue_name })
+                Ok(Self {
+                    backend: QueueBackend::Redis(RedisStorage::new(conn).with_config(config)),
+                    name: queue_name,
+                    retention,
+                })
             }
             None => {
                 std::fs::create_dir_all(&settings.data_dir).map_err(|e| unavailable(&e))?;
@@ -142,11 +183,12 @@ impl JobQueue {
                 setup_sqlite(&pool).await.map_err(|e| unavailable(&e))?;
                 let config = apalis_sqlite::Config::default()
                     .queue(&queue_name)
-                    .heartbeat_interval(HEARTBEAT)
-                    .missed_heartbeats(MISSED_HEARTBEATS);
+                    .heartbeat_interval(heartbeat)
+                    .missed_heartbeats(missed_heartbeats);
                 Ok(Self {
                     backend: QueueBackend::Sqlite(SqliteStorage::new(&pool).with_config(config)),
                     name: queue_name,
+                    retention,
                 })
             }
         }
@@ -210,28 +252,61 @@ impl JobQueue {
         result.map_err(QueueError::Unavailable)
     }
 
-    /// Jobs waiting to run, for the queue-depth metric.
-    pub async fn depth(&self) -> Result<u64, QueueError> {
+    /// How long finished jobs are kept before [`JobQueue::sweep_finished`] deletes them.
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    /// Jobs not yet finished, by state, for the queue-depth metric and the
+    /// tests' "drained". Due or later is judged by queue time (the system clock
+    /// apalis schedules by), not the app's clock.
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
         let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
+        let now = queue_time();
         match self.backend.clone() {
             QueueBackend::Redis(mut storage) => {
-                let key = storage.get_config().active_jobs_list();
-                redis::cmd("LLEN")
-                    .arg(key)
-                    .query_async::<u64>(storage.get_connection())
+                let config = storage.get_config().clone();
+                let (pending, due, scheduled): (u64, u64, u64) = redis::pipe()
+                    .cmd("LLEN")
+                    .arg(config.active_jobs_list())
+                    .cmd("ZCOUNT")
+                    .arg(config.scheduled_jobs_set())
+                    .arg("-inf")
+                    .arg(now)
+                    .cmd("ZCOUNT")
+                    .arg(config.scheduled_jobs_set())
+                    .arg(format!("({now}"))
+                    .arg("+inf")
+                    .query_async(storage.get_connection())
                     .await
-                    .map_err(|e| unavailable(&e))
+                    .map_err(|e| unavailable(&e))?;
+                let running: u64 = RUNNING_JOBS
+                    .key(config.workers_set())
+                    .key(config.inflight_jobs_set())
+                    .invoke_async(storage.get_connection())
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                Ok(QueueDepth { pending: pending + due, running, scheduled })
             }
             QueueBackend::Sqlite(storage) => {
                 // apalis-sqlite and sea-orm share sqlx 0.9, so its query API reads the queue's pool.
-                sea_orm::sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND status = 'Pending'",
+                // 'Queued' is fetched by a worker, 'Running' locked by it; 'Failed' below
+                // its attempts is waiting for its retry.
+                let (pending, running, scheduled) = sea_orm::sqlx::query_as::<_, (i64, i64, i64)>(
+                    "SELECT \
+                       COALESCE(SUM(status = 'Pending' AND run_at <= ?2), 0), \
+                       COALESCE(SUM(status IN ('Queued', 'Running')), 0), \
+                       COALESCE(SUM((status = 'Pending' AND run_at > ?2) \
+                                    OR (status = 'Failed' AND attempts < max_attempts)), 0) \
+                     FROM Jobs WHERE job_type = ?1 AND status IN ('Pending', 'Queued', 'Running', 'Failed')",
                 )
                 .bind(self.name.clone())
+                .bind(i64::try_from(now).unwrap_or(i64::MAX))
                 .fetch_one(storage.pool())
                 .await
-                .map(|n| n.max(0) as u64)
-                .map_err(|e| unavailable(&e))
+                .map_err(|e| unavailable(&e))?;
+                let count = |n: i64| n.max(0) as u64;
+                Ok(QueueDepth { pending: count(pending), running: count(running), scheduled: count(scheduled) })
             }
         }
     }
@@ -262,7 +337,7 @@ impl JobQueue {
 /// promoting right after each bulk push keeps the due part of that set small.
 async fn promote_due(storage: &mut RedisStorage<Job>) -> Result<(), redis::RedisError> {
     let config = storage.get_config().clone();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = queue_time();
     loop {
         let moved: usize = PROMOTE_DUE
             .key(config.scheduled_jobs_set())
@@ -276,6 +351,11 @@ async fn promote_due(storage: &mut RedisStorage<Job>) -> Result<(), redis::Redis
             return Ok(());
         }
     }
+}
+
+/// Now in apalis's queue time: epoch seconds of the system clock.
+fn queue_time() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 /// Tries to prepare the SQLite queue a few times while the database is busy.

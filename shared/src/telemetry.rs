@@ -59,7 +59,13 @@ pub fn metrics_recorder() -> metrics_exporter_prometheus::PrometheusHandle {
 /// Renders the metrics, first refreshing the queue-depth gauge.
 pub async fn render_metrics(queue: &crate::jobs::JobQueue) -> String {
     match queue.depth().await {
-        Ok(depth) => metrics::gauge!("attune_queue_depth").set(depth as f64),
+        Ok(depth) => {
+            for (state, jobs) in
+                [("pending", depth.pending), ("running", depth.running), ("scheduled", depth.scheduled)]
+            {
+                metrics::gauge!("attune_queue_depth", "state" => state).set(jobs as f64);
+            }
+        }
         Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
     }
     metrics_recorder().render()

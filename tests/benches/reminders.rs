@@ -97,7 +97,11 @@ async fn run() {
         assert_eq!(sent as i64, reminders, "every due reminder dispatched");
         let recorded = scalar(&conn, "SELECT COUNT(*) FROM reminder_deliveries").await;
         assert_eq!(recorded, reminders * (HISTORY + round as i64 + 1), "one delivery per reminder");
-        assert_eq!(deps.queue.depth().await.unwrap() as i64, reminders, "one push job per reminder, ready on Redis");
+        assert_eq!(
+            deps.queue.depth().await.unwrap().pending as i64,
+            reminders,
+            "one push job per reminder, ready on Redis"
+        );
     }
     let (insert, push) = baseline(&conn, &settings, reminders).await;
     let floor = insert + push;

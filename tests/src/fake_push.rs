@@ -134,6 +134,10 @@ struct Inner {
     rejections: Vec<Rejection>,
     scripted: HashMap<String, VecDeque<FakeResponse>>,
     gone: HashSet<String>,
+    /// Subscriptions whose next valid request is held unanswered.
+    hold_next: HashSet<String>,
+    /// Requests held so far (valid, never answered, never delivered).
+    held: Vec<String>,
 }
 
 struct DeviceKeys {
@@ -214,6 +218,23 @@ impl FakePushService {
     /// in order, instead of accepting them.
     pub fn respond_with(&self, subscription_id: &str, responses: Vec<FakeResponse>) {
         self.lock().scripted.entry(subscription_id.to_owned()).or_default().extend(responses);
+    }
+
+    /// Holds the next valid request for `subscription_id` unanswered for good,
+    /// as a push service that has not yet accepted a message when its sender
+    /// dies: it is counted in [`Self::held`], never as a delivery.
+    pub fn hold_next(&self, subscription_id: &str) {
+        self.lock().hold_next.insert(subscription_id.to_owned());
+    }
+
+    /// Requests held by [`Self::hold_next`] so far.
+    pub fn held(&self) -> usize {
+        self.lock().held.len()
+    }
+
+    /// Waits until `n` requests are being held.
+    pub async fn wait_for_held(&self, n: usize, timeout: Duration) {
+        self.wait_until(&format!("{n} held push requests"), timeout, |inner| inner.held.len() >= n).await;
     }
 
     /// From now on, answers 410 Gone for `subscription_id`.
@@ -307,6 +328,24 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let held = {
+        let mut inner = state.lock();
+        let hold = inner.hold_next.contains(&id)
+            && inner
+                .subscriptions
+                .get(&id)
+                .is_some_and(|keys| check_request(&state.origin, keys, &headers, &body, state.clock.now()).is_ok());
+        if hold {
+            inner.hold_next.remove(&id);
+            inner.requests.push(id.clone());
+            inner.held.push(id.clone());
+        }
+        hold
+    };
+    if held {
+        // Never answers: the sender's connection ends with its process.
+        return std::future::pending().await;
+    }
     let now = state.clock.now();
     let mut inner = state.lock();
     inner.requests.push(id.clone());

@@ -71,6 +71,16 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `adjust` (after the harness's own).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_as(WorkerMode::InProcess, adjust).await
+    }
+
+    /// Spawns the API alone, as a scaled install runs it: it only enqueues, and
+    /// separate `attune-worker` processes consume.
+    pub async fn spawn_api_only(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_as(WorkerMode::None, adjust).await
+    }
+
+    async fn spawn_as(worker: WorkerMode, adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::from_args([
             "--bind",
@@ -108,7 +118,7 @@ impl TestApp {
         adjust(&mut settings);
 
         let clock = ManualClock::new(chrono::Utc::now());
-        let options = BuildOptions { clock: Arc::new(clock.clone()), migrate: true, worker: WorkerMode::InProcess };
+        let options = BuildOptions { clock: Arc::new(clock.clone()), migrate: true, worker };
         let app = Application::build(settings.clone(), options).await.expect("build the app");
         let addr = app.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel();
@@ -380,15 +390,22 @@ where
     }
 }
 
-/// Waits (up to 30 s) until the app's worker has taken every job off `queue`.
+/// Waits (up to 30 s) until every job on `queue` has *finished*: none waiting,
+/// none held by a worker whose outcome is not yet recorded, none scheduled for
+/// a retry. A job that was merely fetched still counts, so whatever it does
+/// (a duplicate push, say) has happened by the time this returns.
 /// Pass an existing handle: connecting runs apalis's SQLite setup, which can
 /// find the queue busy.
 pub async fn queue_drained(queue: &attune_shared::jobs::JobQueue) {
-    eventually("the queue drained", Duration::from_secs(30), || {
-        let queue = queue.clone();
-        async move { queue.depth().await.expect("queue depth") == 0 }
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = queue.depth().await.expect("queue depth");
+        if last.is_finished() {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for the queue to finish: {last:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Reads a response as JSON, with its status and content type.

@@ -207,7 +207,8 @@ async fn a_week_is_reflected_once_at_six_on_sunday_local_and_announced_discreetl
     assert_eq!(run_at(&deps, due + chrono::Duration::hours(1)).await, 0);
     assert_eq!(run_at(&deps, at(la, "2026-11-16 09:00")).await, 0);
     assert_eq!(app.count_rows("reflections").await, 1);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every job queued so far has finished, so a second notice would have been sent.
+    attune_tests::queue_drained(&deps.queue).await;
     assert_eq!(fake.deliveries().len(), 1, "announced once");
     app.stop().await;
 }
@@ -322,7 +323,7 @@ async fn a_worker_stopped_before_announcing_leaves_the_notice_to_the_next_run() 
     let pushed = fake.wait_for_deliveries(1, WAIT).await;
     assert_eq!(pushed[0].payload["url"], "/reflections/2026-11-09");
     assert_eq!(run_at(&deps, later + chrono::Duration::minutes(10)).await, 0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    attune_tests::queue_drained(&deps.queue).await;
     assert_eq!(fake.deliveries().len(), 1, "announced exactly once");
     app.stop().await;
 }
@@ -359,7 +360,6 @@ async fn a_worker_stopped_after_queuing_but_before_marking_sends_no_second_notic
     let taken: Option<i64> = reflection::Entity::find().one(&app.db).await.unwrap().map(|row| row.announce_at).unwrap();
     assert_eq!(taken, None, "the next run took the notice over and recorded it");
     attune_tests::queue_drained(&deps.queue).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fake.deliveries().len(), 1, "the notice queued again under the same key is dropped");
     app.stop().await;
 }
@@ -491,7 +491,7 @@ async fn recomputing_a_week_is_idempotent_and_picks_up_late_check_ins_silently()
     // Operators' recomputations are never announced, not even by a later run.
     let deps = app.worker_deps().await;
     run_at(&deps, app.clock.now() + ANNOUNCE_LEASE * 2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    attune_tests::queue_drained(&deps.queue).await;
     assert!(fake.deliveries().is_empty());
     app.stop().await;
 }

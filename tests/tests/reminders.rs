@@ -287,7 +287,7 @@ async fn a_due_reminder_is_pushed_once_to_every_device_even_with_two_dispatchers
     assert!(next > slot + chrono::Duration::hours(12), "at most one a day: {slot} then {next}");
     let deps = worker_deps(&app).await;
     assert_eq!(dispatch(&app, &deps).await, 0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    attune_tests::queue_drained(&deps.queue).await;
     assert_eq!(fake.deliveries().len(), 2, "no duplicate pushes");
     app.stop().await;
 }
@@ -500,7 +500,7 @@ async fn a_job_queued_again_under_its_key_is_dropped() {
     let job = |key: &str| UniqueJob { key: key.to_owned(), job: Job::PurgeAccount { user_id: uuid::Uuid::now_v7() } };
     queue.enqueue_unique(vec![job("a"), job("b")]).await.unwrap();
     queue.enqueue_unique(vec![job("a"), job("c")]).await.unwrap();
-    assert_eq!(queue.depth().await.unwrap(), 3, "`a` once, `b`, `c`");
+    assert_eq!(queue.depth().await.unwrap().pending, 3, "`a` once, `b`, `c`");
     app.stop().await;
 }
 
@@ -515,7 +515,12 @@ async fn a_burst_of_jobs_is_ready_for_workers_at_once() {
         .map(|n| UniqueJob { key: format!("burst:{n}"), job: Job::PurgeAccount { user_id: uuid::Uuid::now_v7() } })
         .collect();
     queue.enqueue_unique(jobs).await.unwrap();
-    assert_eq!(queue.depth().await.unwrap(), 9_000, "all on the active list, none left scheduled");
+    assert_eq!(queue.depth().await.unwrap().pending, 9_000, "all due for workers at once");
+    if let attune_shared::jobs::QueueBackend::Redis(mut storage) = queue.backend().clone() {
+        let active = storage.get_config().active_jobs_list();
+        let listed: u64 = redis::cmd("LLEN").arg(active).query_async(storage.get_connection()).await.unwrap();
+        assert_eq!(listed, 9_000, "all on the active list, none left in the scheduled set");
+    }
     app.stop().await;
 }
 

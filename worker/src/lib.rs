@@ -110,7 +110,8 @@ pub async fn run(
     });
     let (stop_periodic, periodic_stopped) = tokio::sync::watch::channel(false);
     let dispatcher = tokio::spawn(every(Periodic::DispatchReminders, deps.clone(), periodic_stopped.clone()));
-    let reflections = tokio::spawn(every(Periodic::Reflections, deps, periodic_stopped));
+    let reflections = tokio::spawn(every(Periodic::Reflections, deps.clone(), periodic_stopped.clone()));
+    let retention = tokio::spawn(every(Periodic::QueueRetention, deps, periodic_stopped));
     let stop_on_signal = stop_periodic.clone();
     let result = monitor
         .run_with_signal(async move {
@@ -123,6 +124,7 @@ pub async fn run(
     let _ = stop_periodic.send(true);
     let _ = dispatcher.await;
     let _ = reflections.await;
+    let _ = retention.await;
     result?;
     tracing::info!("worker stopped");
     Ok(())
@@ -135,6 +137,8 @@ pub async fn run(
 enum Periodic {
     DispatchReminders,
     Reflections,
+    /// Deletes finished jobs past `ATTUNE_QUEUE_RETENTION_SECS`.
+    QueueRetention,
 }
 
 impl Periodic {
@@ -142,6 +146,7 @@ impl Periodic {
         match self {
             Self::DispatchReminders => deps.dispatch_interval,
             Self::Reflections => jobs::reflections::INTERVAL,
+            Self::QueueRetention => attune_shared::jobs::sweep_interval(deps.queue.retention()),
         }
     }
 
@@ -153,6 +158,9 @@ impl Periodic {
             }
             Self::Reflections => {
                 jobs::reflections::run(deps, now).await?;
+            }
+            Self::QueueRetention => {
+                deps.queue.sweep_finished(now).await?;
             }
         }
         Ok(())
