@@ -219,3 +219,31 @@ impl Settings {
         Ok((Duration::from_secs(heartbeat), usize::try_from(missed).unwrap_or(usize::MAX)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_liveness_is_a_ten_second_heartbeat_and_a_minute_of_silence() {
+        let settings = Settings::from_args(["--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(settings.worker_liveness().unwrap(), (Duration::from_secs(10), 6));
+        assert_eq!(settings.queue_retention(), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn an_orphan_timeout_shorter_than_two_heartbeats_is_refused() {
+        let settings =
+            Settings::from_args(["--worker-heartbeat-secs", "10", "--worker-orphan-timeout-secs", "15"]).unwrap();
+        let error = settings.worker_liveness().unwrap_err();
+        assert!(error.contains("ATTUNE_WORKER_ORPHAN_TIMEOUT_SECS"), "{error}");
+        let rounded =
+            Settings::from_args(["--worker-heartbeat-secs", "4", "--worker-orphan-timeout-secs", "9"]).unwrap();
+        assert_eq!(rounded.worker_liveness().unwrap(), (Duration::from_secs(4), 3), "rounded up to whole heartbeats");
+    }
+
+    #[test]
+    fn a_zero_retention_is_refused() {
+        assert!(Settings::from_args(["--queue-retention-secs", "0"]).is_err());
+    }
+}
