@@ -21,10 +21,15 @@ use std::{
 
 use attune_shared::push::{PushClient, PushPolicy, SendOutcome, ValidSubscription, VapidKey, VapidSigner};
 use attune_tests::{
-    bench_support::{Proc, free_port, reset_peak_rss, sample_reminder_message},
+    bench_support::{reset_peak_rss, sample_reminder_message},
     load::peak_rss_mib,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+#[path = "support/https_sink.rs"]
+mod https_sink;
+
+use https_sink::sink;
 
 const SECONDS: u64 = 10;
 const CONCURRENCY: usize = 64;
@@ -40,44 +45,6 @@ fn main() {
         return;
     }
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
-}
-
-/// The sink: HTTPS (TLS 1.3, HTTP/1.1 and HTTP/2), answering 201 to every push.
-async fn sink(port: u16, cert_path: &str, key_path: &str) {
-    use tokio_rustls::rustls::{
-        ServerConfig,
-        pki_types::{CertificateDer, PrivateKeyDer},
-    };
-    let cert = CertificateDer::from(std::fs::read(cert_path).unwrap());
-    let key = PrivateKeyDer::try_from(std::fs::read(key_path).unwrap()).unwrap();
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let app = axum::Router::new().route(
-        "/push/{id}",
-        axum::routing::post(|body: axum::body::Bytes| async move {
-            assert!(body.len() > 100);
-            axum::http::StatusCode::CREATED
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    loop {
-        let (stream, _) = listener.accept().await.unwrap();
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(stream).await else { return };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-        });
-    }
 }
 
 /// Ephemeral key pair + ECDH per message, on every core: the RFC 8291 floor.
@@ -207,25 +174,8 @@ fn npm_per_second(
 }
 
 async fn run() {
-    let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    let cert_der = certified.cert.der().to_vec();
-    let (cert_path, key_path) = (dir.path().join("cert.der"), dir.path().join("key.der"));
-    std::fs::write(&cert_path, &cert_der).unwrap();
-    std::fs::write(&key_path, certified.signing_key.serialize_der()).unwrap();
-    let port = free_port();
-    let sink = Proc(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--sink", &port.to_string(), cert_path.to_str().unwrap(), key_path.to_str().unwrap()])
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let sink = https_sink::start();
+    let (port, cert_der) = (sink.port, sink.cert_der.clone());
 
     // A browser's subscription: a P-256 key pair and a 16-byte auth secret.
     let browser = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);

@@ -122,6 +122,8 @@ struct ServiceState {
     clock: Arc<dyn Clock>,
     origin: String,
     inner: Mutex<Inner>,
+    /// Set once held requests may be answered (see [`FakePushService::release_held`]).
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -152,8 +154,12 @@ impl FakePushService {
     pub async fn start(clock: Arc<dyn Clock>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake push service");
         let addr = listener.local_addr().expect("fake push address");
-        let state =
-            Arc::new(ServiceState { clock, origin: format!("http://{addr}"), inner: Mutex::new(Inner::default()) });
+        let state = Arc::new(ServiceState {
+            clock,
+            origin: format!("http://{addr}"),
+            inner: Mutex::new(Inner::default()),
+            released: tokio::sync::watch::Sender::new(false),
+        });
         let router = Router::new()
             .route("/push/{id}", post(receive))
             .route("/redirect/{id}", post(redirect))
@@ -220,11 +226,17 @@ impl FakePushService {
         self.lock().scripted.entry(subscription_id.to_owned()).or_default().extend(responses);
     }
 
-    /// Holds the next valid request for `subscription_id` unanswered for good,
-    /// as a push service that has not yet accepted a message when its sender
-    /// dies: it is counted in [`Self::held`], never as a delivery.
+    /// Holds the next valid request for `subscription_id` unanswered until
+    /// [`Self::release_held`], as a push service that has not yet accepted a
+    /// message: it counts in [`Self::held`], and as a delivery only once
+    /// released (a sender that died meanwhile never sees the answer).
     pub fn hold_next(&self, subscription_id: &str) {
         self.lock().hold_next.insert(subscription_id.to_owned());
+    }
+
+    /// Answers the held requests (and any held later) as usual.
+    pub fn release_held(&self) {
+        self.state.released.send_replace(true);
     }
 
     /// Requests held by [`Self::hold_next`] so far.
@@ -337,14 +349,13 @@ async fn receive(
                 .is_some_and(|keys| check_request(&state.origin, keys, &headers, &body, state.clock.now()).is_ok());
         if hold {
             inner.hold_next.remove(&id);
-            inner.requests.push(id.clone());
             inner.held.push(id.clone());
         }
         hold
     };
     if held {
-        // Never answers: the sender's connection ends with its process.
-        return std::future::pending().await;
+        let mut released = state.released.subscribe();
+        let _ = released.wait_for(|released| *released).await;
     }
     let now = state.clock.now();
     let mut inner = state.lock();

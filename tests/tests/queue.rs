@@ -21,8 +21,9 @@ const WAIT: Duration = Duration::from_secs(30);
 /// One hour: shorter than the idempotency keys' day, to show they outlive it.
 const RETENTION_SECS: u64 = 3600;
 
-/// The app with a device subscribed at the fake push service.
-async fn setup(retention_secs: u64) -> (TestApp, FakePushService, TestUser, Uuid) {
+/// The app with a device subscribed at the fake push service: the app's id for
+/// the subscription, and the fake's.
+async fn setup(retention_secs: u64) -> (TestApp, FakePushService, TestUser, Uuid, String) {
     let fake = FakePushService::start(Arc::new(attune_shared::SystemClock)).await;
     let host = fake.host().to_owned();
     let app = TestApp::spawn_with(|s| {
@@ -40,7 +41,7 @@ async fn setup(retention_secs: u64) -> (TestApp, FakePushService, TestUser, Uuid
     let (_, _, listed) =
         read(app.get("/v1/push/subscriptions").bearer_auth(&user.access_token).send().await.unwrap()).await;
     let subscription_id = listed[0]["id"].as_str().unwrap().parse().unwrap();
-    (app, fake, user, subscription_id)
+    (app, fake, user, subscription_id, device.id)
 }
 
 async fn test_push(app: &TestApp, user: &TestUser) {
@@ -208,7 +209,7 @@ fn after(now: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn finished_jobs_are_deleted_after_the_retention_and_nothing_else_is() {
-    let (app, fake, user, subscription_id) = setup(RETENTION_SECS).await;
+    let (app, fake, user, subscription_id, _) = setup(RETENTION_SECS).await;
     let queue = JobQueue::connect(&app.settings).await.unwrap();
     // Two test pushes and a keyed reminder push run to the end...
     test_push(&app, &user).await;
@@ -292,7 +293,7 @@ async fn wait_until_only_scheduled_remain(queue: &JobQueue) {
 #[tokio::test]
 async fn the_worker_sweeps_on_its_own_once_the_retention_has_passed() {
     // A one-second retention: the worker sweeps every second.
-    let (app, fake, user, _) = setup(1).await;
+    let (app, fake, user, _, _) = setup(1).await;
     let queue = JobQueue::connect(&app.settings).await.unwrap();
     test_push(&app, &user).await;
     fake.wait_for_deliveries(1, WAIT).await;
@@ -310,4 +311,38 @@ async fn the_worker_sweeps_on_its_own_once_the_retention_has_passed() {
     })
     .await;
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_queue_depth_metric_tells_waiting_running_and_later_jobs_apart() {
+    let (app, fake, user, subscription_id, device) = setup(RETENTION_SECS).await;
+    let queue = JobQueue::connect(&app.settings).await.unwrap();
+    // A push the push service has not answered yet, and a retry for later.
+    fake.hold_next(&device);
+    test_push(&app, &user).await;
+    fake.wait_for_held(1, WAIT).await;
+    let retry = a_reminder(&user, subscription_id, "later").job;
+    queue.enqueue_after(retry, Duration::from_secs(3600)).await.unwrap();
+
+    let scraped = metrics(&app).await;
+    for line in [
+        r#"attune_queue_depth{state="pending"} 0"#,
+        r#"attune_queue_depth{state="running"} 1"#,
+        r#"attune_queue_depth{state="scheduled"} 1"#,
+    ] {
+        assert!(scraped.lines().any(|l| l == line), "{line} in:\n{scraped}");
+    }
+
+    // Answered, the push finishes; the retry is still to come.
+    fake.release_held();
+    fake.wait_for_deliveries(1, WAIT).await;
+    wait_until_only_scheduled_remain(&queue).await;
+    let scraped = metrics(&app).await;
+    assert!(scraped.lines().any(|l| l == r#"attune_queue_depth{state="running"} 0"#), "{scraped}");
+    assert!(scraped.lines().any(|l| l == r#"attune_queue_depth{state="scheduled"} 1"#), "{scraped}");
+    app.stop().await;
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.get("/metrics").send().await.unwrap().text().await.unwrap()
 }
