@@ -36,6 +36,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 /// Devices the pushes go to (each gets `PUSHES / DEVICES`).
 const DEVICES: i64 = 1_000;
+/// Pushes sent and swept before the measured run.
+const WARM_UP: i64 = 1_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -63,7 +65,9 @@ async fn run() {
     let deps = worker_deps(&settings, conn.clone(), &sink.cert_der).await;
     let queue = deps.queue.clone();
     let redis_client = redis::Client::open(BenchDatabase::redis_url()).unwrap();
-    let mut redis = redis_client.get_multiplexed_async_connection().await.unwrap();
+    // A loaded machine can hold a reply past the client's default timeout.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(60)));
+    let mut redis = redis_client.get_multiplexed_async_connection_with_config(&config).await.unwrap();
 
     // The worker, as `attune-worker` runs it, with a retention longer than the
     // run: nothing is swept while the pushes go out.
@@ -71,39 +75,27 @@ async fn run() {
     let worker = tokio::spawn(attune_worker::run(deps, queue.clone(), async move {
         let _ = stopped.await;
     }));
+    // A warm-up round, swept the same way, so "before" is a queue that has run
+    // (Lua scripts loaded, the keyspace's tables grown and shrunk once), not a
+    // fresh Redis.
+    send_and_wait(&queue, &devices, 0..WARM_UP, &mut redis).await;
+    let warm = JobQueue::connect(&Settings { queue_retention_secs: 1, ..settings.clone() }).await.unwrap();
+    warm.sweep_finished(SystemClock.now() + chrono::Duration::seconds(2)).await.unwrap();
+    let warm_keys = idempotency_keys(&mut redis, &bench.name).await;
+    unlink(&mut redis, &warm_keys).await;
     let before = settle_and_measure(&mut redis).await;
+    eprintln!("seeded {DEVICES} devices; queuing {pushes} pushes");
 
-    // Queue the pushes in bulk under idempotency keys, as reminder dispatch does.
     let started = Instant::now();
-    let jobs: Vec<UniqueJob> = (0..pushes)
-        .map(|n| UniqueJob {
-            key: format!("bench-push:{n}"),
-            job: Job::SendPush {
-                user_id: devices[(n % DEVICES) as usize].0,
-                subscription_id: devices[(n % DEVICES) as usize].1,
-                message: sample_reminder_message(),
-                attempt: 0,
-            },
-        })
-        .collect();
-    queue.enqueue_unique(jobs).await.unwrap();
-    let queued = started.elapsed();
-    let mut peak = 0_u64;
-    loop {
-        peak = peak.max(used_memory(&mut redis).await);
-        if queue.depth().await.unwrap().is_finished() {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(1800), "the pushes did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (queued, peak) = send_and_wait(&queue, &devices, WARM_UP..WARM_UP + pushes, &mut redis).await;
     let sent = started.elapsed();
-    peak = peak.max(used_memory(&mut redis).await);
     let finished: u64 =
         redis::cmd("SCARD").arg(format!("{}:jobs:done", bench.name)).query_async(&mut redis).await.unwrap();
     assert_eq!(finished as i64, pushes, "every push finished and kept until the sweep");
+    eprintln!("all sent in {:.1} s; stopping the worker", sent.as_secs_f64());
     let _ = stop.send(());
     worker.await.unwrap().unwrap();
+    eprintln!("worker stopped; sweeping");
 
     // The sweep, with a one-second retention, every Redis command it makes logged.
     let slower_than: Vec<String> =
@@ -125,7 +117,10 @@ async fn run() {
     // figures below are the queue's alone.
     let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(&mut redis).await.unwrap();
     config_set(&mut redis, "slowlog-max-len", &max_len[1]).await;
-    let (sweep_calls, longest_us, median_us, longest_any) = longest_sweep_command(&log);
+    let calls = sweep_call_durations(&log);
+    let percentile =
+        |p: usize| calls.get((calls.len() * p / 100).min(calls.len().saturating_sub(1))).copied().unwrap_or(0);
+    let over_10ms = calls.iter().filter(|us| **us > 10_000).count();
     assert_eq!(deleted as i64, pushes, "the sweep deleted every finished push");
 
     let after = settle_and_measure(&mut redis).await;
@@ -146,9 +141,13 @@ async fn run() {
     println!("  Redis used_memory before: {:.2} MiB", mib(before));
     println!("  Redis used_memory at peak (sampled every 100 ms): {:.2} MiB", mib(peak));
     println!(
-        "  sweep: {deleted} finished jobs deleted in {:.2} s, {sweep_calls} script calls, longest {longest_us} µs, \
-         median {median_us} µs (longest command of any kind meanwhile: {longest_any} µs)",
-        swept.as_secs_f64()
+        "  sweep: {deleted} finished jobs deleted in {:.2} s by {} script calls: median {} µs, p99 {} µs, \
+         longest {} µs; {over_10ms} over 10 ms",
+        swept.as_secs_f64(),
+        calls.len(),
+        percentile(50),
+        percentile(99),
+        calls.last().copied().unwrap_or(0),
     );
     println!(
         "  Redis used_memory after the sweep: {:.2} MiB ({:+.1} % of before), of which {} idempotency keys kept for their 24 h",
@@ -243,49 +242,74 @@ fn info_field(info: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("INFO has no {name}"))
 }
 
-/// `used_memory` once Redis has freed what its background thread still holds.
+/// `used_memory` once Redis has freed what its background thread still holds
+/// and its periodic task has shrunk the tables emptied meanwhile: the figure
+/// once it has not fallen for a second (at most ten).
 async fn settle_and_measure(redis: &mut redis::aio::MultiplexedConnection) -> u64 {
-    for _ in 0..100 {
+    let started = Instant::now();
+    let mut last = u64::MAX;
+    loop {
         let info: String = redis::cmd("INFO").arg("memory").query_async(redis).await.unwrap();
-        if info_field(&info, "lazyfree_pending_objects") == 0 {
-            return info_field(&info, "used_memory");
+        let used = info_field(&info, "used_memory");
+        if (info_field(&info, "lazyfree_pending_objects") == 0 && used >= last)
+            || started.elapsed() > Duration::from_secs(10)
+        {
+            return used.min(last);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        last = used;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    used_memory(redis).await
 }
 
 async fn config_set(redis: &mut redis::aio::MultiplexedConnection, name: &str, value: &str) {
     let _: () = redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query_async(redis).await.unwrap();
 }
 
-/// Among `SLOWLOG GET` entries: how many were the sweep's script calls, the
-/// longest and the median of those, and the longest entry of any kind (µs).
-fn longest_sweep_command(log: &[redis::Value]) -> (usize, i64, i64, i64) {
-    let mut sweep = Vec::new();
-    let mut any = 0;
-    for entry in log {
-        let redis::Value::Array(fields) = entry else { continue };
-        let duration = match fields.get(2) {
-            Some(redis::Value::Int(us)) => *us,
-            _ => continue,
-        };
-        any = any.max(duration);
-        let command = match fields.get(3) {
-            Some(redis::Value::Array(args)) => match args.first() {
-                Some(redis::Value::BulkString(name)) => String::from_utf8_lossy(name).to_uppercase(),
-                _ => String::new(),
-            },
-            _ => String::new(),
-        };
-        if command.starts_with("EVAL") {
-            sweep.push(duration);
+/// The durations (µs, sorted) of the sweep's script calls among `SLOWLOG GET`
+/// entries (the only scripts run while it is logged).
+fn sweep_call_durations(log: &[redis::Value]) -> Vec<i64> {
+    let mut calls: Vec<i64> = log
+        .iter()
+        .filter_map(|entry| {
+            let redis::Value::Array(fields) = entry else { return None };
+            let Some(redis::Value::Int(us)) = fields.get(2) else { return None };
+            let Some(redis::Value::Array(args)) = fields.get(3) else { return None };
+            let Some(redis::Value::BulkString(name)) = args.first() else { return None };
+            String::from_utf8_lossy(name).to_uppercase().starts_with("EVAL").then_some(*us)
+        })
+        .collect();
+    calls.sort_unstable();
+    calls
+}
+
+/// Queues pushes `range` in bulk under idempotency keys, as reminder dispatch
+/// does, and waits until every one has finished; returns the time to queue
+/// them and Redis's peak `used_memory` meanwhile (sampled every 100 ms).
+async fn send_and_wait(
+    queue: &JobQueue,
+    devices: &[(uuid::Uuid, uuid::Uuid)],
+    range: std::ops::Range<i64>,
+    redis: &mut redis::aio::MultiplexedConnection,
+) -> (Duration, u64) {
+    let started = Instant::now();
+    let jobs: Vec<UniqueJob> = range
+        .map(|n| {
+            let (user_id, subscription_id) = devices[(n % DEVICES) as usize];
+            let job = Job::SendPush { user_id, subscription_id, message: sample_reminder_message(), attempt: 0 };
+            UniqueJob { key: format!("bench-push:{n}"), job }
+        })
+        .collect();
+    queue.enqueue_unique(jobs).await.unwrap();
+    let queued = started.elapsed();
+    let mut peak = 0_u64;
+    loop {
+        peak = peak.max(used_memory(redis).await);
+        if queue.depth().await.unwrap().is_finished() {
+            return (queued, peak.max(used_memory(redis).await));
         }
+        assert!(started.elapsed() < Duration::from_secs(1800), "the pushes did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sweep.sort_unstable();
-    let longest = sweep.last().copied().unwrap_or(0);
-    let median = sweep.get(sweep.len() / 2).copied().unwrap_or(0);
-    (sweep.len(), longest, median, any)
 }
 
 /// This run's idempotency keys, found with a bounded SCAN.
