@@ -25,7 +25,7 @@ use attune_shared::{
     crypto::DataCipher,
     db,
     jobs::{Job, JobQueue, UniqueJob},
-    push::{PushClient, PushPolicy, VapidKey, VapidSigner},
+    push::{PushClient, PushPolicy, RetryPolicy, VapidKey, VapidSigner},
     secrets::{KeyRing, Secret},
     sync::SyncService,
 };
@@ -221,7 +221,7 @@ async fn worker_deps(settings: &Settings, db: DatabaseConnection, cert_der: &[u8
         db,
         clock,
         queue: JobQueue::connect(settings).await.unwrap(),
-        push: PushDeps { client, signer, retry_base: Duration::from_secs(30) },
+        push: PushDeps { client, signer, retry: RetryPolicy::default() },
         dispatch_interval: settings.dispatch_interval(),
     }
 }

@@ -11,7 +11,7 @@ use attune_shared::{
     Clock,
     config::Settings,
     jobs::{Job, JobQueue, QueueBackend},
-    push::{PushClient, PushPolicy, VapidKey, VapidSigner},
+    push::{PushClient, PushPolicy, RetryPolicy, VapidKey, VapidSigner},
     sync::SyncService,
 };
 use sea_orm::DatabaseConnection;
@@ -35,8 +35,8 @@ pub struct WorkerDeps {
 pub struct PushDeps {
     pub client: PushClient,
     pub signer: Arc<VapidSigner>,
-    /// First retry delay; doubles per attempt.
-    pub retry_base: Duration,
+    /// The back-off of pushes the service asked to retry.
+    pub retry: RetryPolicy,
 }
 
 impl PushDeps {
@@ -44,7 +44,7 @@ impl PushDeps {
         Ok(Self {
             client: PushClient::new(PushPolicy::from_settings(settings))?,
             signer: Arc::new(VapidSigner::new(vapid_key, &settings.vapid_subject)?),
-            retry_base: Duration::from_secs(settings.push_retry_base_secs),
+            retry: RetryPolicy { base: Duration::from_secs(settings.push_retry_base_secs) },
         })
     }
 }

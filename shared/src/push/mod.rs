@@ -42,7 +42,7 @@ pub use message::{MAX_TTL_SECS, PushKind, PushMessage, PushPayload, Topic, Topic
 pub use policy::{EndpointError, MAX_ENDPOINT_LEN, PushPolicy};
 pub use send::{
     CONNECT_TIMEOUT, MAX_ATTEMPTS, MAX_RETRY_AFTER, PushClient, REQUEST_TIMEOUT, RETRY_BASE_DELAY, RETRY_MAX_DELAY,
-    Rejection, SendOutcome, classify_response, parse_retry_after, retry_delay,
+    Rejection, RetryPolicy, SendOutcome, classify_response, parse_retry_after,
 };
 pub use subscription::{PushSubscriptionJson, PushSubscriptionKeysJson, ValidSubscription};
 pub use vapid::{GeneratedVapidKey, VAPID_RENEW_BEFORE_SECS, VAPID_VALIDITY_SECS, VapidError, VapidKey, VapidSigner};

@@ -2,7 +2,7 @@
 //!
 //! The caller (the worker's push job) decides what an outcome means for the job:
 //! [`SendOutcome::Gone`] deletes the subscription, [`SendOutcome::Retry`] is
-//! re-enqueued after [`retry_delay`] until [`MAX_ATTEMPTS`], everything else ends.
+//! re-enqueued after [`RetryPolicy::delay`] until [`MAX_ATTEMPTS`], everything else ends.
 
 use std::time::Duration;
 
@@ -211,19 +211,35 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
-/// How long to wait before the next send of a message after `attempt` failed
-/// sends (1 after the first): 30 s, 1 min, 2 min, … capped at an hour, plus up to
-/// 10 % jitter; never sooner than the service's `Retry-After` (up to 6 h).
-pub fn retry_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    retry_delay_with_jitter(attempt, retry_after, rand::random::<f64>())
+/// The one back-off the worker applies to a push the service asked to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The wait after the first failed send; it doubles with each further one.
+    pub base: Duration,
 }
 
-/// [`retry_delay`] with the jitter draw (in `[0, 1)`) given.
-fn retry_delay_with_jitter(attempt: u32, retry_after: Option<Duration>, draw: f64) -> Duration {
-    let doublings = attempt.saturating_sub(1).min(20);
-    let backoff = RETRY_BASE_DELAY.saturating_mul(1 << doublings).min(RETRY_MAX_DELAY);
-    let backoff = backoff + backoff.mul_f64(JITTER * draw.clamp(0.0, 1.0));
-    backoff.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { base: RETRY_BASE_DELAY }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait before the next send of a message after `attempt` failed
+    /// sends (1 after the first): `base`, twice that, four times … capped at an
+    /// hour, plus up to 10 % jitter; never sooner than the service's `Retry-After`
+    /// (up to 6 h).
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        self.delay_with_jitter(attempt, retry_after, rand::random::<f64>())
+    }
+
+    /// [`Self::delay`] with the jitter draw (in `[0, 1)`) given.
+    pub(crate) fn delay_with_jitter(&self, attempt: u32, retry_after: Option<Duration>, draw: f64) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(20);
+        let backoff = self.base.saturating_mul(1 << doublings).min(RETRY_MAX_DELAY);
+        let backoff = backoff + backoff.mul_f64(JITTER * draw.clamp(0.0, 1.0));
+        backoff.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
+    }
 }
 
 async fn read_reason(mut response: Response) -> String {

@@ -263,7 +263,8 @@ fn retry_after_reads_seconds_and_http_dates() {
 
 #[test]
 fn backoff_doubles_from_30_seconds_to_an_hour_with_some_jitter() {
-    let at = |attempt, draw| retry_delay_with_jitter(attempt, None, draw);
+    let policy = RetryPolicy::default();
+    let at = |attempt, draw| policy.delay_with_jitter(attempt, None, draw);
     assert_eq!(at(1, 0.0), Duration::from_secs(30));
     assert_eq!(at(2, 0.0), Duration::from_secs(60));
     assert_eq!(at(3, 0.0), Duration::from_secs(120));
@@ -273,17 +274,26 @@ fn backoff_doubles_from_30_seconds_to_an_hour_with_some_jitter() {
     assert_eq!(at(1, 0.5), Duration::from_millis(31_500));
     assert!(at(1, 0.999_999) < Duration::from_secs(33));
     for _ in 0..100 {
-        let delay = retry_delay(2, None);
+        let delay = policy.delay(2, None);
         assert!(delay >= Duration::from_secs(60) && delay < Duration::from_secs(66), "{delay:?}");
     }
 }
 
 #[test]
 fn backoff_honours_retry_after_up_to_six_hours() {
-    let delay = |after| retry_delay_with_jitter(1, Some(after), 0.0);
+    let delay = |after| RetryPolicy::default().delay_with_jitter(1, Some(after), 0.0);
     assert_eq!(delay(Duration::from_secs(2)), Duration::from_secs(30));
     assert_eq!(delay(Duration::from_secs(600)), Duration::from_secs(600));
     assert_eq!(delay(Duration::from_secs(86_400 * 30)), MAX_RETRY_AFTER);
+}
+
+#[test]
+fn backoff_starts_from_the_configured_base() {
+    let immediate = RetryPolicy { base: Duration::ZERO };
+    assert_eq!(immediate.delay(3, None), Duration::ZERO, "tests retry at once");
+    assert_eq!(immediate.delay(3, Some(Duration::from_secs(1))), Duration::from_secs(1), "but after Retry-After");
+    let slow = RetryPolicy { base: Duration::from_secs(100) };
+    assert_eq!(slow.delay_with_jitter(2, None, 0.0), Duration::from_secs(200));
 }
 
 #[test]

@@ -3,29 +3,17 @@
 //! again later, honouring `Retry-After`, a bounded number of times; anything else
 //! → dropped and counted.
 
-use std::time::Duration;
-
 use attune_shared::{
     domain::notification_choices::{Delivery, NotificationKind},
     entities::push_subscription::{self, Entity as PushSubscription},
     jobs::Job,
     notifications::choices,
-    push::{MAX_ATTEMPTS, MAX_RETRY_AFTER, PushKind, PushMessage, Rejection, SendOutcome, ValidSubscription},
+    push::{MAX_ATTEMPTS, PushKind, PushMessage, Rejection, SendOutcome, ValidSubscription},
 };
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::WorkerDeps;
-
-/// The longest a retry waits.
-const MAX_DELAY: Duration = Duration::from_secs(60 * 60);
-
-/// Exponential back-off from `base`, never shorter than the push service's
-/// `Retry-After` (itself capped).
-pub fn retry_delay(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let exponential = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_DELAY);
-    exponential.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
-}
 
 #[tracing::instrument(skip_all, fields(%subscription_id, attempt))]
 pub async fn run(
@@ -87,7 +75,7 @@ pub async fn run(
             count("gone");
         }
         SendOutcome::Retry { after } if sends < MAX_ATTEMPTS => {
-            let delay = retry_delay(push.retry_base, sends, after);
+            let delay = push.retry.delay(sends, after);
             let job = Job::SendPush { user_id, subscription_id, message, attempt: sends };
             deps.queue.enqueue_after(job, delay).await?;
             tracing::info!(host = subscription.host(), delay_secs = delay.as_secs(), "push to be retried");
@@ -135,21 +123,4 @@ async fn delete(deps: &WorkerDeps, row: &push_subscription::Model) -> anyhow::Re
 
 fn count(outcome: &'static str) {
     metrics::counter!("attune_push_total", "outcome" => outcome).increment(1);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_double_and_honour_retry_after() {
-        let base = Duration::from_secs(30);
-        assert_eq!(retry_delay(base, 1, None), Duration::from_secs(30));
-        assert_eq!(retry_delay(base, 2, None), Duration::from_secs(60));
-        assert_eq!(retry_delay(base, 4, None), Duration::from_secs(240));
-        assert_eq!(retry_delay(base, 30, None), MAX_DELAY, "capped");
-        assert_eq!(retry_delay(base, 1, Some(Duration::from_secs(120))), Duration::from_secs(120));
-        assert_eq!(retry_delay(Duration::ZERO, 3, Some(Duration::from_secs(1))), Duration::from_secs(1));
-        assert_eq!(retry_delay(base, 1, Some(Duration::from_secs(10 * 86_400))), MAX_RETRY_AFTER.max(base));
-    }
 }
