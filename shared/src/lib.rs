@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod push;
 pub mod reflections;
 pub mod reminders;
+mod secret;
 pub mod secrets;
 pub mod shutdown;
 pub mod sync;

@@ -1,43 +1,17 @@
-//! Secrets: a redacting wrapper, and how a process gets its secrets.
+//! Secrets: the key ring, and how a process gets its secrets.
 //!
 //! Embedded mode generates development secrets once into the data directory (and
 //! says so loudly); a scaled install must be given every secret, and a missing one
 //! stops the start with a message naming its variable.
 
-use std::{fmt, path::Path, str::FromStr};
+use std::{fmt, path::Path};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+pub use crate::secret::Secret;
 use crate::{config::Settings, push::VapidKey};
-
-/// A string that never shows itself in `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
 
 /// One data-encryption key of the key ring.
 #[derive(Clone)]
