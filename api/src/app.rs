@@ -179,8 +179,10 @@ impl Application {
     }
 }
 
-fn router(state: AppState) -> anyhow::Result<Router> {
-    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every route, with its part of the OpenAPI document. The document needs no state,
+/// so `attune-api openapi` prints it without a database.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::auth::router())
         .merge(routes::me::router())
         .merge(routes::sync::router())
@@ -190,12 +192,15 @@ fn router(state: AppState) -> anyhow::Result<Router> {
         .merge(routes::reminders::router())
         .merge(routes::reflections::router())
         .merge(routes::ops::router())
-        .merge(routes::docs::router())
-        .split_for_parts();
-    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        .merge(routes::contract::router())
+}
+
+fn router(state: AppState) -> anyhow::Result<Router> {
+    let (api, openapi) = api_routes().split_for_parts();
+    let openapi = crate::openapi::finish(openapi);
     state
         .openapi
-        .set(crate::openapi::render(&openapi)?)
+        .set(serde_json::to_string(&openapi?)?)
         .map_err(|_| anyhow::anyhow!("OpenAPI document built twice"))?;
 
     let settings = &state.settings;

@@ -34,12 +34,18 @@ enum Command {
     /// Re-encrypt private text sealed under older keys of ATTUNE_DATA_KEYS with the
     /// newest key, then exit. Safe while the service runs.
     RotateKeys,
+    /// Print the OpenAPI 3.1 document (what `/openapi.json` serves), then exit. App
+    /// developers generate types and clients from it; no database is needed.
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(&cli.settings.rust_log, cli.settings.log_format);
+    // `openapi` prints the document on stdout, where the logs go too.
+    if !matches!(cli.command, Some(Command::Openapi)) {
+        telemetry::init(&cli.settings.rust_log, cli.settings.log_format);
+    }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -75,6 +81,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let rewritten = attune_shared::sync::rotate_keys(&db, &cipher).await?;
             tracing::info!(rewritten, "private text re-encrypted under the newest key");
             println!("re-encrypted {rewritten} value(s) under the newest key");
+            Ok(())
+        }
+        Command::Openapi => {
+            let document = attune_api::openapi::document()?;
+            println!("{}", serde_json::to_string_pretty(&document)?);
             Ok(())
         }
         Command::Migrate => {
@@ -117,7 +128,13 @@ mod tests {
         ] {
             assert!(help.contains(&format!("[env: {variable}")), "--help does not mention {variable}");
         }
-        assert!(help.contains("migrate") && help.contains("rotate-keys") && help.contains("vapid-keys"), "{help}");
+        assert!(
+            help.contains("migrate")
+                && help.contains("rotate-keys")
+                && help.contains("vapid-keys")
+                && help.contains("openapi"),
+            "{help}"
+        );
     }
 
     #[test]

@@ -60,11 +60,13 @@ impl TokenResponse {
 }
 
 /// Create an account and sign in.
-#[utoipa::path(post, path = "/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/v1/auth/register", tag = "accounts", operation_id = "register",
+    request_body(content = RegisterRequest, description = "The new account",
+        example = json!({"email": "sam@example.org", "password": "a calm passphrase", "display_name": "Sam", "timezone": "Europe/Berlin"})),
     responses(
         (status = 201, description = "Account created and signed in", body = TokenResponse),
-        (status = 409, description = "The email is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account with this email exists (`/problems/email-taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values: `errors` names every wrong field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn register(state: AppState, Json(body): Json<RegisterRequest>) -> ApiResult<impl IntoResponse> {
     let input = RegisterInput {
@@ -79,11 +81,15 @@ async fn register(state: AppState, Json(body): Json<RegisterRequest>) -> ApiResu
 }
 
 /// Sign in with email and password.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", request_body = LoginRequest,
+#[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", operation_id = "login",
+    request_body(content = LoginRequest, description = "The account's email and password",
+        example = json!({"email": "sam@example.org", "password": "a calm passphrase"})),
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failures; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or not a string", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures for this account or address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until sign-in may be tried again"))),
     ))]
 async fn login(
     state: AppState,
@@ -97,10 +103,13 @@ async fn login(
 
 /// Exchange a refresh token for new tokens. A refresh token works once; using one
 /// twice revokes its whole session.
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "accounts", operation_id = "refreshTokens",
+    request_body(content = RefreshRequest, description = "The refresh token from sign-in or the last refresh",
+        example = json!({"refresh_token": "rt_3q2+7w=="})),
     responses(
-        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 200, description = "New tokens; the refresh token sent is now used up", body = TokenResponse),
         (status = 401, description = "Unknown, used, expired or revoked refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`refresh_token` is missing or not a string", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn refresh(state: AppState, Json(body): Json<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
     let (user, tokens) = state.accounts.refresh(&body.refresh_token).await?;
@@ -109,7 +118,7 @@ async fn refresh(state: AppState, Json(body): Json<RefreshRequest>) -> ApiResult
 }
 
 /// Sign out: ends this session; its access and refresh tokens stop working.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "accounts", operation_id = "logout", security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),

@@ -73,10 +73,10 @@ pub struct AccountExportView {
 }
 
 /// The signed-in person's profile.
-#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me", tag = "accounts", operation_id = "getMe", security(("bearer" = [])),
     responses(
-        (status = 200, body = UserView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The profile", body = UserView),
+        (status = 401, description = "Not signed in, or the token has expired or was revoked", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<UserView>> {
     let descriptive = state.notification_settings.descriptive(who.user.id).await?;
@@ -84,12 +84,14 @@ async fn get_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Jso
 }
 
 /// Change the display name, time zone or country (and, deprecated, `descriptive_notifications`).
-#[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = ProfileUpdate,
+#[utoipa::path(patch, path = "/v1/me", tag = "accounts", operation_id = "updateMe", security(("bearer" = [])),
+    request_body(content = ProfileUpdate, description = "The fields to change",
+        example = json!({"display_name": "Sam", "timezone": "Europe/Berlin", "country": "DE"})),
     responses(
-        (status = 200, body = UserView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The updated profile", body = UserView),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`descriptive_notifications` given while the stored notification settings cannot be read", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values, or an unknown field: `errors` names each", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update_me(
     state: AppState,
@@ -115,10 +117,10 @@ async fn update_me(
 
 /// Delete the account. Every token stops working at once; everything the account
 /// had is then purged by a background job.
-#[utoipa::path(delete, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/me", tag = "accounts", operation_id = "deleteMe", security(("bearer" = [])),
     responses(
-        (status = 202, body = DeletionAccepted),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "The account is closed; a background job erases its data", body = DeletionAccepted),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<impl IntoResponse> {
     state.accounts.delete(&who).await?;
@@ -130,10 +132,10 @@ async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
 }
 
 /// Download everything Attune holds about the account.
-#[utoipa::path(get, path = "/v1/me/export", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/export", tag = "accounts", operation_id = "exportMe", security(("bearer" = [])),
     responses(
-        (status = 200, body = AccountExportView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Everything held about the account", body = AccountExportView),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<AccountExportView>> {
     let export = state.accounts.export(&who).await?;

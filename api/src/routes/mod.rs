@@ -1,7 +1,7 @@
 //! One file per area; each ends with its `router()`.
 
 pub mod auth;
-pub mod docs;
+pub mod contract;
 pub mod me;
 pub mod notifications;
 pub mod ops;

@@ -18,15 +18,16 @@ pub struct Health {
 }
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "Alive", body = Health)))]
 async fn healthz() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
 /// The database and the job queue answer.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
-        (status = 200, body = Health),
+        (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "A dependency does not answer", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn readyz(state: AppState) -> ApiResult<Json<Health>> {
@@ -42,8 +43,8 @@ async fn readyz(state: AppState) -> ApiResult<Json<Health>> {
 }
 
 /// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics(state: AppState) -> Response {
     let mut response = attune_shared::telemetry::render_metrics(&state.queue).await.into_response();
     response

@@ -63,9 +63,11 @@ fn cached_json<T: Serialize>(headers: &HeaderMap, etag: &str, body: &T) -> Respo
 }
 
 /// The programs on offer.
-#[utoipa::path(get, path = "/v1/programs", tag = "program",
+#[utoipa::path(get, path = "/v1/programs", tag = "program", operation_id = "listPrograms",
+    params(("If-None-Match" = Option<String>, Header, description = "The `ETag` of a copy the client holds")),
     responses(
-        (status = 200, body = [ProgramSummary], headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 200, description = "The programs", body = [ProgramSummary],
+            headers(("ETag" = String, description = "Changes when the content does"), ("Cache-Control" = String, description = "Caches may keep it an hour"))),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
     ))]
 async fn list_programs(headers: HeaderMap) -> ApiResult<Response> {
@@ -92,11 +94,14 @@ async fn list_programs(headers: HeaderMap) -> ApiResult<Response> {
 }
 
 /// One program with every step and exercise.
-#[utoipa::path(get, path = "/v1/programs/{slug}", tag = "program", params(("slug" = String, Path, description = "e.g. `closer`")),
+#[utoipa::path(get, path = "/v1/programs/{slug}", tag = "program", operation_id = "getProgram",
+    params(("slug" = String, Path, description = "The program's slug", example = "closer"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a copy the client holds")),
     responses(
-        (status = 200, body = Program, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 200, description = "The program, its steps and exercises", body = Program,
+            headers(("ETag" = String, description = "Changes when the content does"), ("Cache-Control" = String, description = "Caches may keep it an hour"))),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such program", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_program(headers: HeaderMap, Path(slug): Path<String>) -> ApiResult<Response> {
     let catalog = catalog()?;
@@ -165,11 +170,13 @@ impl From<&Current> for EnrollmentView {
 }
 
 /// Join a program. One enrollment per person.
-#[utoipa::path(post, path = "/v1/enrollments", tag = "program", security(("bearer" = [])), request_body = EnrollRequest,
+#[utoipa::path(post, path = "/v1/enrollments", tag = "program", operation_id = "enroll", security(("bearer" = [])),
+    request_body(content = EnrollRequest, description = "The program, mode and pace",
+        example = json!({"program": "closer", "mode": "solo", "pace": "gentle"})),
     responses(
-        (status = 201, body = EnrollmentView),
+        (status = 201, description = "Enrolled at step 1", body = EnrollmentView),
         (status = 409, description = "Already enrolled, or couple mode (not available yet)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown program, mode or pace: `errors` names each", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn enroll(
     state: AppState,
@@ -182,19 +189,24 @@ async fn enroll(
 }
 
 /// The current enrollment.
-#[utoipa::path(get, path = "/v1/enrollments/current", tag = "program", security(("bearer" = [])),
-    responses((status = 200, body = EnrollmentView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/enrollments/current", tag = "program", operation_id = "getCurrentEnrollment", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The enrollment", body = EnrollmentView),
+        (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn current(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<EnrollmentView>> {
     Ok(Json((&state.enrollments.current(who.user.id).await?).into()))
 }
 
 /// Change pace or mode, pause or resume. Paused time does not count toward a step's minimum time.
-#[utoipa::path(patch, path = "/v1/enrollments/current", tag = "program", security(("bearer" = [])), request_body = EnrollmentUpdate,
+#[utoipa::path(patch, path = "/v1/enrollments/current", tag = "program", operation_id = "updateCurrentEnrollment", security(("bearer" = [])),
+    request_body(content = EnrollmentUpdate, description = "What to change; absent fields stay",
+        example = json!({"pace": "steady", "paused": false})),
     responses(
-        (status = 200, body = EnrollmentView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The changed enrollment", body = EnrollmentView),
+        (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Couple mode (not available yet), or the enrollment changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown mode or pace, or an unknown field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update(
     state: AppState,
@@ -209,19 +221,23 @@ async fn update(
 }
 
 /// Move to the next step, when the step has had its time, some practice and no recent distress.
-#[utoipa::path(post, path = "/v1/enrollments/current/advance", tag = "program", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/enrollments/current/advance", tag = "program", operation_id = "advanceStep", security(("bearer" = [])),
     responses(
-        (status = 200, body = EnrollmentView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not yet: `unmet` lists every reason", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Moved to the next step", body = EnrollmentView),
+        (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not yet: `unmet` lists every reason (or the step changed meanwhile)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn advance(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<EnrollmentView>> {
     Ok(Json((&state.enrollments.advance(who.user.id).await?).into()))
 }
 
 /// Go back a step. Always allowed.
-#[utoipa::path(post, path = "/v1/enrollments/current/step-back", tag = "program", security(("bearer" = [])),
-    responses((status = 200, body = EnrollmentView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/enrollments/current/step-back", tag = "program", operation_id = "stepBack", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Back one step (step 1 stays at 1)", body = EnrollmentView),
+        (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The step changed meanwhile (two step changes at once); reload", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn step_back(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<EnrollmentView>> {
     Ok(Json((&state.enrollments.step_back(who.user.id).await?).into()))
 }
@@ -256,8 +272,11 @@ pub struct TodayView {
 }
 
 /// Today's suggested exercise and why, or rest, or after distress a gentle grounding exercise with support.
-#[utoipa::path(get, path = "/v1/today", tag = "program", security(("bearer" = [])),
-    responses((status = 200, body = TodayView), (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/today", tag = "program", operation_id = "getToday", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Today's plan", body = TodayView),
+        (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn today(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<TodayView>> {
     let today = state.enrollments.today(&who.user).await?;
     let plan = today.plan;
@@ -284,8 +303,11 @@ pub struct ResourcesQuery {
 }
 
 /// Professional-help resources: the local emergency number first, then crisis lines and directories.
-#[utoipa::path(get, path = "/v1/resources", tag = "program", params(ResourcesQuery),
-    responses((status = 200, body = CountryResources), (status = 422, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/resources", tag = "program", operation_id = "listResources", params(ResourcesQuery),
+    responses(
+        (status = 200, description = "The resources for the country, or the general ones", body = CountryResources),
+        (status = 422, description = "`country` is not an ISO 3166-1 alpha-2 code", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn resources(Query(query): Query<ResourcesQuery>) -> ApiResult<Response> {
     let country = match query.country.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(raw) => {

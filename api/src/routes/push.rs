@@ -79,13 +79,17 @@ impl From<NotificationError> for ApiError {
 }
 
 /// The application server key browsers subscribe with.
-#[utoipa::path(get, path = "/v1/push/vapid-public-key", tag = "push", responses((status = 200, body = VapidPublicKey)))]
+#[utoipa::path(get, path = "/v1/push/vapid-public-key", tag = "push", operation_id = "getVapidPublicKey",
+    responses((status = 200, description = "The key", body = VapidPublicKey)))]
 async fn vapid_public_key(state: AppState) -> Json<VapidPublicKey> {
     Json(VapidPublicKey { public_key: state.vapid_public_key.clone() })
 }
 
 /// Register the browser's `PushSubscription.toJSON()`. The same endpoint again updates it.
-#[utoipa::path(post, path = "/v1/push/subscriptions", tag = "push", security(("bearer" = [])), request_body = PushSubscriptionJson,
+#[utoipa::path(post, path = "/v1/push/subscriptions", tag = "push", operation_id = "subscribePush", security(("bearer" = [])),
+    request_body(content = PushSubscriptionJson, description = "The browser's `PushSubscription.toJSON()`",
+        example = json!({"endpoint": "https://fcm.googleapis.com/fcm/send/dXNlci1kZXZpY2U", "expirationTime": null,
+            "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}})),
     responses(
         (status = 201, description = "Registered", body = SubscriptionView),
         (status = 200, description = "Updated (the endpoint was already registered)", body = SubscriptionView),
@@ -103,25 +107,28 @@ async fn subscribe(
 }
 
 /// The devices that receive notifications.
-#[utoipa::path(get, path = "/v1/push/subscriptions", tag = "push", security(("bearer" = [])),
-    responses((status = 200, body = [SubscriptionView])))]
+#[utoipa::path(get, path = "/v1/push/subscriptions", tag = "push", operation_id = "listPushSubscriptions", security(("bearer" = [])),
+    responses((status = 200, description = "The devices", body = [SubscriptionView])))]
 async fn list(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<Vec<SubscriptionView>>> {
     Ok(Json(state.notifications.list(who.user.id).await?.iter().map(SubscriptionView::from).collect()))
 }
 
 /// Stop notifications on one device.
-#[utoipa::path(delete, path = "/v1/push/subscriptions/{id}", tag = "push", security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(delete, path = "/v1/push/subscriptions/{id}", tag = "push", operation_id = "deletePushSubscription", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The subscription's `id`")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such subscription of the caller", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn unsubscribe(state: AppState, CurrentUser(who): CurrentUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
     state.notifications.unsubscribe(who.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Send a test notification to every device of the caller.
-#[utoipa::path(post, path = "/v1/push/test", tag = "push", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/push/test", tag = "push", operation_id = "sendTestPush", security(("bearer" = [])),
     responses(
-        (status = 202, body = TestQueued),
+        (status = 202, description = "A test notification is queued for every device", body = TestQueued),
         (status = 409, description = "No device subscribed", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn send_test(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<impl IntoResponse> {

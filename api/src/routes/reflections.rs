@@ -60,10 +60,10 @@ pub struct ReflectionPageView {
 }
 
 /// The person's weekly reflections, newest first, a page at a time.
-#[utoipa::path(get, path = "/v1/reflections", tag = "reflections", security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/v1/reflections", tag = "reflections", operation_id = "listReflections", security(("bearer" = [])), params(PageParams),
     responses(
-        (status = 200, body = ReflectionPageView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "One page of reflections", body = ReflectionPageView),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`limit` or `cursor` is invalid", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list(
@@ -80,11 +80,11 @@ async fn list(
 }
 
 /// The reflection on one week, named by its Monday.
-#[utoipa::path(get, path = "/v1/reflections/{week_start}", tag = "reflections", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/reflections/{week_start}", tag = "reflections", operation_id = "getReflection", security(("bearer" = [])),
     params(("week_start" = String, Path, description = "The week's Monday, YYYY-MM-DD", example = "2026-11-16")),
     responses(
-        (status = 200, body = Reflection),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The reflection", body = Reflection),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No reflection for that week", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`week_start` is not a date or not a Monday", body = Problem, content_type = "application/problem+json"),
     ))]

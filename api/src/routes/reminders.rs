@@ -50,10 +50,10 @@ impl From<ReminderError> for ApiError {
 /// The reminder settings (the defaults until changed) and the next reminder.
 /// `enabled`, `quiet_hours`, `descriptive` and `paused_until` are deprecated
 /// aliases of the notification settings (`/v1/notifications/settings`).
-#[utoipa::path(get, path = "/v1/reminders/settings", tag = "reminders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/reminders/settings", tag = "reminders", operation_id = "getReminderSettings", security(("bearer" = [])),
     responses(
-        (status = 200, body = ReminderSettingsView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The settings and the next reminder", body = ReminderSettingsView),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The stored settings cannot be read (nothing is sent until they are saved again)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<ReminderSettingsView>> {
@@ -64,9 +64,11 @@ async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResu
 /// recomputed at once. `enabled`, `quiet_hours`, `descriptive` and
 /// `paused_until` are deprecated aliases of the notification settings: when
 /// given they change those (for every notification), when left out they stay.
-#[utoipa::path(put, path = "/v1/reminders/settings", tag = "reminders", security(("bearer" = [])), request_body = ReminderSettingsInput,
+#[utoipa::path(put, path = "/v1/reminders/settings", tag = "reminders", operation_id = "putReminderSettings", security(("bearer" = [])),
+    request_body(content = ReminderSettingsInput, description = "The reminder days and time window",
+        example = json!({"days": ["mon", "wed", "fri"], "window": {"start": "19:00", "end": "21:00"}})),
     responses(
-        (status = 200, body = ReminderSettingsView),
+        (status = 200, description = "The new settings and the next reminder", body = ReminderSettingsView),
         (status = 409, description = "The stored notification settings cannot be read and the request does not replace them all", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid times, no days, or a window entirely within quiet hours", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -79,9 +81,12 @@ async fn put_settings(
 }
 
 /// The person opened a reminder: it counts as answered, so reminders keep their normal spacing.
-#[utoipa::path(post, path = "/v1/reminders/{delivery_id}/opened", tag = "reminders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/reminders/{delivery_id}/opened", tag = "reminders", operation_id = "markReminderOpened", security(("bearer" = [])),
     params(("delivery_id" = Uuid, Path, description = "The `delivery_id` of the notification")),
-    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses(
+        (status = 204, description = "Counted as answered"),
+        (status = 404, description = "No such reminder of the caller", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn opened(
     state: AppState,
     CurrentUser(who): CurrentUser,

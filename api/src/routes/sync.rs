@@ -80,10 +80,10 @@ fn parse_number<T: std::str::FromStr>(field: &str, value: Option<&str>) -> Resul
 
 /// Pull every change since `last_pulled_at` (WatermelonDB protocol). The body is
 /// streamed a page at a time.
-#[utoipa::path(get, path = "/v1/sync", tag = "sync", params(PullParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/sync", tag = "sync", operation_id = "pullChanges", params(PullParams), security(("bearer" = [])),
     responses(
-        (status = 200, body = PullResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Every change since `last_pulled_at`, and the `timestamp` to send next time", body = PullResponse),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed parameters", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn pull(state: AppState, CurrentUser(who): CurrentUser, Query(params): Query<PullParams>) -> ApiResult<Response> {
@@ -110,14 +110,21 @@ async fn pull(state: AppState, CurrentUser(who): CurrentUser, Query(params): Que
 }
 
 /// Push local changes (WatermelonDB protocol): all applied, or none.
-#[utoipa::path(post, path = "/v1/sync", tag = "sync", params(PushParams), request_body = PushRequest,
+#[utoipa::path(post, path = "/v1/sync", tag = "sync", operation_id = "pushChanges", params(PushParams),
+    request_body(content = PushRequest, description = "The local changes since the last pull (WatermelonDB's `pushChanges`)",
+        example = json!({"changes": {
+            "checkins": {"created": [{"id": "k3mB7qY2x9ZcT1aP", "occurred_at": 1_764_000_000_000_i64, "mood": 3, "anxiety": 4, "comfort": 3,
+                "exercise_id": null, "completed": true, "note": "Calmer after the walk.", "tags": "[\"calm\"]"}],
+                "updated": [], "deleted": []},
+            "journal_entries": {"created": [], "updated": [], "deleted": ["x8Jq2LmN0pRs4TuV"]},
+            "boundaries": {"created": [], "updated": [], "deleted": []}}})),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = PushResponse),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Every change applied", body = PushResponse),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Records changed on the server since `last_pulled_at` (listed in `conflicts`); pull, then push again", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "More than 5,000 records, or a body over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid records; `errors` names table, record id and field", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid records or parameters; `errors` names table, record id and field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn push(
     state: AppState,
