@@ -25,12 +25,15 @@ use crate::{
 pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                             connect-src 'self'; base-uri 'self'; form-action 'none'; frame-ancestors 'none'";
 
-/// Swagger UI's settings: the document at `/openapi.json`; no online validator
-/// badge (it would send the document elsewhere); "Try it out" for every method; the
-/// token is kept in the page only, never in the browser's storage.
+/// Swagger UI's settings: the document at `/openapi.json`; the base layout, without
+/// the top bar (its "Explore" box would load other documents, and its logo needs an
+/// inline `<style>` the CSP refuses); no online validator badge (it would send the
+/// document elsewhere); the token is kept in the page only, never in the browser's
+/// storage.
 static SWAGGER_CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {
     Arc::new(
         Config::from("/openapi.json")
+            .use_base_layout()
             .validator_url("none")
             .display_operation_id(true)
             .persist_authorization(false)
