@@ -9,6 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test harness: a failed expectation is a failed test")]
 
 pub mod bench_support;
+pub mod chromium;
 pub mod fake_push;
 pub mod load;
 
