@@ -203,26 +203,81 @@ async fn the_openapi_document_covers_every_route() {
         let property = &schemas[schema]["properties"][field];
         assert_eq!(property["deprecated"], true, "{schema}.{field} deprecated: {property}");
     }
+    assert_eq!(doc["info"]["license"]["identifier"], "AGPL-3.0-only");
+    assert!(doc["servers"].as_array().is_some_and(|s| !s.is_empty()));
 
+    // What a client generator relies on, for every operation.
+    let mut operation_ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            assert!(operation_ids.insert(id.to_owned()), "{method} {path}: operationId {id} is used twice");
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path}: no summary");
+            assert!(op["security"].is_array(), "{method} {path}: security not declared (public: [])");
+            if let Some(body) = op.get("requestBody") {
+                let example = &body["content"]["application/json"]["example"];
+                assert!(example.is_object(), "{method} {path}: no request body example");
+            }
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let response = match response["$ref"].as_str() {
+                    Some(reference) => &doc["components"]["responses"][reference.rsplit('/').next().unwrap()],
+                    None => response,
+                };
+                assert!(response["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path} {status}");
+                if status.starts_with('4') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status} is not documented as problem+json"
+                    );
+                }
+            }
+        }
+    }
+
+    // The sync change set names every synced table with its columns.
+    for table in &attune_shared::sync::tables::TABLES {
+        let changes = &doc["components"]["schemas"]["Changes"]["properties"][table.name];
+        let name = changes["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+        let record = doc["components"]["schemas"][name]["properties"]["created"]["items"]["$ref"].as_str().unwrap();
+        let record = &doc["components"]["schemas"][record.rsplit('/').next().unwrap()];
+        for column in table.columns {
+            assert!(record["properties"][column.name].is_object(), "{}.{} undocumented", table.name, column.name);
+        }
+    }
+
+    // Swagger UI, from the binary, under its own narrow CSP.
     let docs = app.get("/docs").send().await.unwrap();
     assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = docs.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.starts_with("default-src 'none'; script-src 'self';"), "{csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
     let html = docs.text().await.unwrap();
-    assert!(html.contains("/docs/docs.js"));
-    let script = app.get("/docs/docs.js").send().await.unwrap();
+    assert!(html.contains(r#"<base href="/docs/">"#) && html.contains("swagger-ui-bundle.js"), "{html}");
+    let script = app.get("/docs/swagger-initializer.js").send().await.unwrap();
     assert_eq!(script.status(), StatusCode::OK);
-    assert!(script.text().await.unwrap().contains("openapi.json"));
+    assert!(script.text().await.unwrap().contains(r#""url": "/openapi.json""#));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn attune_api_openapi_prints_the_served_document() {
+    let app = TestApp::spawn().await;
+    let (_, _, served) = read(app.get("/openapi.json").send().await.unwrap()).await;
+    assert_eq!(attune_api::openapi::document().unwrap(), served);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn every_documented_route_answers_without_a_server_error() {
     // A crude fuzz: every documented operation, called with no token and with a
-    // junk body, must answer with a 2xx or a 4xx problem, never a 5xx.
+    // junk body, must answer with a 2xx or a 4xx problem, never a 5xx, and only
+    // with a status its documentation lists.
     let app = TestApp::spawn().await;
     let (_, _, doc) = read(app.get("/openapi.json").send().await.unwrap()).await;
     let paths = doc["paths"].as_object().unwrap().clone();
     for (path, item) in paths {
-        for (method, _) in item.as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let documented: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
             let method: Method = method.to_uppercase().parse().unwrap();
             for body in ["", "{}", r#"{"x":[1,2,{"y":null}]}"#, "\"str\""] {
                 let response = app
@@ -234,6 +289,10 @@ async fn every_documented_route_answers_without_a_server_error() {
                     .unwrap();
                 let status = response.status();
                 assert!(!status.is_server_error(), "{method} {path} with {body:?} answered {status}");
+                assert!(
+                    documented.iter().any(|d| d.as_str() == status.as_str()),
+                    "{method} {path} with {body:?} answered {status}, which its documentation does not list: {documented:?}"
+                );
                 if status.is_client_error() {
                     let ct = response.headers()["content-type"].to_str().unwrap().to_owned();
                     assert_eq!(ct, "application/problem+json", "{method} {path}");
