@@ -167,6 +167,7 @@ fn add_extractor_responses(doc: &mut Value) {
 fn describe_sync_changes(doc: &mut Value) {
     let mut schemas = Map::new();
     let mut tables = Map::new();
+    let mut exported = Map::new();
     for table in &TABLES {
         let record = record_schema_name(table);
         let changes = format!("{record}Changes");
@@ -186,6 +187,10 @@ fn describe_sync_changes(doc: &mut Value) {
             }),
         );
         tables.insert(table.name.to_owned(), json!({"$ref": format!("#/components/schemas/{changes}")}));
+        exported.insert(
+            table.name.to_owned(),
+            json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{record}")}}),
+        );
     }
     schemas.insert(
         "SyncRecordId".into(),
@@ -198,12 +203,20 @@ fn describe_sync_changes(doc: &mut Value) {
         json!({
             "type": "object",
             "description": "WatermelonDB's change set: per synced table, the records created and updated and the ids \
-                            deleted. A pull lists every table; a push may leave out tables it did not change. Other \
-                            table names are refused (422).",
+                            deleted. A pull lists every table, and its `created` is always empty: every record comes in \
+                            `updated`, so clients sync with `sendCreatedAsUpdated: true`. A push may leave out tables it \
+                            did not change. Other table names are refused (422).",
             "properties": Value::Object(tables),
             "additionalProperties": false,
         }),
     );
+    // The account export holds the same records, listed per table.
+    let records = &mut doc["components"]["schemas"]["AccountExportView"]["properties"]["records"];
+    if records.is_object() {
+        let description = records["description"].clone();
+        *records = json!({"type": "object", "description": description, "properties": Value::Object(exported),
+                          "required": TABLES.iter().map(|t| t.name).collect::<Vec<_>>()});
+    }
     if let Some(components) = doc["components"]["schemas"].as_object_mut() {
         components.extend(schemas);
     }

@@ -4,8 +4,8 @@
 # `redocly lint` (0 errors, 0 warnings), generate TypeScript types with
 # openapi-typescript, and compile client.ts against them with `tsc --noEmit`.
 # Every tool is pinned: npm ones in package-lock.json, the Python one here. Caches
-# live under ~/.cache/attune-contract and ~/.npm; node_modules and the generated
-# files are gitignored.
+# live under ~/.cache/attune-contract and ~/.cache/attune-npm (as for
+# tests/watermelon); node_modules and the generated files are gitignored.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,7 +25,7 @@ if [ ! -x "$VENV/bin/openapi-spec-validator" ]; then
 fi
 if ! npm ls --silent >/dev/null 2>&1; then
     echo "installing the pinned npm tools (package-lock.json)"
-    npm ci --no-audit --no-fund --loglevel=error
+    npm ci --no-audit --no-fund --loglevel=error --cache "${HOME}/.cache/attune-npm"
 fi
 
 echo "exporting the document: attune-api openapi"
