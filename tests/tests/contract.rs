@@ -13,6 +13,7 @@ use std::{
 
 use attune_tests::{TestApp, TestUser, fake_push::FakePushService, read};
 use reqwest::{Method, RequestBuilder, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 /// (method, path template) → what the document says of the operation.
@@ -161,6 +162,7 @@ async fn every_documented_status_is_one_the_operation_really_answers() {
     let sam = program(&app, &sam, &mut seen).await;
     push(&app, &fake, &sam, &mut seen).await;
     reminders_and_reflections(&app, &sam, &mut seen).await;
+    notification_settings(&app, &mut seen).await;
     operations(&app, &mut seen).await;
 
     let mut undocumented = vec![];
@@ -369,6 +371,38 @@ async fn reminders_and_reflections(app: &TestApp, sam: &TestUser, seen: &mut See
     let week = "/v1/reflections/{week_start}";
     seen.expect(week, bearer(app.get("/v1/reflections/2026-11-16")), StatusCode::NOT_FOUND).await;
     seen.expect(week, bearer(app.get("/v1/reflections/2026-11-17")), StatusCode::UNPROCESSABLE_ENTITY).await;
+}
+
+async fn notification_settings(app: &TestApp, seen: &mut Seen) {
+    let casey = app.register("casey@example.org").await;
+    let bearer = |request: RequestBuilder| request.bearer_auth(&casey.access_token);
+    let settings = "/v1/notifications/settings";
+    seen.expect(settings, bearer(app.get(settings)), StatusCode::OK).await;
+    let choices = json!({"reminders": true, "reflections": false, "quiet_hours": {"start": "22:00", "end": "07:00"},
+                         "paused_until": null, "descriptive": false});
+    seen.expect(settings, bearer(app.request(Method::PUT, settings)).json(&choices), StatusCode::OK).await;
+    seen.expect(
+        settings,
+        bearer(app.request(Method::PUT, settings)).json(&json!({})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    // A stored row that no longer parses: every reader of it answers 409.
+    let backend = app.db.get_database_backend();
+    let broken = Statement::from_sql_and_values(
+        backend,
+        "UPDATE notification_settings SET settings = $1 WHERE user_id = $2",
+        vec![r#"{"reminders": tru"#.into(), casey.uuid().into()],
+    );
+    assert_eq!(app.db.execute_raw(broken).await.unwrap().rows_affected(), 1);
+    seen.expect(settings, bearer(app.get(settings)), StatusCode::CONFLICT).await;
+    let reminders = "/v1/reminders/settings";
+    seen.expect(reminders, bearer(app.get(reminders)), StatusCode::CONFLICT).await;
+    let plan = json!({"days": ["tue"], "window": {"start": "18:00", "end": "20:00"}});
+    seen.expect(reminders, bearer(app.request(Method::PUT, reminders)).json(&plan), StatusCode::CONFLICT).await;
+    let descriptive = json!({"descriptive_notifications": true});
+    seen.expect("/v1/me", bearer(app.request(Method::PATCH, "/v1/me")).json(&descriptive), StatusCode::CONFLICT).await;
 }
 
 async fn operations(app: &TestApp, seen: &mut Seen) {

@@ -37,10 +37,10 @@ impl From<ChoicesError> for ApiError {
 
 /// The notification settings (the defaults until changed): everything on, quiet
 /// from 22:00 to 07:00 in the profile's time zone, not paused, discreet texts.
-#[utoipa::path(get, path = "/v1/notifications/settings", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/notifications/settings", tag = "notifications", operation_id = "getNotificationSettings", security(("bearer" = [])),
     responses(
-        (status = 200, body = NotificationChoices),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The notification settings", body = NotificationChoices),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The stored settings cannot be read (nothing is sent until they are saved again)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<NotificationChoices>> {
@@ -49,15 +49,15 @@ async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResu
 
 /// Replace the notification settings (send every field; `paused_until: null`
 /// for not paused). The next reminder moves to match at once.
-#[utoipa::path(put, path = "/v1/notifications/settings", tag = "notifications", security(("bearer" = [])),
-    request_body(content = NotificationChoicesInput, example = json!({
+#[utoipa::path(put, path = "/v1/notifications/settings", tag = "notifications", operation_id = "putNotificationSettings", security(("bearer" = [])),
+    request_body(content = NotificationChoicesInput, description = "Every notification choice", example = json!({
         "reminders": true, "reflections": false,
         "quiet_hours": {"start": "22:00", "end": "07:00"},
         "paused_until": null, "descriptive": false
     })),
     responses(
-        (status = 200, body = NotificationChoices),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The new notification settings", body = NotificationChoices),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A missing or invalid field, named in `errors`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn put_settings(
