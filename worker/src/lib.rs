@@ -10,7 +10,7 @@ use apalis_cron::{CronScheduler, Tick};
 use attune_shared::{
     Clock,
     config::Settings,
-    jobs::{Job, JobQueue, QueueBackend},
+    jobs::{JobQueue, QueueBackend},
     push::{PushClient, PushPolicy, RetryPolicy, VapidKey, VapidSigner},
     sync::SyncService,
 };
@@ -195,9 +195,4 @@ async fn sweep_deleted_accounts(_tick: Tick, deps: Data<WorkerDeps>) -> Result<(
 async fn purge_old_tombstones(_tick: Tick, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {
     jobs::purge_tombstones::run(&deps).await?;
     Ok(())
-}
-
-/// Runs one job by hand (tests and operator commands).
-pub async fn run_job(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
-    jobs::run(deps, job).await
 }
