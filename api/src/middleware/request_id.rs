@@ -1,5 +1,6 @@
 //! `x-request-id`: kept from the request when it is a sane value, generated (UUIDv7)
-//! otherwise, echoed on the response and present in the request's log lines.
+//! otherwise, echoed on the response and present in the request's log lines (the
+//! trace span reads it from the header this middleware normalises).
 
 use axum::{
     extract::Request,
@@ -9,10 +10,6 @@ use axum::{
 };
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The request's id, in its extensions.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// Only short ids of safe characters are kept, so a client cannot inject text into
 /// log lines.
@@ -31,7 +28,6 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     if let Ok(value) = HeaderValue::from_str(&id) {
         request.headers_mut().insert(X_REQUEST_ID.clone(), value.clone());
-        request.extensions_mut().insert(RequestId(id));
         let mut response = next.run(request).await;
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
         response
