@@ -185,6 +185,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::auth::router())
         .merge(routes::me::router())
+        .merge(routes::sessions::router())
         .merge(routes::sync::router())
         .merge(routes::program::router())
         .merge(routes::push::router())

@@ -48,6 +48,10 @@ pub enum ApiError {
     /// 401: no valid credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 with type `/problems/reauthentication-required`: the action needs the
+    /// current password (or an `X-Reauth-Token`); apps ask for it and retry.
+    #[error("{0}")]
+    ReauthenticationRequired(String),
     /// 404
     #[error("{0}")]
     NotFound(String),
@@ -91,7 +95,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::ReauthenticationRequired(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } | Self::SyncConflict(_) | Self::NotReady(_) => StatusCode::CONFLICT,
@@ -124,6 +128,9 @@ impl ApiError {
             Self::SyncConflict(_) => ("/problems/sync-conflict".to_owned(), self.to_string(), vec![]),
             Self::NotReady(_) => ("/problems/not-ready".to_owned(), self.to_string(), vec![]),
             Self::TooManyRequests { detail, .. } => ("/problems/rate-limited".to_owned(), detail.clone(), vec![]),
+            Self::ReauthenticationRequired(detail) => {
+                ("/problems/reauthentication-required".to_owned(), detail.clone(), vec![])
+            }
             Self::Internal(_) => (
                 "about:blank".to_owned(),
                 "Something went wrong on our side. It has been logged; please try again.".to_owned(),
@@ -198,6 +205,12 @@ impl From<AccountError> for ApiError {
             AccountError::Unauthenticated => {
                 Self::Unauthorized("A valid access token is required (Authorization: Bearer …).".into())
             }
+            AccountError::ReauthenticationRequired => Self::ReauthenticationRequired(
+                "Confirm it is you: send your current password, or a token from POST /v1/auth/reauth in \
+                 the X-Reauth-Token header. A wrong password or an expired token answers this too."
+                    .into(),
+            ),
+            AccountError::SessionNotFound => Self::NotFound("You have no active session with this id.".into()),
             AccountError::Database(e) => Self::internal(e),
             AccountError::Internal(e) => Self::Internal(e),
         }

@@ -15,6 +15,7 @@ mod m20261124_000008_reminder_opened_index;
 mod m20261124_000009_reminder_delivery_keys;
 mod m20261124_000010_reminder_delivery_schedule_key;
 mod m20261201_000011_notification_settings;
+mod m20261202_000012_session_device;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_reminder_delivery_keys::Migration),
             Box::new(m20261124_000010_reminder_delivery_schedule_key::Migration),
             Box::new(m20261201_000011_notification_settings::Migration),
+            Box::new(m20261202_000012_session_device::Migration),
         ]
     }
 }

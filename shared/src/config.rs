@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 
-use crate::secret::Secret;
+use crate::{domain::client_address::TrustedProxies, secret::Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LogFormat {
@@ -91,6 +91,14 @@ pub struct Settings {
     /// cross-origin access (native apps need none).
     #[arg(long, env = "ATTUNE_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
+
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
+    /// (comma-separated CIDRs or addresses, e.g. the ingress controller's pod
+    /// network). Empty: the TCP peer is the client, and forwarding headers are
+    /// ignored. The sign-in throttle counts per client address, so behind a proxy
+    /// that is not listed every client shares the proxy's address.
+    #[arg(long, env = "ATTUNE_TRUSTED_PROXIES", default_value = "", hide_default_value = true, global = true)]
+    pub trusted_proxies: TrustedProxies,
 
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ATTUNE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]

@@ -192,6 +192,41 @@ impl TestApp {
             .expect("login request")
     }
 
+    /// A re-authentication token for `user`'s session (`POST /v1/auth/reauth`).
+    pub async fn reauth_token(&self, user: &TestUser) -> String {
+        let response = self
+            .post("/v1/auth/reauth")
+            .bearer_auth(&user.access_token)
+            .json(&json!({"password": PASSWORD}))
+            .send()
+            .await
+            .expect("reauth request");
+        let (status, _, body) = read(response).await;
+        assert_eq!(status, StatusCode::OK, "reauth failed: {body}");
+        body["reauth_token"].as_str().expect("reauth token").to_owned()
+    }
+
+    /// `GET /v1/me/export` as `user`, re-authenticated as the route requires.
+    pub async fn export(&self, user: &TestUser) -> Response {
+        let token = self.reauth_token(user).await;
+        self.get("/v1/me/export")
+            .bearer_auth(&user.access_token)
+            .header("x-reauth-token", token)
+            .send()
+            .await
+            .expect("export request")
+    }
+
+    /// `DELETE /v1/me` as `user`, confirming with [`PASSWORD`].
+    pub async fn delete_account(&self, user: &TestUser) -> Response {
+        self.request(Method::DELETE, "/v1/me")
+            .bearer_auth(&user.access_token)
+            .json(&json!({"password": PASSWORD}))
+            .send()
+            .await
+            .expect("delete request")
+    }
+
     /// Counts rows of `table` matching `column = value` (a UUID compared as the
     /// backend stores it).
     pub async fn count_rows_for_user(&self, table: &str, column: &str, user_id: Uuid) -> i64 {

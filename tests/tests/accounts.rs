@@ -209,7 +209,7 @@ async fn export_lists_the_profile_and_sessions() {
     let user = app.register("eli@example.org").await;
     app.login(&user.email, PASSWORD).await;
     let (status, _, export) =
-        read(app.get("/v1/me/export").bearer_auth(&user.access_token).send().await.unwrap()).await;
+        read(app.export(&user).await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(export["user"]["email"], "eli@example.org");
     assert_eq!(export["sessions"].as_array().unwrap().len(), 2);
@@ -237,7 +237,7 @@ async fn deleting_the_account_revokes_every_token_and_purges_every_row() {
     }
     assert!(held >= 5, "the account has rows before deletion ({held})");
 
-    let response = app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
+    let response = app.delete_account(&user).await;
     let (status, _, body) = read(response).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 

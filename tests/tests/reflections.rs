@@ -455,7 +455,7 @@ async fn reflections_page_newest_first_and_bad_requests_name_the_field() {
 
     // The account export carries them, oldest first.
     let (status, _, export) =
-        read(app.get("/v1/me/export").bearer_auth(&user.access_token).send().await.unwrap()).await;
+        read(app.export(&user).await).await;
     assert_eq!(status, StatusCode::OK);
     let exported: Vec<&str> =
         export["reflections"].as_array().unwrap().iter().map(|r| r["week_start"].as_str().unwrap()).collect();

@@ -413,7 +413,7 @@ async fn deleting_an_account_purges_its_reminder_deliveries_and_no_one_elses() {
     assert_eq!(recorded.iter().filter(|d| d.user_id == user.uuid()).count(), 1);
 
     let user = sign_in(&app, &user).await;
-    let response = app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
+    let response = app.delete_account(&user).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     attune_tests::eventually("the purge removes the person's deliveries", WAIT, || async {
         deliveries(&app).await.iter().all(|d| d.user_id != user.uuid())
@@ -699,7 +699,7 @@ async fn deliveries_key_on_the_schedule_and_the_migration_keeps_recorded_ones() 
     assert_eq!(deliveries(&app).await.len(), 1, "the recorded delivery stays through both");
 
     let user = sign_in(&app, &user).await;
-    let response = app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
+    let response = app.delete_account(&user).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     attune_tests::eventually("the purge removes the delivery", WAIT, || async { deliveries(&app).await.is_empty() })
         .await;

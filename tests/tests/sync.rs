@@ -427,7 +427,7 @@ async fn the_export_and_account_purge_include_synced_records() {
     let user = app.register("export-sync@example.org").await;
     app.push(&user, Some(0), created("journal_entries", vec![journal("j1", "mine to take with me")])).await;
     app.push(&user, Some(0), json!({"checkins": {"created": [], "updated": [], "deleted": ["gone"]}})).await;
-    let (_, _, export) = read(app.get("/v1/me/export").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    let (_, _, export) = read(app.export(&user).await).await;
     assert_eq!(export["records"]["journal_entries"][0]["body"], "mine to take with me");
     assert_eq!(export["records"]["checkins"], json!([]), "a deleted record is not exported");
 
@@ -435,7 +435,7 @@ async fn the_export_and_account_purge_include_synced_records() {
     for table in ["checkins", "journal_entries", "boundaries", "sync_tombstones", "sync_state"] {
         assert!(columns.iter().any(|(t, _)| t == table), "{table} is covered by the purge check");
     }
-    app.request(reqwest::Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
+    assert_eq!(app.delete_account(&user).await.status(), reqwest::StatusCode::ACCEPTED);
     let uid = user.uuid();
     attune_tests::eventually("purge", std::time::Duration::from_secs(30), || async {
         let mut left = 0;

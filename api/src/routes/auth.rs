@@ -1,6 +1,6 @@
 //! Registration, sign-in, token rotation and sign-out.
 
-use attune_shared::accounts::{IssuedTokens, RegisterInput};
+use attune_shared::accounts::{DeviceInfo, IssuedTokens, RegisterInput};
 use attune_shared::entities::user;
 use axum::{http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::UserView;
 use crate::{
     error::{ApiResult, Problem},
-    extract::{ClientAddress, CurrentUser, Json},
+    extract::{ClientAddress, CurrentUser, Json, UserAgent},
     state::AppState,
 };
 
@@ -22,12 +22,34 @@ pub struct RegisterRequest {
     pub display_name: String,
     /// IANA time zone name, e.g. `Europe/Berlin`.
     pub timezone: String,
+    /// How this device is listed in `GET /v1/me/sessions` (at most 64 characters),
+    /// e.g. `Sam's phone`. Without it, a short label from the `User-Agent`.
+    pub device_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// How this device is listed in `GET /v1/me/sessions` (at most 64 characters).
+    /// Without it, a short label from the `User-Agent`.
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReauthRequest {
+    /// The current password.
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReauthResponse {
+    /// Send as `X-Reauth-Token` with `GET /v1/me/export`, `DELETE /v1/me`, an email
+    /// change in `PATCH /v1/me` or `POST /v1/me/password`, instead of the password.
+    /// Works only with an access token of the session that asked for it.
+    pub reauth_token: String,
+    /// Seconds it stays valid: 300.
+    pub expires_in: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,12 +90,17 @@ impl TokenResponse {
         (status = 409, description = "An account with this email exists (`/problems/email-taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values: `errors` names every wrong field", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn register(state: AppState, Json(body): Json<RegisterRequest>) -> ApiResult<impl IntoResponse> {
+async fn register(
+    state: AppState,
+    UserAgent(user_agent): UserAgent,
+    Json(body): Json<RegisterRequest>,
+) -> ApiResult<impl IntoResponse> {
     let input = RegisterInput {
         email: body.email,
         password: body.password,
         display_name: body.display_name,
         timezone: body.timezone,
+        device: DeviceInfo { name: body.device_name, user_agent },
     };
     let (user, tokens) = state.accounts.register(input).await?;
     // A new account has the default choices: discreet texts.
@@ -87,16 +114,18 @@ async fn register(state: AppState, Json(body): Json<RegisterRequest>) -> ApiResu
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing or not a string", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or not a string, or an unusable `device_name`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures for this account or address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until sign-in may be tried again"))),
     ))]
 async fn login(
     state: AppState,
     ClientAddress(address): ClientAddress,
+    UserAgent(user_agent): UserAgent,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let (user, tokens) = state.accounts.login(&body.email, &body.password, &address).await?;
+    let device = DeviceInfo { name: body.device_name, user_agent };
+    let (user, tokens) = state.accounts.login(&body.email, &body.password, &address, &device).await?;
     let descriptive = state.notification_settings.descriptive(user.id).await?;
     Ok(Json(TokenResponse::new(&user, descriptive, tokens)))
 }
@@ -128,10 +157,30 @@ async fn logout(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Confirm the current password once, for a token that stands in for it for five
+/// minutes in this session (`X-Reauth-Token`). Wrong passwords count in the
+/// sign-in throttle.
+#[utoipa::path(post, path = "/v1/auth/reauth", tag = "accounts", security(("bearer" = [])), request_body = ReauthRequest,
+    responses(
+        (status = 200, description = "A re-authentication token", body = ReauthResponse),
+        (status = 401, description = "Not signed in (`about:blank`), or the password is wrong (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn reauth(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    ClientAddress(address): ClientAddress,
+    Json(body): Json<ReauthRequest>,
+) -> ApiResult<Json<ReauthResponse>> {
+    let issued = state.accounts.issue_reauth_token(&who, body.password, &address).await?;
+    Ok(Json(ReauthResponse { reauth_token: issued.token, expires_in: issued.expires_in_secs }))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(reauth))
 }

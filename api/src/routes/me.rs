@@ -1,7 +1,10 @@
-//! The signed-in person's own account: profile, export and deletion.
+//! The signed-in person's own account: profile, password, export and deletion.
+//! What a thief or a controlling partner holding the phone would use (export,
+//! deletion, a new email, a new password) takes the current password again, in
+//! the body, or a token from `POST /v1/auth/reauth` in `X-Reauth-Token`.
 
 use attune_shared::{
-    accounts::ProfilePatch,
+    accounts::{ProfilePatch, ReauthProof},
     domain::{notification_choices::NotificationChoices, reflection::Reflection},
     notifications::choices::ChoicesError,
 };
@@ -14,7 +17,7 @@ use uuid::Uuid;
 use super::{UserView, rfc3339};
 use crate::{
     error::{ApiResult, Problem},
-    extract::{CurrentUser, Json},
+    extract::{ClientAddress, CurrentUser, Json, OptionalJson, ReauthTokenHeader},
     state::AppState,
 };
 
@@ -33,6 +36,27 @@ pub struct ProfileUpdate {
     /// instead; this alias of it works for one release.
     #[schema(deprecated)]
     pub descriptive_notifications: Option<bool>,
+    /// A new email. Needs the current `password` here, or an `X-Reauth-Token`.
+    pub email: Option<String>,
+    /// The current password, needed only with a new `email`.
+    pub password: Option<String>,
+}
+
+/// The optional body of `DELETE /v1/me`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    /// The current password; or send `X-Reauth-Token` and no body.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The current password; may be left out when `X-Reauth-Token` is sent.
+    pub current_password: Option<String>,
+    /// At least 10 characters, as at registration.
+    pub new_password: String,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -83,27 +107,40 @@ async fn get_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Jso
     Ok(Json(UserView::new(&who.user, descriptive)))
 }
 
-/// Change the display name, time zone or country (and, deprecated, `descriptive_notifications`).
+/// Change the display name, time zone, country or email (and, deprecated,
+/// `descriptive_notifications`). A new email needs the current `password` or an
+/// `X-Reauth-Token`.
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", operation_id = "updateMe", security(("bearer" = [])),
-    request_body(content = ProfileUpdate, description = "The fields to change",
+    request_body(content = ProfileUpdate, description = "The fields to change; a new `email` with the current `password`",
         example = json!({"display_name": "Sam", "timezone": "Europe/Berlin", "country": "DE"})),
+    params(("X-Reauth-Token" = Option<String>, Header, description = "From `POST /v1/auth/reauth`; instead of `password` for an email change")),
     responses(
         (status = 200, description = "The updated profile", body = UserView),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`descriptive_notifications` given while the stored notification settings cannot be read", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in (`about:blank`), or a new email without the right password or a valid `X-Reauth-Token` (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new email is taken (`/problems/email-taken`), or `descriptive_notifications` given while the stored notification settings cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values, or an unknown field: `errors` names each", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords for this account or address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a password may be tried again"))),
     ))]
 async fn update_me(
     state: AppState,
     CurrentUser(who): CurrentUser,
+    ClientAddress(address): ClientAddress,
+    ReauthTokenHeader(token): ReauthTokenHeader,
     Json(body): Json<ProfileUpdate>,
 ) -> ApiResult<Json<UserView>> {
     if body.descriptive_notifications.is_some() {
         // Refuse before changing anything when the choices cannot take it.
         state.notification_settings.get(who.user.id).await?;
     }
-    let patch = ProfilePatch { display_name: body.display_name, timezone: body.timezone, country: body.country };
-    let user = state.accounts.update_profile(&who, patch).await?;
+    let patch = ProfilePatch {
+        display_name: body.display_name,
+        timezone: body.timezone,
+        country: body.country,
+        email: body.email,
+    };
+    let proof = ReauthProof::from_parts(body.password, token);
+    let user = state.accounts.update_profile(&who, patch, proof, &address).await?;
     if let Some(descriptive) = body.descriptive_notifications {
         state.notification_settings.set_descriptive(user.id, descriptive).await?;
     }
@@ -115,15 +152,28 @@ async fn update_me(
     Ok(Json(UserView::new(&user, descriptive)))
 }
 
-/// Delete the account. Every token stops working at once; everything the account
+/// Delete the account, confirming with the current `password` in the body or an
+/// `X-Reauth-Token`. Every token stops working at once; everything the account
 /// had is then purged by a background job.
 #[utoipa::path(delete, path = "/v1/me", tag = "accounts", operation_id = "deleteMe", security(("bearer" = [])),
+    request_body(content = Option<DeleteAccountRequest>, description = "The current password; may be left out when `X-Reauth-Token` is sent",
+        example = json!({"password": "a calm passphrase"})),
+    params(("X-Reauth-Token" = Option<String>, Header, description = "From `POST /v1/auth/reauth`; instead of the password")),
     responses(
         (status = 202, description = "The account is closed; a background job erases its data", body = DeletionAccepted),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in (`about:blank`), or no right password and no valid `X-Reauth-Token` (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords for this account or address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a password may be tried again"))),
     ))]
-async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<impl IntoResponse> {
-    state.accounts.delete(&who).await?;
+async fn delete_me(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    ClientAddress(address): ClientAddress,
+    ReauthTokenHeader(token): ReauthTokenHeader,
+    OptionalJson(body): OptionalJson<DeleteAccountRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let proof = ReauthProof::from_parts(body.and_then(|b| b.password), token);
+    state.accounts.delete(&who, proof, &address).await?;
     let body = DeletionAccepted {
         status: "deletion_scheduled".into(),
         detail: "Your account is closed and everything in it will be erased shortly.".into(),
@@ -131,14 +181,22 @@ async fn delete_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
-/// Download everything Attune holds about the account.
+/// Download everything Attune holds about the account, every private note
+/// decrypted. Needs an `X-Reauth-Token` from `POST /v1/auth/reauth`: a GET has no
+/// body for the password, and a password in a header ends up in proxies' logs.
 #[utoipa::path(get, path = "/v1/me/export", tag = "accounts", operation_id = "exportMe", security(("bearer" = [])),
+    params(("X-Reauth-Token" = String, Header, description = "From `POST /v1/auth/reauth`")),
     responses(
         (status = 200, description = "Everything held about the account", body = AccountExportView),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in (`about:blank`), or no valid `X-Reauth-Token` (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn export_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<AccountExportView>> {
-    let export = state.accounts.export(&who).await?;
+async fn export_me(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    ClientAddress(address): ClientAddress,
+    ReauthTokenHeader(token): ReauthTokenHeader,
+) -> ApiResult<Json<AccountExportView>> {
+    let export = state.accounts.export(&who, ReauthProof::from_parts(None, token), &address).await?;
     let records = state.sync.pull_value(who.user.id, &Default::default()).await?;
     let reflections = state.reflections.all(who.user.id).await?;
     let notification_settings = match state.notification_settings.get(who.user.id).await {
@@ -173,6 +231,31 @@ fn records_by_table(changes: &serde_json::Value) -> serde_json::Value {
     tables.map(|(table, slices)| (table.clone(), slices["updated"].clone())).collect::<serde_json::Map<_, _>>().into()
 }
 
+/// Change the password. Every other session ends at once (their access and
+/// refresh tokens stop working); this one stays signed in.
+#[utoipa::path(post, path = "/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    params(("X-Reauth-Token" = Option<String>, Header, description = "From `POST /v1/auth/reauth`; instead of `current_password`")),
+    responses(
+        (status = 204, description = "Changed; every other session ended"),
+        (status = 401, description = "Not signed in (`about:blank`), or a wrong `current_password` and no valid `X-Reauth-Token` (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password is too weak (names `new_password`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn change_password(
+    state: AppState,
+    CurrentUser(who): CurrentUser,
+    ClientAddress(address): ClientAddress,
+    ReauthTokenHeader(token): ReauthTokenHeader,
+    Json(body): Json<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let proof = ReauthProof::from_parts(body.current_password, token);
+    state.accounts.change_password(&who, proof, &body.new_password, &address).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_me, update_me, delete_me)).routes(routes!(export_me))
+    OpenApiRouter::new()
+        .routes(routes!(get_me, update_me, delete_me))
+        .routes(routes!(export_me))
+        .routes(routes!(change_password))
 }

@@ -9,6 +9,7 @@ pub mod program;
 pub mod push;
 pub mod reflections;
 pub mod reminders;
+pub mod sessions;
 pub mod sync;
 
 use attune_shared::entities::user;

@@ -1,6 +1,8 @@
 //! Accounts: registration, sign-in, token rotation, profile, deletion and purge.
 
 pub mod password;
+pub mod reauth;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 
@@ -14,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     Clock,
-    domain::{Country, DisplayName, Email, Password, Timezone, ValidationErrors},
+    domain::{Country, DisplayName, Email, Password, Timezone, ValidationErrors, device_label},
     entities::{
         refresh_token::{self, Entity as RefreshToken},
         session::{self, Entity as Session},
@@ -23,6 +25,8 @@ use crate::{
     jobs::{Job, JobQueue},
     secrets::Secrets,
 };
+pub use reauth::{ReauthProof, ReauthToken};
+pub use sessions::SessionSummary;
 use tokens::{ACCESS_TOKEN_TTL, SESSION_IDLE_TTL, TokenKeys};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,13 @@ pub enum AccountError {
     InvalidRefreshToken,
     #[error("missing, expired or revoked access token")]
     Unauthenticated,
+    /// The action needs the current password (or a fresh re-authentication token),
+    /// and none, a wrong one or an expired token was given.
+    #[error("re-authentication required")]
+    ReauthenticationRequired,
+    /// No live session of this person has that id (someone else's answers alike).
+    #[error("no such session")]
+    SessionNotFound,
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("internal error: {0}")]
@@ -72,6 +83,26 @@ pub struct RegisterInput {
     pub password: String,
     pub display_name: String,
     pub timezone: String,
+    pub device: DeviceInfo,
+}
+
+/// What a sign-in says about the device, for the session's label.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceInfo {
+    /// The `device_name` the app sent, if any.
+    pub name: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl DeviceInfo {
+    /// The label to store: the app's name for the device, else one derived from
+    /// the `User-Agent`. An unusable `device_name` is a validation error.
+    fn label(&self, errors: &mut ValidationErrors) -> Option<String> {
+        match &self.name {
+            Some(name) => errors.check("device_name", device_label::parse_device_name(name)),
+            None => self.user_agent.as_deref().and_then(device_label::from_user_agent),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +111,8 @@ pub struct ProfilePatch {
     pub timezone: Option<String>,
     /// `Some(None)` clears the country.
     pub country: Option<Option<String>>,
+    /// A new email: needs re-authentication.
+    pub email: Option<String>,
 }
 
 /// Everything the account has, for `GET /v1/me/export`.
@@ -115,9 +148,11 @@ impl Accounts {
         let password = errors.check("password", Password::parse(&input.password));
         let name = errors.check("display_name", DisplayName::parse(&input.display_name));
         let tz = errors.check("timezone", Timezone::parse(&input.timezone));
+        let device = input.device.label(&mut errors);
         let (Some(email), Some(password), Some(name), Some(tz)) = (email, password, name, tz) else {
             return Err(errors.into());
         };
+        errors.into_result()?;
         let password_hash = password::hash(&password).await.map_err(|e| AccountError::Internal(e.to_string()))?;
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
@@ -138,7 +173,7 @@ impl Accounts {
             Some(SqlErr::UniqueConstraintViolation(_)) => AccountError::EmailTaken,
             _ => AccountError::Database(e),
         })?;
-        let tokens = self.start_session(&txn, user.id, now).await?;
+        let tokens = self.start_session(&txn, user.id, device, now).await?;
         txn.commit().await?;
         tracing::info!(user_id = %user.id, "account registered");
         Ok((user, tokens))
@@ -151,18 +186,16 @@ impl Accounts {
         email: &str,
         password: &str,
         client_address: &str,
+        device: &DeviceInfo,
     ) -> Result<(user::Model, IssuedTokens), AccountError> {
+        let mut errors = ValidationErrors::new();
+        let device = device.label(&mut errors);
+        errors.into_result()?;
         let now = self.clock.now_ms();
         let normalised = email.trim().to_lowercase();
         let account_key = throttle::account_key(&normalised);
         let address_key = throttle::address_key(client_address);
-        let locked = [
-            throttle::locked_for(&self.db, &account_key, now).await?,
-            throttle::locked_for(&self.db, &address_key, now).await?,
-        ];
-        if let Some(wait_ms) = locked.into_iter().flatten().max() {
-            return Err(AccountError::Throttled { retry_after_secs: (wait_ms as u64).div_ceil(1000) });
-        }
+        self.count_attempt(&account_key, &address_key, now).await?;
         let user = User::find()
             .filter(user::Column::Email.eq(normalised.as_str()))
             .filter(user::Column::DeletedAt.is_null())
@@ -172,14 +205,14 @@ impl Accounts {
             .await
             .map_err(|e| AccountError::Internal(e.to_string()))?;
         let Some(user) = user.filter(|_| ok) else {
-            throttle::record_failure(&self.db, &account_key, throttle::PER_ACCOUNT, now).await?;
-            throttle::record_failure(&self.db, &address_key, throttle::PER_ADDRESS, now).await?;
+            // The attempt was counted before the check: nothing more to record.
             tracing::info!("sign-in refused");
             return Err(AccountError::InvalidCredentials);
         };
         throttle::clear(&self.db, &account_key).await?;
+        throttle::release(&self.db, &address_key).await?;
         let txn = self.db.begin().await?;
-        let tokens = self.start_session(&txn, user.id, now).await?;
+        let tokens = self.start_session(&txn, user.id, device, now).await?;
         txn.commit().await?;
         tracing::info!(user_id = %user.id, "signed in");
         Ok((user, tokens))
@@ -246,6 +279,7 @@ impl Accounts {
         if !live {
             return Err(AccountError::Unauthenticated);
         }
+        sessions::touch(&self.db, &session, now.timestamp_millis()).await;
         Ok(Authenticated { user, session_id: session.id })
     }
 
@@ -255,14 +289,32 @@ impl Accounts {
         Ok(())
     }
 
+    /// Changes the profile. A new email needs re-authentication: whoever holds an
+    /// unlocked phone must not be able to take the account over through it.
+    // The verification mail to the new address and the notice to the old one come
+    // with mail delivery (issue 19, second half); they hook in after the update.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn update_profile(&self, who: &Authenticated, patch: ProfilePatch) -> Result<user::Model, AccountError> {
+    pub async fn update_profile(
+        &self,
+        who: &Authenticated,
+        patch: ProfilePatch,
+        proof: ReauthProof,
+        client_address: &str,
+    ) -> Result<user::Model, AccountError> {
         let mut errors = ValidationErrors::new();
         let name = patch.display_name.map(|n| errors.check("display_name", DisplayName::parse(&n)));
         let tz = patch.timezone.map(|t| errors.check("timezone", Timezone::parse(&t)));
         let country = patch.country.map(|c| c.map(|c| errors.check("country", Country::parse(&c))));
+        let email = patch.email.and_then(|e| errors.check("email", Email::parse(&e)));
         errors.into_result()?;
+        let new_email = email.filter(|e| e.as_str() != who.user.email);
+        if new_email.is_some() {
+            self.reauthenticate(who, proof, client_address).await?;
+        }
         let mut model: user::ActiveModel = who.user.clone().into();
+        if let Some(email) = new_email {
+            model.email = Set(email.as_str().to_owned());
+        }
         if let Some(Some(name)) = name {
             model.display_name = Set(name.as_str().to_owned());
         }
@@ -275,10 +327,21 @@ impl Accounts {
             _ => {}
         }
         model.updated_at = Set(self.clock.now_ms());
-        Ok(model.update(&self.db).await?)
+        model.update(&self.db).await.map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AccountError::EmailTaken,
+            _ => AccountError::Database(e),
+        })
     }
 
-    pub async fn export(&self, who: &Authenticated) -> Result<AccountExport, AccountError> {
+    /// What `GET /v1/me/export` returns: it holds every private note decrypted, so
+    /// it takes a fresh re-authentication.
+    pub async fn export(
+        &self,
+        who: &Authenticated,
+        proof: ReauthProof,
+        client_address: &str,
+    ) -> Result<AccountExport, AccountError> {
+        self.reauthenticate(who, proof, client_address).await?;
         let sessions = Session::find()
             .filter(session::Column::UserId.eq(who.user.id))
             .order_by_asc(session::Column::CreatedAt)
@@ -291,7 +354,8 @@ impl Accounts {
     /// holds is dead; a purge job then removes every row it had. Its email is
     /// released at once, so the person may start afresh.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn delete(&self, who: &Authenticated) -> Result<(), AccountError> {
+    pub async fn delete(&self, who: &Authenticated, proof: ReauthProof, client_address: &str) -> Result<(), AccountError> {
+        self.reauthenticate(who, proof, client_address).await?;
         let now = self.clock.now_ms();
         let user_id = who.user.id;
         let txn = self.db.begin().await?;
@@ -318,6 +382,7 @@ impl Accounts {
         &self,
         db: &impl ConnectionTrait,
         user_id: Uuid,
+        device: Option<String>,
         now: i64,
     ) -> Result<IssuedTokens, AccountError> {
         let session = session::ActiveModel {
@@ -327,6 +392,7 @@ impl Accounts {
             last_used_at: Set(now),
             expires_at: Set(now + SESSION_IDLE_TTL.num_milliseconds()),
             revoked_at: Set(None),
+            device: Set(device),
         }
         .insert(db)
         .await?;
@@ -359,18 +425,19 @@ impl Accounts {
     }
 }
 
+/// Ends the matching sessions that are still live; how many it ended.
 async fn revoke_sessions(
     db: &impl ConnectionTrait,
     which: sea_orm::sea_query::SimpleExpr,
     now: i64,
-) -> Result<(), DbErr> {
+) -> Result<u64, DbErr> {
     Session::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now))
         .filter(which)
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected)
 }
 
 /// Removes every row a deleted account had (child rows go by `ON DELETE CASCADE`).

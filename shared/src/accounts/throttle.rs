@@ -1,24 +1,36 @@
-//! Failed-login throttling, per account and per client address, kept in the
-//! database so every API replica sees the same counts.
+//! Sign-in throttling, per account and per client address, kept in the database
+//! so every API replica sees the same counts.
+//!
+//! Each password attempt is counted *before* the password is checked, by one
+//! atomic upsert that returns the new count; the attempt goes ahead only if that
+//! count is within the limit. So of 40 concurrent guesses exactly the limit's worth
+//! reach the password check, on SQLite and PostgreSQL alike; a read-then-write
+//! would let every one of them through and could lose counts. A successful sign-in
+//! hands its attempt back (`release`), so only failures use up the allowance.
+//!
+//! Windows are fixed: the count starts at the first attempt and the allowance
+//! returns `window_ms` later.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    sea_query::{CaseStatement, Expr, OnConflict},
+};
 use sha2::{Digest, Sha256};
 
-use crate::entities::login_throttle::{self, Entity as LoginThrottle};
+use crate::entities::login_throttle::{self, Column, Entity as LoginThrottle};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
     pub max_failures: i32,
     pub window_ms: i64,
-    pub lockout_ms: i64,
 }
 
-/// Five wrong passwords for one account in 15 minutes lock it for 15 minutes.
-pub const PER_ACCOUNT: ThrottlePolicy =
-    ThrottlePolicy { max_failures: 5, window_ms: 15 * 60_000, lockout_ms: 15 * 60_000 };
+/// Five wrong passwords for one account in 15 minutes lock it until the 15
+/// minutes are over.
+pub const PER_ACCOUNT: ThrottlePolicy = ThrottlePolicy { max_failures: 5, window_ms: 15 * 60_000 };
 /// One address may fail 20 times in 15 minutes, across accounts.
-pub const PER_ADDRESS: ThrottlePolicy =
-    ThrottlePolicy { max_failures: 20, window_ms: 15 * 60_000, lockout_ms: 15 * 60_000 };
+pub const PER_ADDRESS: ThrottlePolicy = ThrottlePolicy { max_failures: 20, window_ms: 15 * 60_000 };
 
 /// The key for an account: a hash, so no email is stored in the throttle table.
 pub fn account_key(email: &str) -> String {
@@ -29,47 +41,67 @@ pub fn address_key(address: &str) -> String {
     format!("addr:{}", &hex::encode(Sha256::digest(address.as_bytes()))[..40])
 }
 
-/// Milliseconds until `key` may try again, if it is locked out now.
-pub async fn locked_for(db: &impl ConnectionTrait, key: &str, now_ms: i64) -> Result<Option<i64>, DbErr> {
-    let row = LoginThrottle::find_by_id(key.to_owned()).one(db).await?;
-    Ok(row.and_then(|r| r.locked_until).filter(|until| *until > now_ms).map(|until| until - now_ms))
+/// What counting one attempt decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Within the allowance: check the password.
+    Allowed,
+    /// Over it: refuse without checking, for this long.
+    Refused { retry_after_ms: i64 },
 }
 
-/// Counts one failure for `key`, locking it once the policy's limit is reached.
-pub async fn record_failure(
+/// Counts one attempt for `key` in a single statement and says whether it may go
+/// ahead. Refused attempts count too, so hammering a locked key keeps it locked
+/// no longer, but shows in the count.
+pub async fn attempt(
     db: &impl ConnectionTrait,
     key: &str,
     policy: ThrottlePolicy,
     now_ms: i64,
-) -> Result<(), DbErr> {
-    let current = LoginThrottle::find_by_id(key.to_owned()).one(db).await?;
-    let (failures, window_started_at) = match current {
-        Some(row) if now_ms - row.window_started_at < policy.window_ms => (row.failures + 1, row.window_started_at),
-        _ => (1, now_ms),
-    };
-    let locked_until = (failures >= policy.max_failures).then_some(now_ms + policy.lockout_ms);
+) -> Result<Attempt, DbErr> {
+    let failures = Expr::col((LoginThrottle, Column::Failures));
+    let window_started_at = Expr::col((LoginThrottle, Column::WindowStartedAt));
+    // The stored row's window is over: this attempt starts a new one.
+    let expired = window_started_at.clone().lte(now_ms - policy.window_ms);
     let row = login_throttle::ActiveModel {
         key: Set(key.to_owned()),
-        failures: Set(if locked_until.is_some() { 0 } else { failures }),
-        window_started_at: Set(window_started_at),
-        locked_until: Set(locked_until),
+        failures: Set(1),
+        window_started_at: Set(now_ms),
+        locked_until: Set(None),
     };
-    LoginThrottle::insert(row)
-        .on_conflict(
-            OnConflict::column(login_throttle::Column::Key)
-                .update_columns([
-                    login_throttle::Column::Failures,
-                    login_throttle::Column::WindowStartedAt,
-                    login_throttle::Column::LockedUntil,
-                ])
-                .to_owned(),
+    let on_conflict = OnConflict::column(Column::Key)
+        .value(Column::Failures, CaseStatement::new().case(expired.clone(), 1).finally(failures.clone().add(1)))
+        .value(Column::WindowStartedAt, CaseStatement::new().case(expired.clone(), now_ms).finally(window_started_at.clone()))
+        // Kept for operators reading the table: when a locked key may try again.
+        .value(
+            Column::LockedUntil,
+            CaseStatement::new()
+                .case(expired, Expr::val(None::<i64>))
+                .case(failures.add(1).gt(policy.max_failures), window_started_at.add(policy.window_ms))
+                .finally(Expr::val(None::<i64>)),
         )
+        .to_owned();
+    let counted = LoginThrottle::insert(row).on_conflict(on_conflict).exec_with_returning(db).await?;
+    if counted.failures <= policy.max_failures {
+        return Ok(Attempt::Allowed);
+    }
+    let retry_after_ms = Ord::max(counted.window_started_at + policy.window_ms - now_ms, 1);
+    Ok(Attempt::Refused { retry_after_ms })
+}
+
+/// Hands back an attempt that turned out to be a success, so it does not count
+/// against the allowance (one statement; never below zero).
+pub async fn release(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    LoginThrottle::update_many()
+        .col_expr(Column::Failures, Expr::col(Column::Failures).sub(1))
+        .filter(Column::Key.eq(key))
+        .filter(Column::Failures.gt(0))
         .exec(db)
         .await
         .map(|_| ())
 }
 
-/// Forgets the failures of `key` (after a successful login).
+/// Forgets the attempts of `key` (after a successful sign-in for that account).
 pub async fn clear(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
     LoginThrottle::delete_by_id(key.to_owned()).exec(db).await.map(|_| ())
 }

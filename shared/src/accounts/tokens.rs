@@ -14,7 +14,13 @@ use crate::secrets::Secret;
 pub const ACCESS_TOKEN_TTL: Duration = Duration::minutes(15);
 /// A session that is not refreshed for this long ends.
 pub const SESSION_IDLE_TTL: Duration = Duration::days(30);
+/// How long a re-authentication token from `POST /v1/auth/reauth` stands in for
+/// the password.
+pub const REAUTH_TOKEN_TTL: Duration = Duration::minutes(5);
 const ISSUER: &str = "attune";
+/// Re-authentication tokens are JWTs under the same key with their own issuer, so
+/// one can never pass for an access token, nor an access token for one.
+const REAUTH_ISSUER: &str = "attune-reauth";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
@@ -48,23 +54,53 @@ impl TokenKeys {
     }
 
     pub fn issue(&self, user_id: Uuid, session_id: Uuid, now_secs: i64) -> Result<String, jsonwebtoken::errors::Error> {
-        let claims = AccessClaims {
-            sub: user_id,
-            sid: session_id,
-            iat: now_secs,
-            exp: now_secs + ACCESS_TOKEN_TTL.num_seconds(),
-            iss: ISSUER.to_owned(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        self.sign(user_id, session_id, now_secs, ACCESS_TOKEN_TTL, ISSUER)
     }
 
     /// Checks signature, issuer and expiry against `now_secs` (the injected clock,
     /// not the library's).
     pub fn verify(&self, token: &str, now_secs: i64) -> Option<AccessClaims> {
+        self.check(token, now_secs, ISSUER)
+    }
+
+    /// A re-authentication token: proof that the person behind `session_id` gave
+    /// their password within [`REAUTH_TOKEN_TTL`].
+    pub fn issue_reauth(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now_secs: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(user_id, session_id, now_secs, REAUTH_TOKEN_TTL, REAUTH_ISSUER)
+    }
+
+    pub fn verify_reauth(&self, token: &str, now_secs: i64) -> Option<AccessClaims> {
+        self.check(token, now_secs, REAUTH_ISSUER)
+    }
+
+    fn sign(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now_secs: i64,
+        ttl: Duration,
+        issuer: &str,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = AccessClaims {
+            sub: user_id,
+            sid: session_id,
+            iat: now_secs,
+            exp: now_secs + ttl.num_seconds(),
+            iss: issuer.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    fn check(&self, token: &str, now_secs: i64, issuer: &str) -> Option<AccessClaims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims = ["exp", "sub", "iss"].iter().map(|s| (*s).to_owned()).collect();
-        validation.set_issuer(&[ISSUER]);
+        validation.set_issuer(&[issuer]);
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).ok()?.claims;
         (claims.exp > now_secs).then_some(claims)
     }
@@ -108,6 +144,17 @@ mod tests {
         tampered.push('x');
         assert!(keys().verify(&tampered, 1_000).is_none());
         assert!(keys().verify("not.a.jwt", 1_000).is_none());
+    }
+
+    #[test]
+    fn reauth_and_access_tokens_never_pass_for_each_other() {
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let reauth = keys().issue_reauth(user, session, 1_000).unwrap();
+        let access = keys().issue(user, session, 1_000).unwrap();
+        assert!(keys().verify(&reauth, 1_000).is_none());
+        assert!(keys().verify_reauth(&access, 1_000).is_none());
+        assert_eq!(keys().verify_reauth(&reauth, 1_000 + 299).map(|c| c.sid), Some(session));
+        assert!(keys().verify_reauth(&reauth, 1_000 + 300).is_none());
     }
 
     #[test]

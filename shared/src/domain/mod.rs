@@ -1,6 +1,8 @@
 //! Domain types and rules: plain data, parsed once at the edge, no I/O.
 
 pub mod account;
+pub mod client_address;
+pub mod device_label;
 pub mod notification_choices;
 pub mod pacing;
 pub mod progress;

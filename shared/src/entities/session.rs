@@ -13,6 +13,8 @@ pub struct Model {
     pub last_used_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// A short label the person recognises the device by; never the raw `User-Agent`.
+    pub device: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
