@@ -13,6 +13,8 @@ use attune_tests::{PASSWORD, TestApp, TestUser, eventually, read};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+const NEW_PASSWORD: &str = "a brand new private passphrase";
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -56,8 +58,34 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
         .send()
         .await
         .unwrap();
-    app.get("/v1/me/export").bearer_auth(&third.access_token).send().await.unwrap();
-    app.request(Method::DELETE, "/v1/me").bearer_auth(&user.access_token).send().await.unwrap();
+    // Re-authentication: a wrong password, a token, the export it opens, a new
+    // password (which ends the other sessions) and the deletion confirmed with it.
+    app.post("/v1/auth/reauth").bearer_auth(&third.access_token).json(&json!({"password": "a wrong reauth guess"})).send().await.unwrap();
+    let reauth_token = app.reauth_token(&third).await;
+    let export = app
+        .get("/v1/me/export")
+        .bearer_auth(&third.access_token)
+        .header("x-reauth-token", &reauth_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), reqwest::StatusCode::OK);
+    let changed = app
+        .post("/v1/me/password")
+        .bearer_auth(&third.access_token)
+        .json(&json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), reqwest::StatusCode::NO_CONTENT);
+    let deleted = app
+        .request(Method::DELETE, "/v1/me")
+        .bearer_auth(&third.access_token)
+        .json(&json!({"password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), reqwest::StatusCode::ACCEPTED);
     let uid = user.uuid();
     eventually("purge", std::time::Duration::from_secs(30), || async {
         app.count_rows_for_user("users", "id", uid).await == 0
@@ -79,6 +107,9 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
     let forbidden = [
         PASSWORD,
         "a wrong password guess",
+        "a wrong reauth guess",
+        NEW_PASSWORD,
+        &reauth_token,
         email,
         "private.person",
         "Quiet Name",
@@ -97,4 +128,5 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
     // Token prefixes too: a log line with half a token is still a leak.
     assert!(!logs.contains(&third.access_token[..40]));
     assert!(!logs.contains(&third.refresh_token[..20]));
+    assert!(!logs.contains(&reauth_token[..40]));
 }
