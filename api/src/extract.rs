@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use attune_shared::domain::client_address::client_address;
 use attune_shared::accounts::Authenticated;
+use attune_shared::domain::client_address::client_address;
 use axum::{
     extract::{ConnectInfo, FromRequest, FromRequestParts},
     http::{header, request::Parts},
@@ -69,9 +69,8 @@ impl FromRequestParts<AppState> for ClientAddress {
         let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
             return Ok(Self("unknown".to_owned()));
         };
-        let values = |name: &str| -> Vec<&str> {
-            parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect()
-        };
+        let values =
+            |name: &str| -> Vec<&str> { parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect() };
         let (x_forwarded_for, forwarded) = (values("x-forwarded-for"), values("forwarded"));
         let address = client_address(peer.ip(), &x_forwarded_for, &forwarded, &state.settings.trusted_proxies);
         Ok(Self(address.to_string()))

@@ -17,7 +17,9 @@ enum Sessions {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table(Sessions::Table).add_column(string_len_null(Sessions::Device, 64)).to_owned())
+            .alter_table(
+                Table::alter().table(Sessions::Table).add_column(string_len_null(Sessions::Device, 64)).to_owned(),
+            )
             .await
     }
 

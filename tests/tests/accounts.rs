@@ -208,8 +208,7 @@ async fn export_lists_the_profile_and_sessions() {
     let app = TestApp::spawn().await;
     let user = app.register("eli@example.org").await;
     app.login(&user.email, PASSWORD).await;
-    let (status, _, export) =
-        read(app.export(&user).await).await;
+    let (status, _, export) = read(app.export(&user).await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(export["user"]["email"], "eli@example.org");
     assert_eq!(export["sessions"].as_array().unwrap().len(), 2);

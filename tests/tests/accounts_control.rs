@@ -12,7 +12,8 @@ const NEW_PASSWORD: &str = "a fresh and private passphrase";
 const REAUTH_PROBLEM: &str = "/problems/reauthentication-required";
 
 async fn sign_in(app: &TestApp, email: &str, device_name: Option<&str>, user_agent: Option<&str>) -> TestUser {
-    let mut request = app.post("/v1/auth/login").json(&json!({"email": email, "password": PASSWORD, "device_name": device_name}));
+    let mut request =
+        app.post("/v1/auth/login").json(&json!({"email": email, "password": PASSWORD, "device_name": device_name}));
     if let Some(agent) = user_agent {
         request = request.header("user-agent", agent);
     }
@@ -34,7 +35,8 @@ async fn change_password(app: &TestApp, user: &TestUser, body: Value) -> Respons
 }
 
 async fn sessions(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let (status, _, body) = read(app.get("/v1/me/sessions").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    let (status, _, body) =
+        read(app.get("/v1/me/sessions").bearer_auth(&user.access_token).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body.as_array().unwrap().clone()
 }
@@ -50,12 +52,14 @@ async fn changing_the_password_signs_out_every_other_device_and_keeps_this_one()
     let phone = app.register("ada@example.org").await;
     let laptop = sign_in(&app, &phone.email, None, None).await;
 
-    let response = change_password(&app, &phone, json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})).await;
+    let response =
+        change_password(&app, &phone, json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     assert_eq!(me(&app, &phone).await, StatusCode::OK, "the device that changed it stays signed in");
     assert_eq!(refresh(&app, &phone).await, StatusCode::OK);
-    expect_problem(app.get("/v1/me").bearer_auth(&laptop.access_token).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    expect_problem(app.get("/v1/me").bearer_auth(&laptop.access_token).send().await.unwrap(), StatusCode::UNAUTHORIZED)
+        .await;
     assert_eq!(refresh(&app, &laptop).await, StatusCode::UNAUTHORIZED, "the other device's refresh token is dead");
     assert_eq!(app.login(&phone.email, PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.login(&phone.email, NEW_PASSWORD).await.status(), StatusCode::OK);
@@ -68,7 +72,8 @@ async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
     let user = app.register("bo@example.org").await;
     let other_device = sign_in(&app, &user.email, None, None).await;
 
-    let wrong = change_password(&app, &user, json!({"current_password": "not my password", "new_password": NEW_PASSWORD}));
+    let wrong =
+        change_password(&app, &user, json!({"current_password": "not my password", "new_password": NEW_PASSWORD}));
     expect_reauth_required(wrong.await).await;
     expect_reauth_required(change_password(&app, &user, json!({"new_password": NEW_PASSWORD})).await).await;
     let weak = change_password(&app, &user, json!({"current_password": PASSWORD, "new_password": "short"})).await;
@@ -110,7 +115,8 @@ async fn a_person_sees_their_devices_and_signs_one_or_all_others_out() {
 
     // Last use is recorded at most once a minute, not on every request.
     let laptop_id = listed[1]["id"].as_str().unwrap().to_owned();
-    let last_used = |listed: &[Value]| listed.iter().find(|s| s["id"] == laptop_id.as_str()).unwrap()["last_used_at"].clone();
+    let last_used =
+        |listed: &[Value]| listed.iter().find(|s| s["id"] == laptop_id.as_str()).unwrap()["last_used_at"].clone();
     let before = last_used(&listed);
     app.clock.advance(chrono::Duration::seconds(30));
     assert_eq!(me(&app, &laptop).await, StatusCode::OK);
@@ -120,7 +126,9 @@ async fn a_person_sees_their_devices_and_signs_one_or_all_others_out() {
     assert_ne!(last_used(&sessions(&app, &phone).await), before, "written once the minute is over");
 
     // One device out: its tokens stop at once.
-    let end = |id: String| app.request(Method::DELETE, &format!("/v1/me/sessions/{id}")).bearer_auth(&phone.access_token).send();
+    let end = |id: String| {
+        app.request(Method::DELETE, &format!("/v1/me/sessions/{id}")).bearer_auth(&phone.access_token).send()
+    };
     assert_eq!(end(laptop_id.clone()).await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(me(&app, &laptop).await, StatusCode::UNAUTHORIZED);
     assert_eq!(refresh(&app, &laptop).await, StatusCode::UNAUTHORIZED);
@@ -167,7 +175,12 @@ async fn export_and_deletion_need_the_password_again() {
     expect_reauth_required(wrong.send().await.unwrap()).await;
 
     let (status, _, issued) = read(
-        app.post("/v1/auth/reauth").bearer_auth(&user.access_token).json(&json!({"password": PASSWORD})).send().await.unwrap(),
+        app.post("/v1/auth/reauth")
+            .bearer_auth(&user.access_token)
+            .json(&json!({"password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{issued}");
@@ -179,7 +192,8 @@ async fn export_and_deletion_need_the_password_again() {
     let elsewhere = app.get("/v1/me/export").bearer_auth(&other_device.access_token).header("x-reauth-token", &token);
     expect_reauth_required(elsewhere.send().await.unwrap()).await;
     expect_reauth_required(export_with(Some(other_device.access_token.clone())).await.unwrap()).await;
-    let as_bearer = expect_problem(app.get("/v1/me").bearer_auth(&token).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    let as_bearer =
+        expect_problem(app.get("/v1/me").bearer_auth(&token).send().await.unwrap(), StatusCode::UNAUTHORIZED).await;
     assert_eq!(as_bearer["type"], "about:blank");
 
     // Five minutes, then the password again.
@@ -224,7 +238,8 @@ async fn a_new_email_or_password_needs_the_current_password_or_a_reauth_token() 
     let invalid = patch(json!({"email": "not an email", "password": PASSWORD})).await.unwrap();
     assert_eq!(problem_fields(&expect_problem(invalid, StatusCode::UNPROCESSABLE_ENTITY).await), ["email"]);
 
-    let (status, _, profile) = read(patch(json!({"email": "ED.new@example.org", "password": PASSWORD})).await.unwrap()).await;
+    let (status, _, profile) =
+        read(patch(json!({"email": "ED.new@example.org", "password": PASSWORD})).await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{profile}");
     assert_eq!(profile["email"], "ed.new@example.org");
     assert_eq!(app.login("ed@example.org", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
@@ -250,7 +265,8 @@ async fn wrong_passwords_when_re_authenticating_count_in_the_sign_in_throttle() 
     let app = TestApp::spawn().await;
     let user = app.register("flo@example.org").await;
     for attempt in 0..5 {
-        let response = change_password(&app, &user, json!({"current_password": "a guess at it", "new_password": NEW_PASSWORD}));
+        let response =
+            change_password(&app, &user, json!({"current_password": "a guess at it", "new_password": NEW_PASSWORD}));
         let body = expect_problem(response.await, StatusCode::UNAUTHORIZED).await;
         assert_eq!(body["type"], REAUTH_PROBLEM, "attempt {attempt}");
     }

@@ -66,7 +66,8 @@ async fn a_forwarded_address_from_an_untrusted_peer_is_ignored() {
     let app = TestApp::spawn().await;
     // Each guess claims another address; the throttle still sees the one peer.
     for n in 0..20 {
-        let status = login_from(&app, &format!("guess{n}@example.org"), "a wrong guess!!", &format!("198.51.100.{n}")).await;
+        let status =
+            login_from(&app, &format!("guess{n}@example.org"), "a wrong guess!!", &format!("198.51.100.{n}")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {n}");
     }
     let status = login_from(&app, "guess99@example.org", "a wrong guess!!", "203.0.113.250").await;
@@ -83,10 +84,14 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own_address() {
     // One client behind the proxy fails twenty times, forging an address left of
     // the one the proxy appended.
     for n in 0..20 {
-        let status = login_from(&app, &format!("guess{n}@example.org"), "a wrong guess!!", "10.9.9.9, 203.0.113.7").await;
+        let status =
+            login_from(&app, &format!("guess{n}@example.org"), "a wrong guess!!", "10.9.9.9, 203.0.113.7").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {n}");
     }
-    assert_eq!(login_from(&app, "guess99@example.org", "a wrong guess!!", "203.0.113.7").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        login_from(&app, "guess99@example.org", "a wrong guess!!", "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // The forged part bought nothing, and other people behind the same proxy are
     // not locked out.
     assert_eq!(login_from(&app, "hal@example.org", PASSWORD, "203.0.113.8").await, StatusCode::OK);

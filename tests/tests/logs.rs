@@ -60,7 +60,12 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
         .unwrap();
     // Re-authentication: a wrong password, a token, the export it opens, a new
     // password (which ends the other sessions) and the deletion confirmed with it.
-    app.post("/v1/auth/reauth").bearer_auth(&third.access_token).json(&json!({"password": "a wrong reauth guess"})).send().await.unwrap();
+    app.post("/v1/auth/reauth")
+        .bearer_auth(&third.access_token)
+        .json(&json!({"password": "a wrong reauth guess"}))
+        .send()
+        .await
+        .unwrap();
     let reauth_token = app.reauth_token(&third).await;
     let export = app
         .get("/v1/me/export")

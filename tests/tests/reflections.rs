@@ -454,8 +454,7 @@ async fn reflections_page_newest_first_and_bad_requests_name_the_field() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // The account export carries them, oldest first.
-    let (status, _, export) =
-        read(app.export(&user).await).await;
+    let (status, _, export) = read(app.export(&user).await).await;
     assert_eq!(status, StatusCode::OK);
     let exported: Vec<&str> =
         export["reflections"].as_array().unwrap().iter().map(|r| r["week_start"].as_str().unwrap()).collect();

@@ -354,7 +354,12 @@ impl Accounts {
     /// holds is dead; a purge job then removes every row it had. Its email is
     /// released at once, so the person may start afresh.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn delete(&self, who: &Authenticated, proof: ReauthProof, client_address: &str) -> Result<(), AccountError> {
+    pub async fn delete(
+        &self,
+        who: &Authenticated,
+        proof: ReauthProof,
+        client_address: &str,
+    ) -> Result<(), AccountError> {
         self.reauthenticate(who, proof, client_address).await?;
         let now = self.clock.now_ms();
         let user_id = who.user.id;

@@ -2,9 +2,8 @@
 //! device, all others, or changing the password.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -118,8 +117,8 @@ impl Accounts {
         client_address: &str,
     ) -> Result<(), AccountError> {
         self.reauthenticate(who, proof, client_address).await?;
-        let new_password = Password::parse(new_password)
-            .map_err(|message| ValidationErrors::single("new_password", message))?;
+        let new_password =
+            Password::parse(new_password).map_err(|message| ValidationErrors::single("new_password", message))?;
         let hash = password::hash(&new_password).await.map_err(|e| AccountError::Internal(e.to_string()))?;
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;

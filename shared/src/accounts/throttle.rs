@@ -71,7 +71,10 @@ pub async fn attempt(
     };
     let on_conflict = OnConflict::column(Column::Key)
         .value(Column::Failures, CaseStatement::new().case(expired.clone(), 1).finally(failures.clone().add(1)))
-        .value(Column::WindowStartedAt, CaseStatement::new().case(expired.clone(), now_ms).finally(window_started_at.clone()))
+        .value(
+            Column::WindowStartedAt,
+            CaseStatement::new().case(expired.clone(), now_ms).finally(window_started_at.clone()),
+        )
         // Kept for operators reading the table: when a locked key may try again.
         .value(
             Column::LockedUntil,

@@ -51,12 +51,7 @@ impl FromStr for TrustedProxies {
 /// what common ingresses (nginx, Traefik, Envoy, cloud load balancers) append to;
 /// `Forwarded` (RFC 7239) only when there is none. Reading the one the proxy does
 /// not write would let a client forge it.
-pub fn client_address(
-    peer: IpAddr,
-    x_forwarded_for: &[&str],
-    forwarded: &[&str],
-    trusted: &TrustedProxies,
-) -> IpAddr {
+pub fn client_address(peer: IpAddr, x_forwarded_for: &[&str], forwarded: &[&str], trusted: &TrustedProxies) -> IpAddr {
     let peer = canonical(peer);
     if !trusted.contains(peer) {
         return peer;
