@@ -74,6 +74,8 @@ pub struct DeletionAccepted {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: Uuid,
+    /// The device label shown in `GET /v1/me/sessions`, if one was recorded.
+    pub device: Option<String>,
     pub created_at: String,
     pub last_used_at: String,
     pub expires_at: String,
@@ -212,6 +214,7 @@ async fn export_me(
             .iter()
             .map(|s| SessionView {
                 id: s.id,
+                device: s.device.clone(),
                 created_at: rfc3339(s.created_at),
                 last_used_at: rfc3339(s.last_used_at),
                 expires_at: rfc3339(s.expires_at),
