@@ -408,6 +408,15 @@ impl TestUser {
     }
 }
 
+/// How many migrations to take down to undo `name` and every one after it, so a
+/// migration test keeps working as later migrations are added.
+pub fn migrations_back_through(name: &str) -> u32 {
+    use attune_migrations::MigratorTrait;
+    let migrations = attune_migrations::Migrator::migrations();
+    let from_end = migrations.iter().rev().position(|m| m.name() == name).expect("a migration of that name");
+    u32::try_from(from_end + 1).expect("a few migrations")
+}
+
 /// Polls `check` until it returns true, failing after `timeout`. For waiting on
 /// real asynchronous work (the worker), not for passing time: tests move time
 /// with the manual clock.

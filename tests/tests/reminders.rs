@@ -691,8 +691,9 @@ async fn deliveries_key_on_the_schedule_and_the_migration_keeps_recorded_ones() 
     let on_schedules = if postgres { "reminder_schedules" } else { "users" };
     assert_eq!(delivery_key_target(&app).await, on_schedules);
 
-    // Back past m20261124_000010 (the notification settings' migration came after it).
-    Migrator::down(&app.db, Some(2)).await.unwrap();
+    // Back past m20261124_000010, and whatever came after it.
+    let since = attune_tests::migrations_back_through("m20261124_000010_reminder_delivery_schedule_key");
+    Migrator::down(&app.db, Some(since)).await.unwrap();
     assert_eq!(delivery_key_target(&app).await, "users");
     Migrator::up(&app.db, None).await.unwrap();
     assert_eq!(delivery_key_target(&app).await, on_schedules);

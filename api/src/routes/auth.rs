@@ -160,11 +160,14 @@ async fn logout(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Sta
 /// Confirm the current password once, for a token that stands in for it for five
 /// minutes in this session (`X-Reauth-Token`). Wrong passwords count in the
 /// sign-in throttle.
-#[utoipa::path(post, path = "/v1/auth/reauth", tag = "accounts", security(("bearer" = [])), request_body = ReauthRequest,
+#[utoipa::path(post, path = "/v1/auth/reauth", tag = "accounts", operation_id = "reauthenticate", security(("bearer" = [])),
+    request_body(content = ReauthRequest, description = "The current password",
+        example = json!({"password": "a calm passphrase"})),
     responses(
         (status = 200, description = "A re-authentication token", body = ReauthResponse),
         (status = 401, description = "Not signed in (`about:blank`), or the password is wrong (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords for this account or address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a password may be tried again"))),
     ))]
 async fn reauth(
     state: AppState,

@@ -236,13 +236,16 @@ fn records_by_table(changes: &serde_json::Value) -> serde_json::Value {
 
 /// Change the password. Every other session ends at once (their access and
 /// refresh tokens stop working); this one stays signed in.
-#[utoipa::path(post, path = "/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
+#[utoipa::path(post, path = "/v1/me/password", tag = "accounts", operation_id = "changePassword", security(("bearer" = [])),
+    request_body(content = ChangePasswordRequest, description = "The current password (or send `X-Reauth-Token`) and the new one",
+        example = json!({"current_password": "a calm passphrase", "new_password": "a new and longer passphrase"})),
     params(("X-Reauth-Token" = Option<String>, Header, description = "From `POST /v1/auth/reauth`; instead of `current_password`")),
     responses(
         (status = 204, description = "Changed; every other session ended"),
         (status = 401, description = "Not signed in (`about:blank`), or a wrong `current_password` and no valid `X-Reauth-Token` (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The new password is too weak (names `new_password`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong passwords; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password is too weak (names `new_password`), or a field has the wrong type", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords for this account or address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a password may be tried again"))),
     ))]
 async fn change_password(
     state: AppState,

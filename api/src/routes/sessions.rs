@@ -42,7 +42,7 @@ impl From<SessionSummary> for DeviceSession {
 }
 
 /// Every device signed in to the account, most recently used first.
-#[utoipa::path(get, path = "/v1/me/sessions", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/sessions", tag = "accounts", operation_id = "listSessions", security(("bearer" = [])),
     responses(
         (status = 200, description = "The live sessions", body = Vec<DeviceSession>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -53,12 +53,12 @@ async fn list_sessions(state: AppState, CurrentUser(who): CurrentUser) -> ApiRes
 }
 
 /// Sign out one device: its access and refresh tokens stop working at once.
-#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "accounts", operation_id = "endSession", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "A session id from `GET /v1/me/sessions`")),
     responses(
         (status = 204, description = "Signed out"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "None of your live sessions has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "None of your live sessions has this id (someone else's, ended or unknown: the same answer)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn end_session(state: AppState, CurrentUser(who): CurrentUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
     state.accounts.end_session(&who, id).await?;
@@ -66,7 +66,7 @@ async fn end_session(state: AppState, CurrentUser(who): CurrentUser, Path(id): P
 }
 
 /// Sign out every other device; this one stays signed in.
-#[utoipa::path(delete, path = "/v1/me/sessions", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/me/sessions", tag = "accounts", operation_id = "endOtherSessions", security(("bearer" = [])),
     responses(
         (status = 204, description = "Every other session ended"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
