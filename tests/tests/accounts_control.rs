@@ -98,6 +98,19 @@ async fn a_person_sees_their_devices_and_signs_one_or_all_others_out() {
     let (status, _, body) = read(register).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let phone = TestUser::from_token_response("cy@example.org", &body);
+    // A device name the list could not show well is refused, naming the field.
+    for (path, body) in [
+        (
+            "/v1/auth/register",
+            json!({"email": "cy2@example.org", "password": PASSWORD, "display_name": "Cy",
+                                     "timezone": "Europe/Berlin", "device_name": "   "}),
+        ),
+        ("/v1/auth/login", json!({"email": "cy@example.org", "password": PASSWORD, "device_name": "x".repeat(65)})),
+    ] {
+        let refused =
+            expect_problem(app.post(path).json(&body).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(problem_fields(&refused), ["device_name"], "{path}");
+    }
     app.clock.advance(chrono::Duration::seconds(5));
     let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
     let laptop = sign_in(&app, &phone.email, None, Some(firefox)).await;
