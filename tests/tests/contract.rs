@@ -231,8 +231,63 @@ async fn accounts(app: &TestApp, seen: &mut Seen) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    seen.expect("/v1/me/export", bearer(app.get("/v1/me/export")), StatusCode::OK).await;
-    seen.expect(me, bearer(app.request(Method::DELETE, me)), StatusCode::ACCEPTED).await;
+
+    // Alex's sign-in is locked by the failures above: a password given to
+    // re-authenticate waits too.
+    let password = json!({"password": attune_tests::PASSWORD});
+    let reauth = "/v1/auth/reauth";
+    let change = "/v1/me/password";
+    let new_password =
+        json!({"current_password": attune_tests::PASSWORD, "new_password": "a new and longer passphrase"});
+    seen.expect(reauth, bearer(app.post(reauth)).json(&password), StatusCode::TOO_MANY_REQUESTS).await;
+    let new_email = json!({"email": "alex.new@example.org", "password": attune_tests::PASSWORD});
+    seen.expect(me, bearer(app.request(Method::PATCH, me)).json(&new_email), StatusCode::TOO_MANY_REQUESTS).await;
+    seen.expect(me, bearer(app.request(Method::DELETE, me)).json(&password), StatusCode::TOO_MANY_REQUESTS).await;
+    seen.expect(change, bearer(app.post(change)).json(&new_password), StatusCode::TOO_MANY_REQUESTS).await;
+
+    // Jo re-authenticates, changes email and password, and signs other devices out.
+    let jo = app.register("jo@example.org").await;
+    let jo_elsewhere = app.sign_in_again(&jo).await;
+    let bearer = |request: RequestBuilder| request.bearer_auth(&jo.access_token);
+    let guess = json!({"password": "not the passphrase"});
+    seen.expect(reauth, bearer(app.post(reauth)).json(&guess), StatusCode::UNAUTHORIZED).await;
+    let issued = seen.expect(reauth, bearer(app.post(reauth)).json(&password), StatusCode::OK).await;
+    let reauth_token = issued["reauth_token"].as_str().unwrap().to_owned();
+    let export = "/v1/me/export";
+    seen.expect(export, bearer(app.get(export)), StatusCode::UNAUTHORIZED).await;
+    seen.expect(export, bearer(app.get(export)).header("x-reauth-token", &reauth_token), StatusCode::OK).await;
+    let taken = json!({"email": "alex@example.org", "password": attune_tests::PASSWORD});
+    seen.expect(me, bearer(app.request(Method::PATCH, me)).json(&taken), StatusCode::CONFLICT).await;
+    let jo_new = json!({"email": "jo.new@example.org"});
+    seen.expect(me, bearer(app.request(Method::PATCH, me)).json(&jo_new), StatusCode::UNAUTHORIZED).await;
+    let wrong_current =
+        json!({"current_password": "not the passphrase", "new_password": "a new and longer passphrase"});
+    seen.expect(change, bearer(app.post(change)).json(&wrong_current), StatusCode::UNAUTHORIZED).await;
+    let weak = json!({"current_password": attune_tests::PASSWORD, "new_password": "short"});
+    seen.expect(change, bearer(app.post(change)).json(&weak), StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    let sessions = "/v1/me/sessions";
+    let one = "/v1/me/sessions/{id}";
+    let listed = seen.expect(sessions, bearer(app.get(sessions)), StatusCode::OK).await;
+    let other =
+        listed.as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    let end = |id: &str| bearer(app.request(Method::DELETE, &format!("/v1/me/sessions/{id}")));
+    seen.expect(one, end(&other), StatusCode::NO_CONTENT).await;
+    seen.expect(one, end(&other), StatusCode::NOT_FOUND).await;
+    seen.expect(sessions, bearer(app.request(Method::DELETE, sessions)), StatusCode::NO_CONTENT).await;
+    assert_eq!(
+        app.get(me).bearer_auth(&jo_elsewhere.access_token).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    seen.expect(change, bearer(app.post(change)).json(&new_password), StatusCode::NO_CONTENT).await;
+
+    seen.expect(me, bearer(app.request(Method::DELETE, me)), StatusCode::UNAUTHORIZED).await;
+    seen.expect(
+        me,
+        bearer(app.request(Method::DELETE, me)).header("x-reauth-token", &reauth_token),
+        StatusCode::ACCEPTED,
+    )
+    .await;
 
     let robin = app.register("robin@example.org").await;
     seen.expect(
