@@ -266,6 +266,25 @@ impl TestApp {
         body
     }
 
+    /// Enrolls `user` in the program, solo, at `pace`.
+    pub async fn enroll(&self, user: &TestUser, pace: &str) {
+        let response = self
+            .post("/v1/enrollments")
+            .bearer_auth(&user.access_token)
+            .json(&json!({"program": "closer", "mode": "solo", "pace": pace}))
+            .send()
+            .await
+            .expect("enroll request");
+        assert_eq!(response.status(), StatusCode::CREATED, "enrollment failed");
+    }
+
+    /// Runs one SQL statement (in the backend's placeholder style) on the app's
+    /// database; returns the rows it affected.
+    pub async fn execute(&self, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
+        let statement = Statement::from_sql_and_values(self.db.get_database_backend(), sql, values);
+        self.db.execute_raw(statement).await.expect(sql).rows_affected()
+    }
+
     /// `POST /v1/sync` as `user`; returns the raw response.
     pub async fn push(&self, user: &TestUser, last_pulled_at: Option<i64>, changes: Value) -> Response {
         let since = last_pulled_at.map_or_else(|| "null".to_owned(), |t| t.to_string());

@@ -21,7 +21,6 @@ use attune_tests::{
 use attune_worker::jobs::{dispatch_reminders::dispatch_due_reminders, reflections};
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -54,24 +53,11 @@ async fn invalid_settings_count(app: &TestApp) -> u64 {
         .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
 }
 
-async fn execute(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) {
-    let backend = app.db.get_database_backend();
-    let result = app.db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.unwrap();
-    assert_eq!(result.rows_affected(), 1, "{sql}");
-}
-
 /// Someone enrolled at a steady pace, reminded every evening 19:00–21:00, who
 /// saved their notification choices once, with one device.
 async fn reminded_person(app: &TestApp, fake: &FakePushService, email: &str) -> (TestUser, FakeSubscription) {
     let user = app.register(email).await;
-    let response = app
-        .post("/v1/enrollments")
-        .bearer_auth(&user.access_token)
-        .json(&json!({"program": "closer", "mode": "solo", "pace": "steady"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    app.enroll(&user, "steady").await;
     let plan = json!({"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "window": {"start": "19:00", "end": "21:00"}});
     let response =
         app.request(Method::PUT, "/v1/reminders/settings").bearer_auth(&user.access_token).json(&plan).send().await;
@@ -114,29 +100,32 @@ async fn stored_settings_that_no_longer_parse_send_that_person_nothing_log_their
     let broken = [(&bad_json, &bad_json_device), (&bad_day, &bad_day_device), (&bad_zone, &bad_zone_device)];
 
     // Three ways a stored row stops parsing: cut-off JSON, an unknown day, a zone that is no zone.
-    execute(
-        &app,
-        "UPDATE notification_settings SET settings = $1 WHERE user_id = $2",
-        vec![format!(r#"{{"reminders": true, "note": "{MARKER}""#).into(), bad_json.uuid().into()],
-    )
-    .await;
-    execute(
-        &app,
-        "UPDATE reminder_schedules SET settings = $1 WHERE user_id = $2",
-        vec![
-            json!({"days": ["mon", "someday"], "window": {"start": "19:00", "end": "21:00"}, "x": MARKER})
-                .to_string()
-                .into(),
-            bad_day.uuid().into(),
-        ],
-    )
-    .await;
-    execute(
-        &app,
-        "UPDATE users SET timezone = $1 WHERE id = $2",
-        vec!["Mars/Olympus_Mons".into(), bad_zone.uuid().into()],
-    )
-    .await;
+    let updated = app
+        .execute(
+            "UPDATE notification_settings SET settings = $1 WHERE user_id = $2",
+            vec![format!(r#"{{"reminders": true, "note": "{MARKER}""#).into(), bad_json.uuid().into()],
+        )
+        .await;
+    assert_eq!(updated, 1, "one row changed");
+    let updated = app
+        .execute(
+            "UPDATE reminder_schedules SET settings = $1 WHERE user_id = $2",
+            vec![
+                json!({"days": ["mon", "someday"], "window": {"start": "19:00", "end": "21:00"}, "x": MARKER})
+                    .to_string()
+                    .into(),
+                bad_day.uuid().into(),
+            ],
+        )
+        .await;
+    assert_eq!(updated, 1, "one row changed");
+    let updated = app
+        .execute(
+            "UPDATE users SET timezone = $1 WHERE id = $2",
+            vec!["Mars/Olympus_Mons".into(), bad_zone.uuid().into()],
+        )
+        .await;
+    assert_eq!(updated, 1, "one row changed");
     let before = invalid_settings_count(&app).await;
 
     // Monday's reminders fall due at 19:00: only the healthy person's goes out.

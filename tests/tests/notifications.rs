@@ -33,17 +33,6 @@ async fn put_choices(app: &TestApp, user: &TestUser, choices: &Value) -> reqwest
         .unwrap()
 }
 
-async fn enroll(app: &TestApp, user: &TestUser) {
-    let response = app
-        .post("/v1/enrollments")
-        .bearer_auth(&user.access_token)
-        .json(&json!({"program": "closer", "mode": "solo", "pace": "steady"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-}
-
 #[tokio::test]
 async fn notification_settings_round_trip_and_a_bad_one_names_every_field() {
     let app = TestApp::spawn().await;
@@ -84,7 +73,7 @@ async fn notification_settings_round_trip_and_a_bad_one_names_every_field() {
 async fn reminders_follow_the_notification_settings() {
     let app = TestApp::spawn().await;
     let user = app.register("follow@example.org").await;
-    enroll(&app, &user).await;
+    app.enroll(&user, "steady").await;
     let every_evening = json!({"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
                                "window": {"start": "19:00", "end": "23:00"}});
     let response = app
@@ -143,11 +132,6 @@ async fn reminders_follow_the_notification_settings() {
 }
 
 /// Runs `sql` with `values` on the app's database.
-async fn execute(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) {
-    let backend = app.db.get_database_backend();
-    app.db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.unwrap();
-}
-
 /// The migration that made `descriptive` one setting, over rows in the previous
 /// release's shape: the reminder settings' `descriptive` (the one reminders
 /// read) wins over the profile's, so each person keeps the texts they were
@@ -181,15 +165,13 @@ async fn the_migration_keeps_everyones_effective_choices() {
     ];
     let now = app.clock.now().timestamp_millis();
     for (person, on_profile, schedule) in &rows {
-        execute(
-            &app,
+        app.execute(
             "UPDATE users SET descriptive_notifications = $1 WHERE id = $2",
             vec![(*on_profile).into(), person.uuid().into()],
         )
         .await;
         if let Some(settings) = schedule {
-            execute(
-                &app,
+            app.execute(
                 "INSERT INTO reminder_schedules (user_id, settings, next_slot_at, unanswered, last_sent_at, updated_at) \
                  VALUES ($1, $2, NULL, 0, NULL, $3)",
                 vec![person.uuid().into(), settings.clone().into(), now.into()],

@@ -62,14 +62,7 @@ async fn enrolled(app: &TestApp, email: &str, tz: Tz, country: &str) -> TestUser
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = app
-        .post("/v1/enrollments")
-        .bearer_auth(&user.access_token)
-        .json(&json!({"program": "closer", "mode": "solo", "pace": "committed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    app.enroll(&user, "committed").await;
     user
 }
 

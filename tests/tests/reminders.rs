@@ -102,17 +102,6 @@ async fn next_reminder_at(app: &TestApp, user: &TestUser) -> Option<DateTime<Utc
         .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc))
 }
 
-async fn enroll(app: &TestApp, user: &TestUser, pace: &str) {
-    let response = app
-        .post("/v1/enrollments")
-        .bearer_auth(&user.access_token)
-        .json(&json!({"program": "closer", "mode": "solo", "pace": pace}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-}
-
 async fn patch_enrollment(app: &TestApp, user: &TestUser, body: Value) {
     let response = app
         .request(Method::PATCH, "/v1/enrollments/current")
@@ -189,7 +178,7 @@ async fn reminders_come_only_with_an_active_enrollment_and_follow_every_change()
         app.push(&user, Some(0), json!({"checkins": {"created": [checkin], "updated": [], "deleted": []}})).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(app.count_rows_for_user("reminder_schedules", "user_id", user.uuid()).await, 0);
-    enroll(&app, &user, "steady").await;
+    app.enroll(&user, "steady").await;
     let first = next_reminder_at(&app, &user).await.expect("enrolled: a reminder is coming");
     assert!(first > app.clock.now());
 
@@ -236,7 +225,7 @@ async fn reminders_come_only_with_an_active_enrollment_and_follow_every_change()
 async fn a_due_reminder_is_pushed_once_to_every_device_even_with_two_dispatchers() {
     let (app, fake, fake_clock) = setup().await;
     let user = app.register("due@example.org").await;
-    enroll(&app, &user, "steady").await;
+    app.enroll(&user, "steady").await;
     put_settings(&app, &user, &every_day(("19:00", "21:00"))).await;
     let (phone, laptop) = (fake.new_subscription(), fake.new_subscription());
     for device in [&phone, &laptop] {
@@ -312,7 +301,7 @@ async fn send_next(app: &TestApp, user: &TestUser, deps: &WorkerDeps) -> (DateTi
 async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that() {
     let (app, _fake, _) = setup().await;
     let user = app.register("backoff@example.org").await;
-    enroll(&app, &user, "steady").await;
+    app.enroll(&user, "steady").await;
     put_settings(&app, &user, &every_day(("19:00", "21:00"))).await;
     let deps = worker_deps(&app).await;
     let normal = chrono::Duration::hours(73); // steady: Mon, Wed, Fri; a DST change adds an hour at most
@@ -380,7 +369,7 @@ async fn user_with_a_device(app: &TestApp, fake: &FakePushService, email: &str) 
 /// and their next reminder's slot.
 async fn subscribed_user(app: &TestApp, fake: &FakePushService, email: &str) -> (TestUser, DateTime<Utc>) {
     let user = app.register(email).await;
-    enroll(app, &user, "steady").await;
+    app.enroll(&user, "steady").await;
     put_settings(app, &user, &every_day(("19:00", "21:00"))).await;
     let device = fake.new_subscription();
     let response =
@@ -576,7 +565,7 @@ async fn the_old_descriptive_fields_both_set_the_one_descriptive_choice() {
         ("changed-mind@example.org", true, Some(false), false),
     ] {
         let user = app.register(email).await;
-        enroll(&app, &user, "steady").await;
+        app.enroll(&user, "steady").await;
         let mut settings = every_day(("19:00", "21:00"));
         settings["descriptive"] = json!(in_reminders);
         assert_eq!(put_settings(&app, &user, &settings).await.status(), StatusCode::OK);
