@@ -6,20 +6,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use attune_shared::{
     Clock,
-    accounts::Accounts,
     config::Settings,
-    crypto::DataCipher,
-    db,
-    enrollment::Enrollments,
-    jobs::JobQueue,
-    notifications::{Notifications, choices::NotificationSettings},
-    push::PushPolicy,
-    reflections::Reflections,
-    reminders::Reminders,
-    secrets::Secrets,
-    sync::SyncService,
+    services::{Migrate, Services},
 };
-use attune_worker::{PushDeps, WorkerDeps};
+use attune_worker::WorkerDeps;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},
@@ -78,63 +68,22 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
-        let secrets = Secrets::resolve(&settings)?;
-        // Broken program content is a clear start-up error, never a failure mid-request.
-        attune_shared::content::catalog().map_err(|e| anyhow::anyhow!("program content: {e}"))?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
-        let db = db::connect(&settings.database_url())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-        if options.migrate {
-            db::migrate(&db).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
-        }
-        let queue = JobQueue::connect(&settings).await?;
+        let migrate = if options.migrate { Migrate::Yes } else { Migrate::No };
+        let services = Services::connect(&settings, options.clock, migrate).await?;
         let run_worker = match options.worker {
             WorkerMode::Auto => settings.redis_url.is_none(),
             WorkerMode::InProcess => true,
             WorkerMode::None => false,
         };
-        let sync = SyncService::new(
-            db.clone(),
-            DataCipher::new(secrets.data_keys.clone()),
-            options.clock.clone(),
-            settings.tombstone_retention_days,
-        );
-        let worker = if run_worker {
-            Some(WorkerDeps {
-                db: db.clone(),
-                clock: options.clock.clone(),
-                sync: sync.clone(),
-                queue: queue.clone(),
-                push: PushDeps::new(&settings, secrets.vapid_key.clone())?,
-                dispatch_interval: settings.dispatch_interval(),
-            })
-        } else {
-            None
-        };
-        let notifications =
-            Notifications::new(db.clone(), options.clock.clone(), PushPolicy::from_settings(&settings), queue.clone());
-        let accounts = Accounts::new(db.clone(), options.clock.clone(), &secrets, queue.clone());
-        let enrollments = Enrollments::new(db.clone(), options.clock.clone());
-        let reminders = Reminders::new(db.clone(), options.clock.clone());
-        let reflections = Reflections::new(db.clone(), options.clock.clone());
-        let notification_settings = NotificationSettings::new(db.clone(), reminders.clone());
+        let worker = if run_worker { Some(WorkerDeps::new(services.clone(), &settings)?) } else { None };
         // Install the process-wide recorder before the first request is counted.
         attune_shared::telemetry::metrics_recorder();
         let state = AppState(Arc::new(App {
-            db,
-            queue,
-            clock: options.clock,
-            accounts,
-            sync,
-            enrollments,
-            notifications,
-            reminders,
-            notification_settings,
-            reflections,
-            vapid_public_key: secrets.vapid_key.public_key_base64url().to_owned(),
+            vapid_public_key: services.secrets.vapid_key.public_key_base64url().to_owned(),
+            services,
             openapi: Default::default(),
             settings,
         }));

@@ -1,13 +1,21 @@
-//! One error type for the API, rendered once as RFC 9457 problem+json. Internal
-//! causes are logged (inside the request's span, so with its request id) and never
-//! sent to the client.
+//! One error type for the API, rendered once as RFC 9457 problem+json, and the
+//! one place where every domain error becomes a problem. An internal cause keeps
+//! its typed source chain; it is logged once, where the 500 (or 503) is made,
+//! inside the request's span (so with its request id), and never sent to the
+//! client.
 
 use attune_shared::{
     accounts::AccountError,
     domain::progress::UnmetReason,
     domain::{FieldError, ValidationErrors},
     enrollment::EnrollmentError,
+    notifications::{
+        MAX_SUBSCRIPTIONS_PER_USER, NotificationError,
+        choices::{ChoicesError, Unreadable},
+    },
+    reminders::ReminderError,
     sync::{ConflictedRecord, SyncError},
+    usecases::ProfileError,
 };
 use axum::{
     extract::rejection::{JsonRejection, PathRejection, QueryRejection},
@@ -79,17 +87,22 @@ pub enum ApiError {
     /// 429, with `Retry-After`.
     #[error("{detail}")]
     TooManyRequests { retry_after_secs: u64, detail: String },
-    /// 503: a dependency (database, queue) is unreachable.
-    #[error("{0}")]
-    Unavailable(String),
-    /// 500: logged in full, shown to nobody.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// 503: a dependency (database, queue) is unreachable; the detail says which,
+    /// the cause (when there is one) is logged.
+    #[error("{detail}")]
+    Unavailable { detail: String, cause: Option<anyhow::Error> },
+    /// 500: the cause is logged with its chain, shown to nobody.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::Unavailable { detail: detail.into(), cause: None }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -103,7 +116,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -166,8 +179,12 @@ pub fn problem_response(problem: &Problem) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
+        match &self {
+            Self::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "internal error"),
+            Self::Unavailable { cause: Some(cause), .. } => {
+                tracing::error!(error = %format!("{cause:#}"), "dependency unavailable");
+            }
+            _ => {}
         }
         let mut response = problem_response(&self.problem());
         match &self {
@@ -212,7 +229,8 @@ impl From<AccountError> for ApiError {
             ),
             AccountError::SessionNotFound => Self::NotFound("You have no active session with this id.".into()),
             AccountError::Database(e) => Self::internal(e),
-            AccountError::Internal(e) => Self::Internal(e),
+            AccountError::Hashing(e) => Self::internal(e),
+            AccountError::Signing(e) => Self::internal(e),
         }
     }
 }
@@ -247,7 +265,8 @@ impl From<EnrollmentError> for ApiError {
                 detail: "Your enrollment changed meanwhile (perhaps on another device). Reload and try again.".into(),
             },
             EnrollmentError::Database(e) => Self::internal(e),
-            EnrollmentError::Content(e) => Self::Internal(e),
+            EnrollmentError::Content(e) => Self::internal(e),
+            error @ EnrollmentError::Unknown(_) => Self::internal(error),
         }
     }
 }
@@ -260,6 +279,71 @@ impl From<SyncError> for ApiError {
             SyncError::Conflict(records) => Self::SyncConflict(records),
             SyncError::Database(e) => Self::internal(e),
             SyncError::Crypto(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<Unreadable> for ApiError {
+    fn from(_: Unreadable) -> Self {
+        Self::Conflict {
+            slug: "notification-settings-unreadable",
+            detail: "Your saved notification settings could not be read, so no notifications are sent to you. \
+                     Save them again with PUT /v1/notifications/settings."
+                .into(),
+        }
+    }
+}
+
+impl From<ChoicesError> for ApiError {
+    fn from(error: ChoicesError) -> Self {
+        match error {
+            ChoicesError::Validation(errors) => Self::Validation(errors),
+            ChoicesError::Unreadable(unreadable) => unreadable.into(),
+            ChoicesError::Database(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<NotificationError> for ApiError {
+    fn from(error: NotificationError) -> Self {
+        match error {
+            NotificationError::Validation(errors) => Self::Validation(errors),
+            NotificationError::TooManySubscriptions => Self::Conflict {
+                slug: "too-many-devices",
+                detail: format!(
+                    "At most {MAX_SUBSCRIPTIONS_PER_USER} devices can receive notifications. Remove one first."
+                ),
+            },
+            NotificationError::NotFound => Self::NotFound("There is no such device subscription.".into()),
+            NotificationError::NoSubscriptions => Self::Conflict {
+                slug: "no-devices",
+                detail: "No device is subscribed yet: allow notifications in the app first.".into(),
+            },
+            NotificationError::Database(e) => Self::internal(e),
+            NotificationError::Queue(e) => Self::Unavailable {
+                detail: "The job queue does not answer; try again shortly.".into(),
+                cause: Some(e.into()),
+            },
+        }
+    }
+}
+
+impl From<ReminderError> for ApiError {
+    fn from(error: ReminderError) -> Self {
+        match error {
+            ReminderError::Validation(errors) => Self::Validation(errors),
+            ReminderError::NotFound => Self::NotFound("There is no such reminder.".into()),
+            ReminderError::Unreadable(unreadable) => unreadable.into(),
+            ReminderError::Database(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(error: ProfileError) -> Self {
+        match error {
+            ProfileError::Account(e) => e.into(),
+            ProfileError::Choices(e) => e.into(),
         }
     }
 }

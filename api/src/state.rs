@@ -2,36 +2,25 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use attune_shared::{
-    Clock,
-    accounts::Accounts,
-    config::Settings,
-    enrollment::Enrollments,
-    jobs::JobQueue,
-    notifications::{Notifications, choices::NotificationSettings},
-    reflections::Reflections,
-    reminders::Reminders,
-    sync::SyncService,
-};
-use sea_orm::DatabaseConnection;
+use attune_shared::{config::Settings, services::Services};
 
+/// The services (reached through `Deref`), the settings, and what the API
+/// renders once.
 #[derive(Debug)]
 pub struct App {
     pub settings: Settings,
-    pub db: DatabaseConnection,
-    pub queue: JobQueue,
-    pub clock: Arc<dyn Clock>,
-    pub accounts: Accounts,
-    pub sync: SyncService,
-    pub enrollments: Enrollments,
-    pub notifications: Notifications,
-    pub reminders: Reminders,
-    pub notification_settings: NotificationSettings,
-    pub reflections: Reflections,
+    pub services: Services,
     /// base64url of the VAPID public key.
     pub vapid_public_key: String,
     /// The OpenAPI document, rendered once at start.
     pub openapi: std::sync::OnceLock<String>,
+}
+
+impl Deref for App {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -39,7 +39,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// and the second waits for the server's delayed ACK, some 40 ms per statement
 /// whatever its size. Measured locally: 250 rows of 64 bytes take 2 ms, 300 rows
 /// take 47 ms. Bulk statements stay below this until a release sets TCP_NODELAY,
-/// save the reminder claim's, measured faster whole (`Reminders::claim_due_in`).
+/// save the reminder claim's, measured faster whole (`Reminders::claim_due`).
 pub const MAX_STATEMENT_BYTES: usize = 12 * 1024;
 
 /// Bound bytes of one UUID (PostgreSQL's binary format: length, value, format code).

@@ -44,8 +44,12 @@ pub enum EnrollmentError {
     Changed,
     #[error("database error: {0}")]
     Database(#[from] DbErr),
-    #[error("content error: {0}")]
-    Content(String),
+    #[error("the program content is broken")]
+    Content(#[from] content::ContentError),
+    /// A stored enrollment names a program, pace or mode this release does not
+    /// know (a release removed it, or the row was edited by hand).
+    #[error("the stored enrollment names {0}, which this release does not know")]
+    Unknown(String),
 }
 
 impl From<ValidationErrors> for EnrollmentError {
@@ -106,7 +110,7 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
 }
 
 fn catalog() -> Result<&'static content::Catalog, EnrollmentError> {
-    content::catalog().map_err(|e| EnrollmentError::Content(e.to_string()))
+    Ok(content::catalog()?)
 }
 
 /// Couple mode needs partner linking, which has not shipped yet.
@@ -138,9 +142,12 @@ impl Enrollments {
         Self { db, clock }
     }
 
+    /// Enrolls at step 1, on `conn`: a step of the use case `Services::enroll`,
+    /// which also schedules the reminders in the same transaction.
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn enroll(
         &self,
+        conn: &impl ConnectionTrait,
         user_id: Uuid,
         program: &str,
         mode: &str,
@@ -168,7 +175,7 @@ impl Enrollments {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.db)
+        .insert(conn)
         .await
         .map_err(|e| match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => EnrollmentError::AlreadyEnrolled,
@@ -182,9 +189,17 @@ impl Enrollments {
         current_on(&self.db, user_id).await
     }
 
+    /// Changes pace or mode, pauses or resumes, on `conn`: a step of the use case
+    /// `Services::update_enrollment`, which moves the reminders in the same
+    /// transaction.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn update(&self, user_id: Uuid, patch: EnrollmentPatch) -> Result<Current, EnrollmentError> {
-        let current = self.current(user_id).await?;
+    pub async fn update(
+        &self,
+        conn: &impl ConnectionTrait,
+        user_id: Uuid,
+        patch: EnrollmentPatch,
+    ) -> Result<Current, EnrollmentError> {
+        let current = current_on(conn, user_id).await?;
         let mut errors = ValidationErrors::new();
         let pace = patch.pace.map(|p| errors.check("pace", Pace::parse(&p)));
         errors.into_result()?;
@@ -207,8 +222,8 @@ impl Enrollments {
             _ => {}
         }
         model.updated_at = Set(now);
-        model.update(&self.db).await?;
-        self.current(user_id).await
+        model.update(conn).await?;
+        current_on(conn, user_id).await
     }
 
     /// Moves to the next step if every rule allows; otherwise lists every reason.
@@ -264,14 +279,10 @@ impl Enrollments {
     }
 
     /// Today's suggestion for `user`, in their time zone, with resources when the
-    /// plan calls for support.
-    pub async fn today(&self, user: &user::Model) -> Result<Today, EnrollmentError> {
-        self.today_on(&self.db, user).await
-    }
-
-    /// [`Enrollments::today`] read on `conn`: within a caller's transaction, which
-    /// on SQLite holds the only connection.
-    pub async fn today_on(&self, conn: &impl ConnectionTrait, user: &user::Model) -> Result<Today, EnrollmentError> {
+    /// plan calls for support. Read on `conn`: the pool, or a caller's
+    /// transaction (the reminder claim's, which on SQLite holds the only
+    /// connection).
+    pub async fn today(&self, conn: &impl ConnectionTrait, user: &user::Model) -> Result<Today, EnrollmentError> {
         let current = current_on(conn, user.id).await?;
         let checkins = checkin_facts_on(conn, user.id).await?;
         let tz: chrono_tz::Tz = user.timezone.parse().unwrap_or(chrono_tz::UTC);
@@ -318,8 +329,8 @@ async fn current_on(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Curren
         .ok_or(EnrollmentError::NotEnrolled)?;
     let program = catalog()?
         .program(&model.program)
-        .ok_or_else(|| EnrollmentError::Content(format!("program `{}` is gone", model.program)))?;
-    let pace = Pace::parse(&model.pace).map_err(EnrollmentError::Content)?;
+        .ok_or_else(|| EnrollmentError::Unknown(format!("program `{}`", model.program)))?;
+    let pace = Pace::parse(&model.pace).map_err(|_| EnrollmentError::Unknown(format!("pace `{}`", model.pace)))?;
     let mode = match model.mode.as_str() {
         "partnered" => ProgramMode::Partnered,
         "couple" => ProgramMode::Couple,

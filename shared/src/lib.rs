@@ -18,9 +18,11 @@ pub mod reflections;
 pub mod reminders;
 mod secret;
 pub mod secrets;
+pub mod services;
 pub mod shutdown;
 pub mod sync;
 pub mod telemetry;
+pub mod usecases;
 
 #[cfg(any(test, feature = "testing"))]
 pub use clock::ManualClock;

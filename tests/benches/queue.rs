@@ -22,12 +22,11 @@ use std::{
 use attune_shared::{
     Clock, SystemClock,
     config::Settings,
-    crypto::DataCipher,
     db,
     jobs::{Job, JobQueue, UniqueJob},
     push::{PushClient, PushPolicy, RetryPolicy, VapidKey, VapidSigner},
-    secrets::{KeyRing, Secret},
-    sync::SyncService,
+    secrets::{Secret, Secrets},
+    services::Services,
 };
 use attune_tests::bench_support::{BENCH_JWT, BENCH_KEYS, BenchDatabase, sample_reminder_message};
 use attune_worker::{PushDeps, WorkerDeps};
@@ -210,20 +209,18 @@ fn settings(bench: &BenchDatabase, dir: &std::path::Path) -> Settings {
 
 /// What an `attune-worker` process has, its push client trusting the sink.
 async fn worker_deps(settings: &Settings, db: DatabaseConnection, cert_der: &[u8]) -> WorkerDeps {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cipher = DataCipher::new(KeyRing::parse(BENCH_KEYS).unwrap());
+    let mut settings = settings.clone();
+    settings.vapid_private_key = Some(VapidKey::generate().unwrap().private_key);
+    let secrets = Secrets::resolve(&settings).unwrap();
+    let queue = JobQueue::connect(&settings).await.unwrap();
+    let services = Services::new(&settings, db, queue, secrets, Arc::new(SystemClock));
     let policy = PushPolicy::new(&settings.push_allowed_hosts, false);
     let client =
         PushClient::with_root_certificates(policy, vec![reqwest::Certificate::from_der(cert_der).unwrap()]).unwrap();
     let signer = Arc::new(VapidSigner::new(vapid_key(), "mailto:bench@attune.test").unwrap());
-    WorkerDeps {
-        sync: SyncService::new(db.clone(), cipher, clock.clone(), settings.tombstone_retention_days),
-        db,
-        clock,
-        queue: JobQueue::connect(settings).await.unwrap(),
-        push: PushDeps { client, signer, retry: RetryPolicy::default() },
-        dispatch_interval: settings.dispatch_interval(),
-    }
+    let mut deps = WorkerDeps::new(services, &settings).unwrap();
+    deps.push = PushDeps { client, signer, retry: RetryPolicy::default() };
+    deps
 }
 
 fn vapid_key() -> VapidKey {

@@ -24,22 +24,21 @@ use std::{
 };
 
 use attune_shared::{
-    Clock, SystemClock,
+    SystemClock,
     config::Settings,
-    crypto::DataCipher,
     db,
     domain::reminders::ReminderSettings,
     jobs::JobQueue,
     push::PushMessage,
-    secrets::{KeyRing, Secret, Secrets},
-    sync::SyncService,
+    secrets::{Secret, Secrets},
+    services::Services,
 };
 use attune_tests::{
     bench_support::{BENCH_JWT, BENCH_KEYS, BenchDatabase, reset_peak_rss, sample_reminder_message},
     load::peak_rss_mib,
 };
 use attune_worker::{
-    PushDeps, WorkerDeps,
+    WorkerDeps,
     jobs::dispatch_reminders::{BATCH, dispatch_due_reminders},
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -223,16 +222,9 @@ fn settings(bench: &BenchDatabase, dir: &std::path::Path) -> Settings {
 /// What an `attune-worker` process has.
 async fn worker_deps(settings: &Settings, db: DatabaseConnection) -> WorkerDeps {
     let secrets = Secrets::resolve(settings).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cipher = DataCipher::new(KeyRing::parse(BENCH_KEYS).unwrap());
-    WorkerDeps {
-        sync: SyncService::new(db.clone(), cipher, clock.clone(), settings.tombstone_retention_days),
-        db,
-        clock,
-        queue: JobQueue::connect(settings).await.unwrap(),
-        push: PushDeps::new(settings, secrets.vapid_key).unwrap(),
-        dispatch_interval: settings.dispatch_interval(),
-    }
+    let queue = JobQueue::connect(settings).await.unwrap();
+    let services = Services::new(settings, db, queue, secrets, Arc::new(SystemClock));
+    WorkerDeps::new(services, settings).unwrap()
 }
 
 /// The baseline's two parts: rows shaped like the deliveries inserted by

@@ -309,18 +309,19 @@ impl TestApp {
         )
     }
 
-    /// What a separate worker process would have: the app's database, job queue,
-    /// keys and clock (for running worker jobs by hand, one or several at once).
+    /// What a separate worker process would have: its own services over the app's
+    /// database and job queue, with the app's keys and clock, built as
+    /// `attune-worker` builds them (for running worker jobs by hand, one or
+    /// several at once).
     pub async fn worker_deps(&self) -> attune_worker::WorkerDeps {
-        let secrets = attune_shared::secrets::Secrets::resolve(&self.settings).expect("test secrets");
-        attune_worker::WorkerDeps {
-            db: self.db.clone(),
-            clock: Arc::new(self.clock.clone()),
-            sync: self.sync_service(TEST_DATA_KEYS),
-            queue: attune_shared::jobs::JobQueue::connect(&self.settings).await.expect("job queue"),
-            push: attune_worker::PushDeps::new(&self.settings, secrets.vapid_key).expect("push deps"),
-            dispatch_interval: self.settings.dispatch_interval(),
-        }
+        let services = attune_shared::services::Services::connect(
+            &self.settings,
+            Arc::new(self.clock.clone()),
+            attune_shared::services::Migrate::No,
+        )
+        .await
+        .expect("worker services");
+        attune_worker::WorkerDeps::new(services, &self.settings).expect("worker deps")
     }
 
     /// Signs `user` in again, e.g. after the clock moved past their access token.

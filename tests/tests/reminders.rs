@@ -17,13 +17,10 @@ use attune_shared::{
     entities::reminder_delivery,
     jobs::{Job, JobQueue, UniqueJob},
     reminders::{REMINDER_TTL_SECS, Reminders, delivery_id},
-    secrets::Secrets,
 };
-use attune_tests::{
-    PASSWORD, TEST_DATA_KEYS, TestApp, TestUser, expect_problem, fake_push::FakePushService, problem_fields, read,
-};
+use attune_tests::{PASSWORD, TestApp, TestUser, expect_problem, fake_push::FakePushService, problem_fields, read};
 use attune_worker::{
-    PushDeps, WorkerDeps,
+    WorkerDeps,
     jobs::dispatch_reminders::{claim_and_queue_in, dispatch_due_reminders},
 };
 use chrono::{DateTime, Utc};
@@ -50,19 +47,6 @@ async fn setup() -> (TestApp, FakePushService, ManualClock) {
     let (_, _, key) = read(app.get("/v1/push/vapid-public-key").send().await.unwrap()).await;
     fake.set_application_server_key(key["public_key"].as_str().unwrap());
     (app, fake, clock)
-}
-
-/// What a second worker process would have: the same database, queue and clock.
-async fn worker_deps(app: &TestApp) -> WorkerDeps {
-    let secrets = Secrets::resolve(&app.settings).unwrap();
-    WorkerDeps {
-        db: app.db.clone(),
-        clock: Arc::new(app.clock.clone()),
-        sync: app.sync_service(TEST_DATA_KEYS),
-        queue: JobQueue::connect(&app.settings).await.unwrap(),
-        push: PushDeps::new(&app.settings, secrets.vapid_key).unwrap(),
-        dispatch_interval: app.settings.dispatch_interval(),
-    }
 }
 
 async fn dispatch(app: &TestApp, deps: &WorkerDeps) -> usize {
@@ -234,7 +218,7 @@ async fn a_due_reminder_is_pushed_once_to_every_device_even_with_two_dispatchers
         assert_eq!(response.status(), StatusCode::CREATED);
     }
     let slot = next_reminder_at(&app, &user).await.unwrap();
-    let (one, two) = (worker_deps(&app).await, worker_deps(&app).await);
+    let (one, two) = (app.worker_deps().await, app.worker_deps().await);
     app.clock.set(slot - chrono::Duration::seconds(1));
     assert_eq!(dispatch(&app, &one).await, 0, "not due yet");
 
@@ -274,7 +258,7 @@ async fn a_due_reminder_is_pushed_once_to_every_device_even_with_two_dispatchers
     // The schedule moved on: running again sends nothing more.
     let next = next_reminder_at(&app, &user).await.unwrap();
     assert!(next > slot + chrono::Duration::hours(12), "at most one a day: {slot} then {next}");
-    let deps = worker_deps(&app).await;
+    let deps = app.worker_deps().await;
     assert_eq!(dispatch(&app, &deps).await, 0);
     attune_tests::queue_drained(&deps.queue).await;
     assert_eq!(fake.deliveries().len(), 2, "no duplicate pushes");
@@ -303,7 +287,7 @@ async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that
     let user = app.register("backoff@example.org").await;
     app.enroll(&user, "steady").await;
     put_settings(&app, &user, &every_day(("19:00", "21:00"))).await;
-    let deps = worker_deps(&app).await;
+    let deps = app.worker_deps().await;
     let normal = chrono::Duration::hours(73); // steady: Mon, Wed, Fri; a DST change adds an hour at most
     let backed_off = attune_shared::domain::reminders::backoff_gap(attune_shared::domain::pacing::Pace::Steady, 1);
 
@@ -396,7 +380,7 @@ async fn deleting_an_account_purges_its_reminder_deliveries_and_no_one_elses() {
     let (user, slot) = subscribed_user(&app, &fake, "purged@example.org").await;
     let neighbours_slot = user_with_a_device(&app, &fake, "neighbour@example.org").await;
     just_after(&app, &fake_clock, std::cmp::max(slot, neighbours_slot));
-    let deps = worker_deps(&app).await;
+    let deps = app.worker_deps().await;
     assert_eq!(dispatch(&app, &deps).await, 2);
     let recorded = deliveries(&app).await;
     assert_eq!(recorded.iter().filter(|d| d.user_id == user.uuid()).count(), 1);
@@ -435,7 +419,7 @@ async fn a_worker_killed_after_queuing_but_before_its_claim_commits_doubles_none
     let (app, fake, fake_clock) = setup().await;
     let (user, slot) = subscribed_user(&app, &fake, "killed@example.org").await;
     just_after(&app, &fake_clock, slot);
-    let (one, two) = (worker_deps(&app).await, worker_deps(&app).await);
+    let (one, two) = (app.worker_deps().await, app.worker_deps().await);
 
     // The crash window: the pushes are on the queue, and the worker dies before
     // its claim commits. The push still goes out.
@@ -462,12 +446,12 @@ async fn a_worker_killed_after_queuing_but_before_its_claim_commits_doubles_none
 async fn a_claim_that_never_commits_loses_nothing() {
     let (app, fake, fake_clock) = setup().await;
     due_user_with_a_device(&app, &fake, &fake_clock, "uncommitted@example.org").await;
-    let deps = worker_deps(&app).await;
+    let deps = app.worker_deps().await;
 
     // The worker dies inside its claim's transaction.
     let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()));
     let txn = app.db.begin().await.unwrap();
-    assert_eq!(reminders.claim_due_in(&txn, app.clock.now(), 100).await.unwrap().len(), 1);
+    assert_eq!(reminders.claim_due(&txn, app.clock.now(), 100).await.unwrap().len(), 1);
     drop(txn);
 
     // Nothing was recorded: the next run sends it.
@@ -526,7 +510,7 @@ async fn two_workers_dispatching_many_reminders_send_each_exactly_once() {
         .collect()
         .await;
     just_after(&app, &fake_clock, slots.into_iter().max().unwrap());
-    let (one, two) = (worker_deps(&app).await, worker_deps(&app).await);
+    let (one, two) = (app.worker_deps().await, app.worker_deps().await);
 
     // Two worker processes at once, in small batches so that their claims interleave.
     let now = app.clock.now();
@@ -606,7 +590,7 @@ async fn the_old_descriptive_fields_both_set_the_one_descriptive_choice() {
         titles.push(today["suggestion"]["exercise"]["title"].as_str().expect("an exercise suggested").to_owned());
     }
 
-    let deps = worker_deps(&app).await;
+    let deps = app.worker_deps().await;
     assert_eq!(dispatch(&app, &deps).await, 3);
     fake.wait_for_deliveries(3, WAIT).await;
     for ((_, device, descriptive), title) in users.iter().zip(&titles) {
@@ -674,7 +658,7 @@ async fn deliveries_key_on_the_schedule_and_the_migration_keeps_recorded_ones() 
     let (app, fake, fake_clock) = setup().await;
     let (user, slot) = subscribed_user(&app, &fake, "keyed@example.org").await;
     just_after(&app, &fake_clock, slot);
-    let deps = worker_deps(&app).await;
+    let deps = app.worker_deps().await;
     assert_eq!(dispatch(&app, &deps).await, 1);
     let postgres = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
     let on_schedules = if postgres { "reminder_schedules" } else { "users" };
@@ -761,7 +745,7 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
 
     let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()));
     let txn = app.db.begin().await.unwrap();
-    let due = reminders.claim_due_in(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
+    let due = reminders.claim_due(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
     txn.commit().await.unwrap();
     assert_eq!(due.len(), MAX_CLAIM_BATCH as usize, "a whole batch claimed");
     assert_eq!(deliveries(&app).await.len(), MAX_CLAIM_BATCH as usize, "and recorded");
@@ -773,7 +757,7 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
     assert_eq!(moved, MAX_CLAIM_BATCH, "every claimed schedule moved to a later slot");
 
     let txn = app.db.begin().await.unwrap();
-    let rest = reminders.claim_due_in(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
+    let rest = reminders.claim_due(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
     txn.commit().await.unwrap();
     assert_eq!(rest.len(), 1, "the one left over is claimed next");
     app.stop().await;

@@ -8,26 +8,35 @@ use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use attune_shared::{
-    Clock,
     config::Settings,
     jobs::{JobQueue, QueueBackend},
     push::{PushClient, PushPolicy, RetryPolicy, VapidKey, VapidSigner},
-    sync::SyncService,
+    services::Services,
 };
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-/// What every job handler may use.
+/// What every job handler may use: the services (reached through `Deref`),
+/// what sending pushes needs, and the dispatcher's interval.
 #[derive(Clone, Debug)]
 pub struct WorkerDeps {
-    pub db: DatabaseConnection,
-    pub clock: Arc<dyn Clock>,
-    pub sync: SyncService,
-    /// For jobs that enqueue follow-ups (push retries).
-    pub queue: JobQueue,
+    pub services: Services,
     pub push: PushDeps,
     /// How often the reminder dispatcher runs (`ATTUNE_DISPATCH_INTERVAL_SECS`).
     pub dispatch_interval: Duration,
+}
+
+impl WorkerDeps {
+    pub fn new(services: Services, settings: &Settings) -> anyhow::Result<Self> {
+        let push = PushDeps::new(settings, services.secrets.vapid_key.clone())?;
+        Ok(Self { services, push, dispatch_interval: settings.dispatch_interval() })
+    }
+}
+
+impl std::ops::Deref for WorkerDeps {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// What sending Web Push needs.

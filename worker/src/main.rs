@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use attune_shared::{
-    SystemClock, config::Settings, crypto::DataCipher, db, domain::reflection::ReflectionWeek, jobs::JobQueue,
-    reflections::Reflections, secrets::Secrets, sync::SyncService, telemetry,
+    SystemClock,
+    config::Settings,
+    domain::reflection::ReflectionWeek,
+    jobs::JobQueue,
+    services::{Migrate, Services},
+    telemetry,
 };
-use attune_worker::{PushDeps, WorkerDeps};
+use attune_worker::WorkerDeps;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -57,8 +61,8 @@ async fn main() -> std::process::ExitCode {
 
 /// `attune-worker reflections --week YYYY-MM-DD`.
 async fn reflections(settings: Settings, week: ReflectionWeek) -> anyhow::Result<()> {
-    let db = db::connect(&settings.database_url()).await?;
-    let done = Reflections::new(db, Arc::new(SystemClock)).recompute_week(week).await?;
+    let services = Services::connect(&settings, Arc::new(SystemClock), Migrate::No).await?;
+    let done = services.reflections.recompute_week(week).await?;
     println!(
         "reflections for the week of {week}: {} created, {} updated, {} unchanged",
         done.created, done.updated, done.unchanged
@@ -68,19 +72,9 @@ async fn reflections(settings: Settings, week: ReflectionWeek) -> anyhow::Result
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     telemetry::metrics_recorder();
-    let secrets = Secrets::resolve(&settings)?;
-    let db = db::connect(&settings.database_url()).await?;
-    let queue = JobQueue::connect(&settings).await?;
-    let clock = Arc::new(SystemClock);
-    let sync = SyncService::new(
-        db.clone(),
-        DataCipher::new(secrets.data_keys),
-        clock.clone(),
-        settings.tombstone_retention_days,
-    );
-    let push = PushDeps::new(&settings, secrets.vapid_key)?;
-    let deps =
-        WorkerDeps { db, clock, sync, queue: queue.clone(), push, dispatch_interval: settings.dispatch_interval() };
+    let services = Services::connect(&settings, Arc::new(SystemClock), Migrate::No).await?;
+    let queue = services.queue.clone();
+    let deps = WorkerDeps::new(services, &settings)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let queue_for_http = queue.clone();
     let http = tokio::spawn(async move {

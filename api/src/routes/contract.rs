@@ -77,7 +77,7 @@ async fn docs_asset(Path(file): Path<String>) -> ApiResult<Response> {
 
 fn swagger_file(path: &str) -> ApiResult<Response> {
     let file = utoipa_swagger_ui::serve(path, SWAGGER_CONFIG.clone())
-        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("swagger-ui: {e}")))?
         .ok_or_else(|| ApiError::NotFound(format!("Swagger UI has no file `{path}`.")))?;
     let content_type = HeaderValue::from_str(&file.content_type).map_err(ApiError::internal)?;
     let body = if path == "index.html" {

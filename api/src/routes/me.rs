@@ -7,6 +7,7 @@ use attune_shared::{
     accounts::{ProfilePatch, ReauthProof},
     domain::{notification_choices::NotificationChoices, reflection::Reflection},
     notifications::choices::ChoicesError,
+    usecases::ProfileUpdate as ProfileChange,
 };
 use axum::{http::StatusCode, response::IntoResponse};
 use serde::{Deserialize, Serialize};
@@ -131,25 +132,17 @@ async fn update_me(
     ReauthTokenHeader(token): ReauthTokenHeader,
     Json(body): Json<ProfileUpdate>,
 ) -> ApiResult<Json<UserView>> {
-    if body.descriptive_notifications.is_some() {
-        // Refuse before changing anything when the choices cannot take it.
-        state.notification_settings.get(who.user.id).await?;
-    }
-    let patch = ProfilePatch {
-        display_name: body.display_name,
-        timezone: body.timezone,
-        country: body.country,
-        email: body.email,
+    let update = ProfileChange {
+        patch: ProfilePatch {
+            display_name: body.display_name,
+            timezone: body.timezone,
+            country: body.country,
+            email: body.email,
+        },
+        descriptive: body.descriptive_notifications,
     };
     let proof = ReauthProof::from_parts(body.password, token);
-    let user = state.accounts.update_profile(&who, patch, proof, &address).await?;
-    if let Some(descriptive) = body.descriptive_notifications {
-        state.notification_settings.set_descriptive(user.id, descriptive).await?;
-    }
-    if user.timezone != who.user.timezone {
-        // Reminders fall at local times: a new zone moves them.
-        state.reminders.recompute(user.id).await?;
-    }
+    let user = state.update_profile(&who, update, proof, &address).await?;
     let descriptive = state.notification_settings.descriptive(user.id).await?;
     Ok(Json(UserView::new(&user, descriptive)))
 }
@@ -175,7 +168,7 @@ async fn delete_me(
     OptionalJson(body): OptionalJson<DeleteAccountRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let proof = ReauthProof::from_parts(body.and_then(|b| b.password), token);
-    state.accounts.delete(&who, proof, &address).await?;
+    state.delete_account(&who, proof, &address).await?;
     let body = DeletionAccepted {
         status: "deletion_scheduled".into(),
         detail: "Your account is closed and everything in it will be erased shortly.".into(),

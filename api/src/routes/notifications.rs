@@ -2,38 +2,14 @@
 //! sends (reminders, reflection notices, and kinds to come): each kind on or
 //! off, quiet hours, a pause, and discreet or descriptive texts.
 
-use attune_shared::{
-    domain::notification_choices::{NotificationChoices, NotificationChoicesInput},
-    notifications::choices::{ChoicesError, Unreadable},
-};
+use attune_shared::domain::notification_choices::{NotificationChoices, NotificationChoicesInput};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{CurrentUser, Json},
     state::AppState,
 };
-
-impl From<Unreadable> for ApiError {
-    fn from(_: Unreadable) -> Self {
-        Self::Conflict {
-            slug: "notification-settings-unreadable",
-            detail: "Your saved notification settings could not be read, so no notifications are sent to you. \
-                     Save them again with PUT /v1/notifications/settings."
-                .into(),
-        }
-    }
-}
-
-impl From<ChoicesError> for ApiError {
-    fn from(error: ChoicesError) -> Self {
-        match error {
-            ChoicesError::Validation(errors) => Self::Validation(errors),
-            ChoicesError::Unreadable(unreadable) => unreadable.into(),
-            ChoicesError::Database(e) => Self::internal(e),
-        }
-    }
-}
 
 /// The notification settings (the defaults until changed): everything on, quiet
 /// from 22:00 to 07:00 in the profile's time zone, not paused, discreet texts.

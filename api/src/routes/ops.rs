@@ -33,11 +33,11 @@ async fn healthz() -> Json<Health> {
 async fn readyz(state: AppState) -> ApiResult<Json<Health>> {
     if let Err(error) = attune_shared::db::ping(&state.db).await {
         tracing::warn!(%error, "readiness: database does not answer");
-        return Err(ApiError::Unavailable("The database does not answer.".into()));
+        return Err(ApiError::unavailable("The database does not answer."));
     }
     if let Err(error) = state.queue.ping().await {
         tracing::warn!(%error, "readiness: job queue does not answer");
-        return Err(ApiError::Unavailable("The job queue does not answer.".into()));
+        return Err(ApiError::unavailable("The job queue does not answer."));
     }
     Ok(Json(Health { status: "ready".into() }))
 }

@@ -183,8 +183,7 @@ async fn enroll(
     CurrentUser(who): CurrentUser,
     Json(body): Json<EnrollRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let current = state.enrollments.enroll(who.user.id, &body.program, &body.mode, &body.pace).await?;
-    state.reminders.recompute(who.user.id).await?;
+    let current = state.enroll(who.user.id, &body.program, &body.mode, &body.pace).await?;
     Ok((StatusCode::CREATED, Json(EnrollmentView::from(&current))))
 }
 
@@ -214,10 +213,7 @@ async fn update(
     Json(body): Json<EnrollmentUpdate>,
 ) -> ApiResult<Json<EnrollmentView>> {
     let patch = EnrollmentPatch { pace: body.pace, mode: body.mode, paused: body.paused };
-    let current = state.enrollments.update(who.user.id, patch).await?;
-    // Pace and pausing decide when reminders fall.
-    state.reminders.recompute(who.user.id).await?;
-    Ok(Json((&current).into()))
+    Ok(Json((&state.update_enrollment(who.user.id, patch).await?).into()))
 }
 
 /// Move to the next step, when the step has had its time, some practice and no recent distress.
@@ -278,7 +274,7 @@ pub struct TodayView {
         (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn today(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<TodayView>> {
-    let today = state.enrollments.today(&who.user).await?;
+    let today = state.enrollments.today(&state.db, &who.user).await?;
     let plan = today.plan;
     Ok(Json(TodayView {
         date: today.local_date.to_string(),

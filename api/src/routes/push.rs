@@ -1,11 +1,7 @@
 //! Web Push: the application server key, device subscriptions, and a test
 //! notification so a person can check that notifications arrive.
 
-use attune_shared::{
-    entities::push_subscription,
-    notifications::{MAX_SUBSCRIPTIONS_PER_USER, NotificationError, Stored},
-    push::PushSubscriptionJson,
-};
+use attune_shared::{entities::push_subscription, notifications::Stored, push::PushSubscriptionJson};
 use axum::{http::StatusCode, response::IntoResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,7 +10,7 @@ use uuid::Uuid;
 
 use super::rfc3339;
 use crate::{
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{CurrentUser, Json, Path},
     state::AppState,
 };
@@ -55,27 +51,6 @@ impl From<&push_subscription::Model> for SubscriptionView {
 pub struct TestQueued {
     /// Devices a test notification was queued for.
     pub devices: usize,
-}
-
-impl From<NotificationError> for ApiError {
-    fn from(error: NotificationError) -> Self {
-        match error {
-            NotificationError::Validation(errors) => Self::Validation(errors),
-            NotificationError::TooManySubscriptions => Self::Conflict {
-                slug: "too-many-devices",
-                detail: format!(
-                    "At most {MAX_SUBSCRIPTIONS_PER_USER} devices can receive notifications. Remove one first."
-                ),
-            },
-            NotificationError::NotFound => Self::NotFound("There is no such device subscription.".into()),
-            NotificationError::NoSubscriptions => Self::Conflict {
-                slug: "no-devices",
-                detail: "No device is subscribed yet: allow notifications in the app first.".into(),
-            },
-            NotificationError::Database(e) => Self::internal(e),
-            NotificationError::Queue(e) => Self::Unavailable(format!("{e}")),
-        }
-    }
 }
 
 /// The application server key browsers subscribe with.

@@ -3,7 +3,7 @@
 
 use attune_shared::{
     domain::reminders::{ReminderSettings, ReminderSettingsInput},
-    reminders::{ReminderError, ReminderView},
+    reminders::ReminderView,
 };
 use axum::http::StatusCode;
 use chrono::SecondsFormat;
@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, ApiResult, Problem},
+    error::{ApiResult, Problem},
     extract::{CurrentUser, Json, Path},
     state::AppState,
 };
@@ -32,17 +32,6 @@ impl From<ReminderView> for ReminderSettingsView {
         Self {
             settings: view.settings,
             next_reminder_at: view.next_reminder_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-        }
-    }
-}
-
-impl From<ReminderError> for ApiError {
-    fn from(error: ReminderError) -> Self {
-        match error {
-            ReminderError::Validation(errors) => Self::Validation(errors),
-            ReminderError::NotFound => Self::NotFound("There is no such reminder.".into()),
-            ReminderError::Unreadable(unreadable) => unreadable.into(),
-            ReminderError::Database(e) => Self::internal(e),
         }
     }
 }

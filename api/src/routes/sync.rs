@@ -133,15 +133,7 @@ async fn push(
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Json<PushResponse>> {
     let last_pulled_at = parse_number("last_pulled_at", params.last_pulled_at.as_deref())?;
-    let pushed = state.sync.push(who.user.id, last_pulled_at, &body).await?;
-    if pushed.wrote("checkins") {
-        // A check-in answers any reminder: normal spacing from now, not from the
-        // next claim. The push is stored either way; should this fail, the next
-        // claim still counts the check-in.
-        if let Err(error) = state.reminders.checked_in(who.user.id).await {
-            tracing::warn!(%error, "could not reset reminder spacing after a check-in");
-        }
-    }
+    let pushed = state.push_changes(who.user.id, last_pulled_at, &body).await?;
     Ok(Json(PushResponse { timestamp: pushed.version }))
 }
 

@@ -52,8 +52,10 @@ pub enum AccountError {
     SessionNotFound,
     #[error("database error: {0}")]
     Database(#[from] DbErr),
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("password hashing failed")]
+    Hashing(#[from] password::HashingError),
+    #[error("a token could not be signed")]
+    Signing(#[from] jsonwebtoken::errors::Error),
 }
 
 impl From<ValidationErrors> for AccountError {
@@ -115,6 +117,12 @@ pub struct ProfilePatch {
     pub email: Option<String>,
 }
 
+/// A profile change that passed [`Accounts::check_profile_change`], ready to store.
+#[derive(Debug)]
+pub struct ProfileChange {
+    model: user::ActiveModel,
+}
+
 /// Everything the account has, for `GET /v1/me/export`.
 #[derive(Debug, Clone)]
 pub struct AccountExport {
@@ -153,7 +161,7 @@ impl Accounts {
             return Err(errors.into());
         };
         errors.into_result()?;
-        let password_hash = password::hash(&password).await.map_err(|e| AccountError::Internal(e.to_string()))?;
+        let password_hash = password::hash(&password).await?;
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
         let user = user::ActiveModel {
@@ -201,9 +209,7 @@ impl Accounts {
             .filter(user::Column::DeletedAt.is_null())
             .one(&self.db)
             .await?;
-        let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await
-            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let Some(user) = user.filter(|_| ok) else {
             // The attempt was counted before the check: nothing more to record.
             tracing::info!("sign-in refused");
@@ -289,18 +295,19 @@ impl Accounts {
         Ok(())
     }
 
-    /// Changes the profile. A new email needs re-authentication: whoever holds an
-    /// unlocked phone must not be able to take the account over through it.
-    // The verification mail to the new address and the notice to the old one come
-    // with mail delivery (issue 19, second half); they hook in after the update.
+    /// Checks a profile change: every field valid, and the password (or a
+    /// re-authentication token) when it changes the email — whoever holds an
+    /// unlocked phone must not be able to take the account over through it. On
+    /// the service's own connection, before the use case's transaction opens, so
+    /// a wrong password is counted even though nothing changes.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn update_profile(
+    pub async fn check_profile_change(
         &self,
         who: &Authenticated,
         patch: ProfilePatch,
         proof: ReauthProof,
         client_address: &str,
-    ) -> Result<user::Model, AccountError> {
+    ) -> Result<ProfileChange, AccountError> {
         let mut errors = ValidationErrors::new();
         let name = patch.display_name.map(|n| errors.check("display_name", DisplayName::parse(&n)));
         let tz = patch.timezone.map(|t| errors.check("timezone", Timezone::parse(&t)));
@@ -326,8 +333,19 @@ impl Accounts {
             Some(None) => model.country = Set(None),
             _ => {}
         }
+        Ok(ProfileChange { model })
+    }
+
+    /// Stores a checked profile change on `conn`: a step of the use case
+    /// `Services::update_profile`.
+    pub async fn save_profile(
+        &self,
+        conn: &impl ConnectionTrait,
+        change: ProfileChange,
+    ) -> Result<user::Model, AccountError> {
+        let mut model = change.model;
         model.updated_at = Set(self.clock.now_ms());
-        model.update(&self.db).await.map_err(|e| match e.sql_err() {
+        model.update(conn).await.map_err(|e| match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => AccountError::EmailTaken,
             _ => AccountError::Database(e),
         })
@@ -350,37 +368,33 @@ impl Accounts {
         Ok(AccountExport { user: who.user.clone(), sessions })
     }
 
-    /// Deletes the account: from this moment it cannot sign in and every token it
-    /// holds is dead; a purge job then removes every row it had. Its email is
-    /// released at once, so the person may start afresh.
+    /// Deletes the account on `conn`: from this moment it cannot sign in and
+    /// every token it holds is dead. Its email is released at once, so the person
+    /// may start afresh. A step of the use case `Services::delete_account`, which
+    /// re-authenticates first and enqueues the purge of every row once committed.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
-    pub async fn delete(
-        &self,
-        who: &Authenticated,
-        proof: ReauthProof,
-        client_address: &str,
-    ) -> Result<(), AccountError> {
-        self.reauthenticate(who, proof, client_address).await?;
+    pub async fn mark_deleted(&self, conn: &impl ConnectionTrait, who: &Authenticated) -> Result<(), AccountError> {
         let now = self.clock.now_ms();
         let user_id = who.user.id;
-        let txn = self.db.begin().await?;
         User::update_many()
             .col_expr(user::Column::DeletedAt, Expr::value(now))
             .col_expr(user::Column::UpdatedAt, Expr::value(now))
             .col_expr(user::Column::Email, Expr::value(format!("deleted-{user_id}@deleted.invalid")))
             .col_expr(user::Column::PasswordHash, Expr::value(String::new()))
             .filter(user::Column::Id.eq(user_id))
-            .exec(&txn)
+            .exec(conn)
             .await?;
-        revoke_sessions(&txn, session::Column::UserId.eq(user_id), now).await?;
-        throttle::clear(&txn, &throttle::account_key(&who.user.email)).await?;
-        txn.commit().await?;
-        // Should enqueueing fail, the worker's sweep of deleted accounts purges it.
+        revoke_sessions(conn, session::Column::UserId.eq(user_id), now).await?;
+        throttle::clear(conn, &throttle::account_key(&who.user.email)).await?;
+        Ok(())
+    }
+
+    /// Queues the purge of a deleted account's rows. Should enqueueing fail, the
+    /// worker's sweep of deleted accounts purges it.
+    pub async fn enqueue_purge(&self, user_id: Uuid) {
         if let Err(error) = self.queue.enqueue(Job::PurgeAccount { user_id }).await {
             tracing::error!(%error, "could not enqueue the purge; the sweep will purge the account");
         }
-        tracing::info!("account deleted; purge enqueued");
-        Ok(())
     }
 
     async fn start_session(
@@ -422,10 +436,7 @@ impl Accounts {
         }
         .insert(db)
         .await?;
-        let access_token = self
-            .keys
-            .issue(user_id, session_id, now.div_euclid(1000))
-            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let access_token = self.keys.issue(user_id, session_id, now.div_euclid(1000))?;
         Ok(IssuedTokens { access_token, refresh_token, expires_in_secs: ACCESS_TOKEN_TTL.num_seconds() })
     }
 }

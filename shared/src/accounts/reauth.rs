@@ -77,9 +77,7 @@ impl Accounts {
                 let account_key = throttle::account_key(&who.user.email);
                 let address_key = throttle::address_key(client_address);
                 self.count_attempt(&account_key, &address_key, now).await?;
-                let ok = password::verify(&given, Some(&who.user.password_hash))
-                    .await
-                    .map_err(|e| AccountError::Internal(e.to_string()))?;
+                let ok = password::verify(&given, Some(&who.user.password_hash)).await?;
                 if !ok {
                     tracing::info!("re-authentication refused");
                     return Err(AccountError::ReauthenticationRequired);
@@ -100,10 +98,7 @@ impl Accounts {
         client_address: &str,
     ) -> Result<ReauthToken, AccountError> {
         self.reauthenticate(who, ReauthProof::Password(password), client_address).await?;
-        let token = self
-            .keys
-            .issue_reauth(who.user.id, who.session_id, self.clock.now().timestamp())
-            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let token = self.keys.issue_reauth(who.user.id, who.session_id, self.clock.now().timestamp())?;
         Ok(ReauthToken { token, expires_in_secs: REAUTH_TOKEN_TTL.num_seconds() })
     }
 

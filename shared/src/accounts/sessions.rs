@@ -119,7 +119,7 @@ impl Accounts {
         self.reauthenticate(who, proof, client_address).await?;
         let new_password =
             Password::parse(new_password).map_err(|message| ValidationErrors::single("new_password", message))?;
-        let hash = password::hash(&new_password).await.map_err(|e| AccountError::Internal(e.to_string()))?;
+        let hash = password::hash(&new_password).await?;
         let now = self.clock.now_ms();
         let txn = self.db.begin().await?;
         user::ActiveModel {

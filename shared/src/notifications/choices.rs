@@ -227,12 +227,19 @@ impl NotificationSettings {
     }
 
     /// Sets `descriptive` alone (the profile's deprecated
-    /// `descriptive_notifications`).
+    /// `descriptive_notifications`), on `conn`: a step of the use case
+    /// `Services::update_profile`. Choices that no longer parse refuse it, and
+    /// the whole profile change with it.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn set_descriptive(&self, user_id: Uuid, descriptive: bool) -> Result<(), ChoicesError> {
-        let current = load(&self.db, user_id).await??;
+    pub async fn set_descriptive(
+        &self,
+        conn: &impl ConnectionTrait,
+        user_id: Uuid,
+        descriptive: bool,
+    ) -> Result<(), ChoicesError> {
+        let current = load(conn, user_id).await??;
         if current.descriptive != descriptive {
-            save(&self.db, user_id, &NotificationChoices { descriptive, ..current }, self.reminders.now_ms()).await?;
+            save(conn, user_id, &NotificationChoices { descriptive, ..current }, self.reminders.now_ms()).await?;
         }
         Ok(())
     }

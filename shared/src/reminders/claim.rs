@@ -63,7 +63,7 @@ impl Reminders {
     /// updates, and a dispatch of 100,000 took 5.5–5.9 s instead of 4.8–5.0 s
     /// (benches/reminders.rs, same machine and day).
     #[tracing::instrument(skip_all, fields(batch))]
-    pub async fn claim_due_in(
+    pub async fn claim_due(
         &self,
         txn: &DatabaseTransaction,
         now: DateTime<Utc>,

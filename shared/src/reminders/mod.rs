@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
+    TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -69,7 +70,7 @@ pub struct ReminderView {
 }
 
 /// A reminder claimed by the dispatcher and recorded as sent: its pushes must be
-/// queued before the claim's transaction commits (see [`Reminders::claim_due_in`]).
+/// queued before the claim's transaction commits (see [`Reminders::claim_due`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueReminder {
     pub delivery_id: Uuid,
@@ -86,6 +87,7 @@ pub struct DueReminder {
 pub struct Reminders {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
+    enrollments: Enrollments,
 }
 
 impl std::fmt::Debug for Reminders {
@@ -141,7 +143,8 @@ struct Change {
 
 impl Reminders {
     pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        let enrollments = Enrollments::new(db.clone(), clock.clone());
+        Self { db, clock, enrollments }
     }
 
     /// The person's settings (the defaults when none are stored) and next reminder.
@@ -151,7 +154,7 @@ impl Reminders {
         let plan = plan_of(user_id, row.as_ref())?;
         let next_reminder_at = match row {
             Some(row) => row.next_slot_at.map(ms_to_time),
-            None => self.recompute(user_id).await?,
+            None => self.recompute(&self.db, user_id).await?,
         };
         Ok(ReminderView { settings: ReminderSettings::from_parts(&plan, &choices), next_reminder_at })
     }
@@ -179,7 +182,7 @@ impl Reminders {
         let updated = settings.onto(&current);
         let choices = (updated != current || names_every_choice).then_some(updated);
         let next_reminder_at =
-            self.store(user_id, Change { plan: Some(settings.plan()), choices, ..Change::default() }).await?;
+            self.store(&self.db, user_id, Change { plan: Some(settings.plan()), choices, ..Change::default() }).await?;
         Ok(ReminderView { settings, next_reminder_at })
     }
 
@@ -187,53 +190,64 @@ impl Reminders {
     /// reminder (on/off, quiet hours and the pause move it), in one transaction.
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn put_choices(&self, user_id: Uuid, choices: NotificationChoices) -> Result<(), DbErr> {
-        self.store(user_id, Change { choices: Some(choices), ..Change::default() }).await?;
+        self.store(&self.db, user_id, Change { choices: Some(choices), ..Change::default() }).await?;
         Ok(())
     }
 
     /// Recomputes the next reminder from the stored settings, the enrollment's pace
-    /// and pause, and the time zone. Call after any of them changes.
+    /// and pause, and the time zone, on `conn`: the step that follows any change
+    /// of them, inside that change's transaction.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn recompute(&self, user_id: Uuid) -> Result<Option<DateTime<Utc>>, DbErr> {
-        self.store(user_id, Change::default()).await
+    pub async fn recompute<C>(&self, conn: &C, user_id: Uuid) -> Result<Option<DateTime<Utc>>, DbErr>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        self.store(conn, user_id, Change::default()).await
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
-    /// The person opened a reminder: it was answered, so spacing returns to normal.
+    /// The person opened a reminder: it was answered, so spacing returns to
+    /// normal. The mark and the new spacing are one transaction.
     #[tracing::instrument(skip_all, fields(%user_id, %delivery_id))]
     pub async fn opened(&self, user_id: Uuid, delivery_id: Uuid) -> Result<(), ReminderError> {
+        let txn = self.db.begin().await?;
         let delivery = ReminderDelivery::find_by_id(delivery_id)
             .filter(reminder_delivery::Column::UserId.eq(user_id))
-            .one(&self.db)
+            .one(&txn)
             .await?
             .ok_or(ReminderError::NotFound)?;
         if delivery.opened_at.is_none() {
             ReminderDelivery::update_many()
                 .col_expr(reminder_delivery::Column::OpenedAt, Expr::value(self.clock.now_ms()))
                 .filter(reminder_delivery::Column::Id.eq(delivery_id))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
         }
-        self.store(user_id, Change { unanswered: Some(0), ..Change::default() }).await?;
+        self.store(&txn, user_id, Change { unanswered: Some(0), ..Change::default() }).await?;
+        txn.commit().await?;
         Ok(())
     }
 
     /// The person checked in, which answers any reminder: spacing returns to
     /// normal at once, rather than at the next claim. Nothing to do (one read)
-    /// without a schedule or with nothing unanswered.
+    /// without a schedule or with nothing unanswered. On `conn`: a step of the
+    /// use case `Services::push_changes`, in the push's transaction.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn checked_in(&self, user_id: Uuid) -> Result<(), DbErr> {
+    pub async fn checked_in<C>(&self, conn: &C, user_id: Uuid) -> Result<(), DbErr>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         let unanswered = ReminderSchedule::find_by_id(user_id)
             .select_only()
             .column(reminder_schedule::Column::Unanswered)
             .into_tuple::<i32>()
-            .one(&self.db)
+            .one(conn)
             .await?;
         if unanswered.is_some_and(|n| n > 0) {
-            self.store(user_id, Change { unanswered: Some(0), ..Change::default() }).await?;
+            self.store(conn, user_id, Change { unanswered: Some(0), ..Change::default() }).await?;
         }
         Ok(())
     }
@@ -241,9 +255,13 @@ impl Reminders {
     /// Writes the plan, the choices and/or the unanswered count (when given) and
     /// the next slot they give, under the schedule row's lock so a dispatcher's
     /// move is not lost. Stored settings that no longer parse give no next slot
-    /// (fail closed) and are kept as they are for the person to replace.
-    async fn store(&self, user_id: Uuid, change: Change) -> Result<Option<DateTime<Utc>>, DbErr> {
-        let txn = self.db.begin().await?;
+    /// (fail closed) and are kept as they are for the person to replace. Within a
+    /// caller's transaction, `begin` is a savepoint.
+    async fn store<C>(&self, conn: &C, user_id: Uuid, change: Change) -> Result<Option<DateTime<Utc>>, DbErr>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let txn = conn.begin().await?;
         let row = ReminderSchedule::find_by_id(user_id).lock_exclusive().one(&txn).await?;
         if let Some(choices) = &change.choices {
             choices::save(&txn, user_id, choices, self.clock.now_ms()).await?;
@@ -372,7 +390,7 @@ impl Reminders {
 
     async fn todays_suggestion(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Option<String> {
         let user = User::find_by_id(user_id).one(conn).await.ok().flatten()?;
-        let today = Enrollments::new(self.db.clone(), self.clock.clone()).today_on(conn, &user).await.ok()?;
+        let today = self.enrollments.today(conn, &user).await.ok()?;
         today.plan.exercise.map(|(_, exercise)| exercise.title.clone())
     }
 }

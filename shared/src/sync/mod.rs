@@ -29,7 +29,7 @@ pub use rotate::rotate_keys;
 
 use std::{collections::HashSet, sync::Arc};
 
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionSession, TransactionTrait};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -344,13 +344,23 @@ impl SyncService {
         Ok(Value::Object(object))
     }
 
-    /// Applies a push: everything or nothing. Returns the version it was stored
-    /// at and the tables it wrote records to.
+    /// Applies a push on `conn`: everything or nothing. Returns the version it was
+    /// stored at and the tables it wrote records to. A step of the use case
+    /// `Services::push_changes`; within its transaction, `begin` is a savepoint.
     #[tracing::instrument(skip_all, fields(%user_id))]
-    pub async fn push(&self, user_id: Uuid, last_pulled_at: Option<i64>, body: &Value) -> Result<Pushed, SyncError> {
+    pub async fn push<C>(
+        &self,
+        conn: &C,
+        user_id: Uuid,
+        last_pulled_at: Option<i64>,
+        body: &Value,
+    ) -> Result<Pushed, SyncError>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         let changes = parse_changes(body)?;
         let since = last_pulled_at.unwrap_or(0);
-        let txn = self.db.begin().await?;
+        let txn = conn.begin().await?;
         let version = store::next_version(&txn, user_id, self.clock.now_ms()).await?;
 
         let mut conflicts = Vec::new();

@@ -1,11 +1,11 @@
 //! The reminder dispatcher: claims due reminders in batches and queues one push
 //! per device, each batch in one transaction. Several workers may run it at once;
-//! each reminder still goes out once (see `Reminders::claim_due_in`), and one
+//! each reminder still goes out once (see `Reminders::claim_due`), and one
 //! whose worker died before its claim committed is claimed again by a later run.
 
 use attune_shared::{
     jobs::{Job, UniqueJob},
-    reminders::{DueReminder, Reminders},
+    reminders::DueReminder,
 };
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
@@ -62,8 +62,8 @@ pub async fn claim_and_queue_in(
     now: DateTime<Utc>,
     batch: u64,
 ) -> anyhow::Result<usize> {
-    let reminders = Reminders::new(deps.db.clone(), deps.clock.clone());
-    let due = reminders.claim_due_in(txn, now, batch).await?;
+    let reminders = &deps.reminders;
+    let due = reminders.claim_due(txn, now, batch).await?;
     if due.is_empty() {
         return Ok(0);
     }

@@ -28,7 +28,7 @@ const ANNOUNCE_BATCH: usize = 500;
 /// that stopped before announcing). Returns how many it stored.
 #[tracing::instrument(skip_all)]
 pub async fn run(deps: &WorkerDeps, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let reflections = Reflections::new(deps.db.clone(), deps.clock.clone());
+    let reflections = &deps.reflections;
     loop {
         let taken = reflections.take_over_unannounced(now, ANNOUNCE_BATCH as u64).await?;
         if taken.is_empty() {
@@ -38,14 +38,14 @@ pub async fn run(deps: &WorkerDeps, now: DateTime<Utc>) -> anyhow::Result<usize>
             taken = taken.len(),
             "announcing reflections deferred past quiet hours or left by a stopped worker"
         );
-        announce(deps, &reflections, &taken, now).await?;
+        announce(deps, reflections, &taken, now).await?;
         if taken.len() < ANNOUNCE_BATCH {
             break;
         }
     }
     let stored = reflections.make_due(now).await?;
     for batch in stored.chunks(ANNOUNCE_BATCH) {
-        announce(deps, &reflections, batch, now).await?;
+        announce(deps, reflections, batch, now).await?;
     }
     if !stored.is_empty() {
         metrics::counter!("attune_reflections_stored_total").increment(stored.len() as u64);

@@ -1,0 +1,108 @@
+//! The one place the services are built from settings. The API, the worker and
+//! the test harness all start from [`Services::connect`], so a new service is
+//! wired once. The use cases that span services are methods of [`Services`] in
+//! `usecases`: each runs in one transaction.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    Clock,
+    accounts::Accounts,
+    config::Settings,
+    crypto::DataCipher,
+    db,
+    enrollment::Enrollments,
+    jobs::JobQueue,
+    notifications::{Notifications, choices::NotificationSettings},
+    push::PushPolicy,
+    reflections::Reflections,
+    reminders::Reminders,
+    secrets::Secrets,
+    sync::SyncService,
+};
+
+/// Whether [`Services::connect`] applies pending migrations first (embedded
+/// mode and tests do; a scaled install runs `attune-api migrate` as its own step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrate {
+    Yes,
+    No,
+}
+
+/// Every service over one database connection, one queue and one clock.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub queue: JobQueue,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: Secrets,
+    pub accounts: Accounts,
+    pub sync: SyncService,
+    pub enrollments: Enrollments,
+    pub notifications: Notifications,
+    pub reminders: Reminders,
+    pub notification_settings: NotificationSettings,
+    pub reflections: Reflections,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("queue", &self.queue).finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Resolves the secrets, opens the database (migrating it when asked) and the
+    /// job queue, and builds every service.
+    pub async fn connect(settings: &Settings, clock: Arc<dyn Clock>, migrate: Migrate) -> anyhow::Result<Self> {
+        let secrets = Secrets::resolve(settings)?;
+        // Broken program content is a clear start-up error, never a failure mid-request.
+        crate::content::catalog().map_err(|e| anyhow::anyhow!("program content: {e}"))?;
+        let db = db::connect(&settings.database_url())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+        if migrate == Migrate::Yes {
+            db::migrate(&db).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+        }
+        let queue = JobQueue::connect(settings).await?;
+        Ok(Self::new(settings, db, queue, secrets, clock))
+    }
+
+    /// Builds every service over connections already open.
+    pub fn new(
+        settings: &Settings,
+        db: DatabaseConnection,
+        queue: JobQueue,
+        secrets: Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let sync = SyncService::new(
+            db.clone(),
+            DataCipher::new(secrets.data_keys.clone()),
+            clock.clone(),
+            settings.tombstone_retention_days,
+        );
+        let notifications =
+            Notifications::new(db.clone(), clock.clone(), PushPolicy::from_settings(settings), queue.clone());
+        let accounts = Accounts::new(db.clone(), clock.clone(), &secrets, queue.clone());
+        let enrollments = Enrollments::new(db.clone(), clock.clone());
+        let reminders = Reminders::new(db.clone(), clock.clone());
+        let reflections = Reflections::new(db.clone(), clock.clone());
+        let notification_settings = NotificationSettings::new(db.clone(), reminders.clone());
+        Self {
+            db,
+            queue,
+            clock,
+            secrets,
+            accounts,
+            sync,
+            enrollments,
+            notifications,
+            reminders,
+            notification_settings,
+            reflections,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The use cases that change more than one service's data. Each is one method of
+//! [`Services`] that opens one transaction, runs its steps on it (service
+//! methods that take the connection they run on) and commits: should any step
+//! fail, nothing of the others remains. Handlers, the CLI and the worker call
+//! these, never the steps one after another.
+//!
+//! What must happen before the transaction (re-authentication, which counts a
+//! wrong password even when nothing changes) or after it (enqueueing on a queue
+//! that is not the database) is said at each.
+
+use sea_orm::{DbErr, TransactionTrait};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    accounts::{AccountError, Authenticated, ProfilePatch, ReauthProof},
+    enrollment::{Current, EnrollmentError, EnrollmentPatch},
+    entities::user,
+    notifications::choices::ChoicesError,
+    services::Services,
+    sync::{Pushed, SyncError},
+};
+
+/// Why a profile change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The deprecated `descriptive_notifications` could not be applied.
+    #[error(transparent)]
+    Choices(#[from] ChoicesError),
+}
+
+impl From<DbErr> for ProfileError {
+    fn from(error: DbErr) -> Self {
+        Self::Account(AccountError::Database(error))
+    }
+}
+
+/// A changed profile.
+#[derive(Debug, Clone)]
+pub struct ProfileUpdate {
+    pub patch: ProfilePatch,
+    /// The deprecated alias of the notification choice `descriptive`.
+    pub descriptive: Option<bool>,
+}
+
+impl Services {
+    /// Enrolls at step 1 and schedules the first reminder.
+    pub async fn enroll(
+        &self,
+        user_id: Uuid,
+        program: &str,
+        mode: &str,
+        pace: &str,
+    ) -> Result<Current, EnrollmentError> {
+        let txn = self.db.begin().await?;
+        let current = self.enrollments.enroll(&txn, user_id, program, mode, pace).await?;
+        self.reminders.recompute(&txn, user_id).await?;
+        txn.commit().await?;
+        Ok(current)
+    }
+
+    /// Changes pace or mode, pauses or resumes, and moves the next reminder to
+    /// match (pace and the pause decide when reminders fall).
+    pub async fn update_enrollment(&self, user_id: Uuid, patch: EnrollmentPatch) -> Result<Current, EnrollmentError> {
+        let txn = self.db.begin().await?;
+        let current = self.enrollments.update(&txn, user_id, patch).await?;
+        self.reminders.recompute(&txn, user_id).await?;
+        txn.commit().await?;
+        Ok(current)
+    }
+
+    /// Changes the profile; a new time zone moves the next reminder (reminders
+    /// fall at local times). A new email is re-authenticated before the
+    /// transaction opens.
+    pub async fn update_profile(
+        &self,
+        who: &Authenticated,
+        update: ProfileUpdate,
+        proof: ReauthProof,
+        client_address: &str,
+    ) -> Result<user::Model, ProfileError> {
+        let change = self.accounts.check_profile_change(who, update.patch, proof, client_address).await?;
+        let txn = self.db.begin().await?;
+        let user = self.accounts.save_profile(&txn, change).await?;
+        if let Some(descriptive) = update.descriptive {
+            self.notification_settings.set_descriptive(&txn, user.id, descriptive).await?;
+        }
+        if user.timezone != who.user.timezone {
+            self.reminders.recompute(&txn, user.id).await?;
+        }
+        txn.commit().await?;
+        Ok(user)
+    }
+
+    /// Applies a sync push; a check-in in it answers any reminder, so spacing
+    /// returns to normal at once.
+    pub async fn push_changes(
+        &self,
+        user_id: Uuid,
+        last_pulled_at: Option<i64>,
+        body: &Value,
+    ) -> Result<Pushed, SyncError> {
+        let txn = self.db.begin().await?;
+        let pushed = self.sync.push(&txn, user_id, last_pulled_at, body).await?;
+        if pushed.wrote("checkins") {
+            self.reminders.checked_in(&txn, user_id).await?;
+        }
+        txn.commit().await?;
+        Ok(pushed)
+    }
+
+    /// Deletes the account: re-authenticated first; then, in one transaction, the
+    /// account is closed (no sign-in, every token dead, the email released) and
+    /// its reminders stop. Once committed, the purge of every row it had is
+    /// queued (the worker's sweep catches a purge that could not be queued).
+    pub async fn delete_account(
+        &self,
+        who: &Authenticated,
+        proof: ReauthProof,
+        client_address: &str,
+    ) -> Result<(), AccountError> {
+        self.accounts.reauthenticate(who, proof, client_address).await?;
+        let txn = self.db.begin().await?;
+        self.accounts.mark_deleted(&txn, who).await?;
+        self.reminders.recompute(&txn, who.user.id).await?;
+        txn.commit().await?;
+        self.accounts.enqueue_purge(who.user.id).await;
+        tracing::info!(user_id = %who.user.id, "account deleted; purge queued");
+        Ok(())
+    }
+}
