@@ -285,6 +285,40 @@ impl TestApp {
         self.db.execute_raw(statement).await.expect(sql).rows_affected()
     }
 
+    /// Makes every `op` (`INSERT`, `UPDATE` or `DELETE`) on `table` fail inside the
+    /// database, as a full disk or a lost connection would fail that one step:
+    /// for proving that a use case whose later step fails leaves nothing of its
+    /// earlier steps. [`TestApp::allow_writes`] undoes it.
+    pub async fn fail_writes(&self, table: &str, op: &str) {
+        let trigger = format!("attune_test_fail_{table}_{}", op.to_lowercase());
+        let statements = match self.backend {
+            Backend::Sqlite => vec![format!(
+                "CREATE TRIGGER {trigger} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            )],
+            Backend::Postgres => vec![
+                "CREATE OR REPLACE FUNCTION attune_test_fail() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+                    .to_owned(),
+                format!(
+                    "CREATE TRIGGER {trigger} BEFORE {op} ON {table} FOR EACH ROW EXECUTE FUNCTION attune_test_fail()"
+                ),
+            ],
+        };
+        for statement in statements {
+            self.db.execute_unprepared(&statement).await.expect("create the failing trigger");
+        }
+    }
+
+    /// Undoes [`TestApp::fail_writes`].
+    pub async fn allow_writes(&self, table: &str, op: &str) {
+        let trigger = format!("attune_test_fail_{table}_{}", op.to_lowercase());
+        let statement = match self.backend {
+            Backend::Sqlite => format!("DROP TRIGGER {trigger}"),
+            Backend::Postgres => format!("DROP TRIGGER {trigger} ON {table}"),
+        };
+        self.db.execute_unprepared(&statement).await.expect("drop the failing trigger");
+    }
+
     /// `POST /v1/sync` as `user`; returns the raw response.
     pub async fn push(&self, user: &TestUser, last_pulled_at: Option<i64>, changes: Value) -> Response {
         let since = last_pulled_at.map_or_else(|| "null".to_owned(), |t| t.to_string());
@@ -309,18 +343,16 @@ impl TestApp {
         )
     }
 
-    /// What a separate worker process would have: its own services over the app's
-    /// database and job queue, with the app's keys and clock, built as
-    /// `attune-worker` builds them (for running worker jobs by hand, one or
-    /// several at once).
+    /// What a worker would have: services built as `attune-worker` builds them,
+    /// over the harness's database handle (on SQLite one connection per database,
+    /// as in one process: two would fail each other's lock upgrades), its own
+    /// job-queue connection, the app's keys and clock (for running worker jobs by
+    /// hand, one or several at once).
     pub async fn worker_deps(&self) -> attune_worker::WorkerDeps {
-        let services = attune_shared::services::Services::connect(
-            &self.settings,
-            Arc::new(self.clock.clone()),
-            attune_shared::services::Migrate::No,
-        )
-        .await
-        .expect("worker services");
+        let secrets = attune_shared::secrets::Secrets::resolve(&self.settings).expect("test secrets");
+        let queue = attune_shared::jobs::JobQueue::connect(&self.settings).await.expect("job queue");
+        let clock = Arc::new(self.clock.clone());
+        let services = attune_shared::services::Services::new(&self.settings, self.db.clone(), queue, secrets, clock);
         attune_worker::WorkerDeps::new(services, &self.settings).expect("worker deps")
     }
 

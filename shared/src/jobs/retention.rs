@@ -27,10 +27,9 @@ use super::{IDEMPOTENCY_TTL, JobQueue, QueueBackend, QueueError};
 /// in steps no larger than ten minutes' worth of jobs.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
-/// Set members examined per Redis script call (an `SSCAN` hint): 5–10 µs of
-/// Redis time each (`--bench queue`: median call 0.77–0.93 ms, longest 3.1 ms,
-/// or 10.5 ms on a loaded machine; 250 a call had a 20 ms outlier), so the
-/// sweep of a day's jobs interleaves with the workers' own commands.
+/// Set members examined per Redis script call (an `SSCAN` hint): small enough
+/// that each call is short and the sweep of a day's jobs interleaves with the
+/// workers' own commands (figures: README, Performance, "Queue retention").
 const REDIS_SWEEP_BATCH: usize = 100;
 /// Rows deleted per SQLite statement: a short write lock each.
 const SQLITE_SWEEP_BATCH: usize = 500;

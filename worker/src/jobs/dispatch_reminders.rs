@@ -18,8 +18,8 @@ pub const BATCH: u64 = 5_000;
 
 /// Claim-and-queue loops run at once. Each claim skips rows another holds, so
 /// lanes never share a reminder; while one waits on a statement or on the queue,
-/// the others keep the database busy. Four measured best for 100,000 reminders
-/// (benches/reminders.rs). SQLite serialises them, which is harmless.
+/// the others keep the database busy. Four was the best count measured (README,
+/// Performance, "Reminder dispatch"). SQLite serialises them, which is harmless.
 const LANES: usize = 4;
 
 /// Sends every reminder due at `now`, `batch` at a time; returns how many were queued.
