@@ -3,6 +3,8 @@
 //! succeeds (no half-done state answering "already enrolled"). The failure is
 //! made inside the database (`TestApp::fail_writes`), on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "integration tests")]
+
 use attune_shared::Clock;
 use attune_tests::{PASSWORD, TestApp, TestUser, expect_problem, read};
 use reqwest::{Method, StatusCode};
