@@ -50,10 +50,17 @@ pub struct UniqueJob {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("job queue unavailable: {0}")]
-    Unavailable(String),
+    #[error("job queue unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("job queue settings: {0}")]
     Misconfigured(String),
+}
+
+impl QueueError {
+    /// The queue could not be reached or refused the command: `cause` kept as the source.
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(cause.into())
+    }
 }
 
 /// Jobs not yet finished, by state (the `attune_queue_depth{state}` gauge).
@@ -153,12 +160,11 @@ impl JobQueue {
     /// Connects to the queue the settings name and prepares it.
     pub async fn connect(settings: &Settings) -> Result<Self, QueueError> {
         let queue_name = format!("{}:jobs", settings.queue_namespace);
-        let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
         let (heartbeat, missed_heartbeats) = settings.worker_liveness().map_err(QueueError::Misconfigured)?;
         let retention = settings.queue_retention();
         match &settings.redis_url {
             Some(url) => {
-                let conn = apalis_redis::connect(url.expose()).await.map_err(|e| unavailable(&e))?;
+                let conn = apalis_redis::connect(url.expose()).await.map_err(QueueError::unavailable)?;
                 let config = apalis_redis::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(heartbeat)
@@ -171,16 +177,18 @@ impl JobQueue {
                 })
             }
             None => {
-                std::fs::create_dir_all(&settings.data_dir).map_err(|e| unavailable(&e))?;
-                let options: apalis_sqlite::SqliteConnectOptions =
-                    settings.queue_database_url().parse().map_err(|e: apalis_sqlite::SqlxError| unavailable(&e))?;
+                std::fs::create_dir_all(&settings.data_dir).map_err(QueueError::unavailable)?;
+                let options: apalis_sqlite::SqliteConnectOptions = settings
+                    .queue_database_url()
+                    .parse()
+                    .map_err(|e: apalis_sqlite::SqlxError| QueueError::unavailable(e))?;
                 let options = options.busy_timeout(Duration::from_secs(5)).create_if_missing(true);
                 let pool = apalis_sqlite::SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(options)
                     .await
-                    .map_err(|e| unavailable(&e))?;
-                setup_sqlite(&pool).await.map_err(|e| unavailable(&e))?;
+                    .map_err(QueueError::unavailable)?;
+                setup_sqlite(&pool).await.map_err(QueueError::unavailable)?;
                 let config = apalis_sqlite::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(heartbeat)
@@ -195,11 +203,10 @@ impl JobQueue {
     }
 
     pub async fn enqueue(&self, job: Job) -> Result<(), QueueError> {
-        let result = match self.backend.clone() {
-            QueueBackend::Redis(mut storage) => storage.push(job).await.map_err(|e| e.to_string()),
-            QueueBackend::Sqlite(mut storage) => storage.push(job).await.map_err(|e| e.to_string()),
-        };
-        result.map_err(QueueError::Unavailable)
+        match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => storage.push(job).await.map_err(QueueError::unavailable),
+            QueueBackend::Sqlite(mut storage) => storage.push(job).await.map_err(QueueError::unavailable),
+        }
     }
 
     /// Enqueues `jobs` in bulk, each under its key: a job whose key was enqueued
@@ -226,18 +233,17 @@ impl JobQueue {
     }
 
     async fn push_chunk(&self, chunk: Vec<UniqueJob>) -> Result<(), QueueError> {
-        let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
         let tasks: Vec<_> = chunk
             .into_iter()
             .map(|UniqueJob { key, job }| TaskBuilder::new(job).idempotency_key(key).build())
             .collect();
         match self.backend.clone() {
             QueueBackend::Redis(mut storage) => {
-                storage.push_all(stream::iter(tasks)).await.map_err(|e| unavailable(&e))?;
-                promote_due(&mut storage).await.map_err(|e| unavailable(&e))
+                storage.push_all(stream::iter(tasks)).await.map_err(QueueError::unavailable)?;
+                promote_due(&mut storage).await.map_err(QueueError::unavailable)
             }
             QueueBackend::Sqlite(mut storage) => {
-                storage.push_all(stream::iter(tasks)).await.map_err(|e| unavailable(&e))
+                storage.push_all(stream::iter(tasks)).await.map_err(QueueError::unavailable)
             }
         }
     }
@@ -245,11 +251,10 @@ impl JobQueue {
     /// Enqueues `job` to run no sooner than `delay` from now (queue time).
     pub async fn enqueue_after(&self, job: Job, delay: Duration) -> Result<(), QueueError> {
         let task = TaskBuilder::new(job).run_after(delay).build();
-        let result = match self.backend.clone() {
-            QueueBackend::Redis(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
-            QueueBackend::Sqlite(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
-        };
-        result.map_err(QueueError::Unavailable)
+        match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => storage.push_task(task).await.map_err(QueueError::unavailable),
+            QueueBackend::Sqlite(mut storage) => storage.push_task(task).await.map_err(QueueError::unavailable),
+        }
     }
 
     /// How long finished jobs are kept before [`JobQueue::sweep_finished`] deletes them.
@@ -261,7 +266,6 @@ impl JobQueue {
     /// tests' "drained". Due or later is judged by queue time (the system clock
     /// apalis schedules by), not the app's clock.
     pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
         let now = queue_time();
         match self.backend.clone() {
             QueueBackend::Redis(mut storage) => {
@@ -279,13 +283,13 @@ impl JobQueue {
                     .arg("+inf")
                     .query_async(storage.get_connection())
                     .await
-                    .map_err(|e| unavailable(&e))?;
+                    .map_err(QueueError::unavailable)?;
                 let running: u64 = RUNNING_JOBS
                     .key(config.workers_set())
                     .key(config.inflight_jobs_set())
                     .invoke_async(storage.get_connection())
                     .await
-                    .map_err(|e| unavailable(&e))?;
+                    .map_err(QueueError::unavailable)?;
                 Ok(QueueDepth { pending: pending + due, running, scheduled })
             }
             QueueBackend::Sqlite(storage) => {
@@ -304,7 +308,7 @@ impl JobQueue {
                 .bind(i64::try_from(now).unwrap_or(i64::MAX))
                 .fetch_one(storage.pool())
                 .await
-                .map_err(|e| unavailable(&e))?;
+                .map_err(QueueError::unavailable)?;
                 let count = |n: i64| n.max(0) as u64;
                 Ok(QueueDepth { pending: count(pending), running: count(running), scheduled: count(scheduled) })
             }
@@ -316,11 +320,7 @@ impl JobQueue {
         match self.backend.clone() {
             QueueBackend::Redis(mut storage) => {
                 let conn = storage.get_connection();
-                redis::cmd("PING")
-                    .query_async::<String>(conn)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| QueueError::Unavailable(e.to_string()))
+                redis::cmd("PING").query_async::<String>(conn).await.map(|_| ()).map_err(QueueError::unavailable)
             }
             QueueBackend::Sqlite(storage) => ping_sqlite(storage.pool()).await,
         }
@@ -387,7 +387,7 @@ fn is_busy(error: &apalis_sqlite::Error) -> bool {
 }
 
 async fn ping_sqlite(pool: &SqlitePool) -> Result<(), QueueError> {
-    apalis_sqlite::SqlitePool::acquire(pool).await.map(|_| ()).map_err(|e| QueueError::Unavailable(e.to_string()))
+    apalis_sqlite::SqlitePool::acquire(pool).await.map(|_| ()).map_err(QueueError::unavailable)
 }
 
 #[cfg(test)]

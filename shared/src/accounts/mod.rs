@@ -393,7 +393,8 @@ impl Accounts {
     /// worker's sweep of deleted accounts purges it.
     pub async fn enqueue_purge(&self, user_id: Uuid) {
         if let Err(error) = self.queue.enqueue(Job::PurgeAccount { user_id }).await {
-            tracing::error!(%error, "could not enqueue the purge; the sweep will purge the account");
+            let error = anyhow::Error::from(error);
+            tracing::error!(error = %format!("{error:#}"), "could not enqueue the purge; the sweep will purge the account");
         }
     }
 

@@ -79,7 +79,6 @@ impl JobQueue {
     /// once: each batch is atomic, and a job deleted by one is skipped by another.
     #[tracing::instrument(skip_all, fields(retention_secs = self.retention.as_secs()))]
     pub async fn sweep_finished(&self, now: DateTime<Utc>) -> Result<u64, QueueError> {
-        let unavailable = |e: &dyn std::fmt::Display| QueueError::Unavailable(e.to_string());
         let retention = i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX);
         let cutoff = now.timestamp().saturating_sub(retention);
         let deleted = match self.backend.clone() {
@@ -98,7 +97,7 @@ impl JobQueue {
                             .arg(cutoff)
                             .invoke_async(storage.get_connection())
                             .await
-                            .map_err(|e| unavailable(&e))?;
+                            .map_err(QueueError::unavailable)?;
                         deleted += n;
                         if next == "0" {
                             break;
@@ -120,7 +119,7 @@ impl JobQueue {
                         .bind(i64::try_from(SQLITE_SWEEP_BATCH).unwrap_or(i64::MAX))
                         .execute(storage.pool())
                         .await
-                        .map_err(|e| unavailable(&e))?
+                        .map_err(QueueError::unavailable)?
                         .rows_affected();
                     deleted += done;
                     if done < SQLITE_SWEEP_BATCH as u64 {

@@ -13,7 +13,7 @@ use crate::WorkerDeps;
 
 pub(crate) async fn handle(job: Job, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {
     run(&deps, job).await.map_err(|e| {
-        tracing::error!(error = %e, "job failed; it will be retried");
+        tracing::error!(error = %format!("{e:#}"), "job failed; it will be retried");
         e.into()
     })
 }
