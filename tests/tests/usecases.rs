@@ -28,6 +28,10 @@ async fn current_enrollment(app: &TestApp, user: &TestUser) -> (StatusCode, Valu
     (status, body)
 }
 
+async fn patch(app: &TestApp, user: &TestUser, path: &str, body: &Value) -> reqwest::Response {
+    app.request(Method::PATCH, path).bearer_auth(&user.access_token).json(body).send().await.unwrap()
+}
+
 async fn me(app: &TestApp, user: &TestUser) -> (StatusCode, Value) {
     let (status, _, body) = read(app.get("/v1/me").bearer_auth(&user.access_token).send().await.unwrap()).await;
     (status, body)
@@ -65,26 +69,14 @@ async fn a_pace_change_or_pause_whose_reminders_cannot_move_changes_nothing() {
     let (_, before) = current_enrollment(&app, &user).await;
     app.fail_writes(SCHEDULES, "UPDATE").await;
     for change in [json!({"pace": "committed"}), json!({"paused": true})] {
-        let response = app
-            .request(Method::PATCH, "/v1/enrollments/current")
-            .bearer_auth(&user.access_token)
-            .json(&change)
-            .send()
-            .await
-            .unwrap();
+        let response = patch(&app, &user, "/v1/enrollments/current", &change).await;
         expect_problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
         assert_eq!(current_enrollment(&app, &user).await.1, before, "{change}: the enrollment is as it was");
     }
 
     app.allow_writes(SCHEDULES, "UPDATE").await;
-    let response = app
-        .request(Method::PATCH, "/v1/enrollments/current")
-        .bearer_auth(&user.access_token)
-        .json(&json!({"pace": "committed"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, body) = read(response).await;
+    let (status, _, body) =
+        read(patch(&app, &user, "/v1/enrollments/current", &json!({"pace": "committed"})).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["pace"], "committed");
     app.stop().await;
@@ -99,15 +91,11 @@ async fn a_time_zone_change_whose_reminders_cannot_move_leaves_the_profile_as_it
     app.fail_writes(SCHEDULES, "UPDATE").await;
     let change = json!({"timezone": "America/New_York", "display_name": "Someone new",
         "descriptive_notifications": true});
-    let response =
-        app.request(Method::PATCH, "/v1/me").bearer_auth(&user.access_token).json(&change).send().await.unwrap();
-    expect_problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
+    expect_problem(patch(&app, &user, "/v1/me", &change).await, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert_eq!(me(&app, &user).await.1, before, "neither the zone, the name nor the choice changed");
 
     app.allow_writes(SCHEDULES, "UPDATE").await;
-    let response =
-        app.request(Method::PATCH, "/v1/me").bearer_auth(&user.access_token).json(&change).send().await.unwrap();
-    let (status, _, body) = read(response).await;
+    let (status, _, body) = read(patch(&app, &user, "/v1/me", &change).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["timezone"], "America/New_York");
     assert_eq!(body["descriptive_notifications"], true);

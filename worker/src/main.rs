@@ -5,8 +5,10 @@ use std::sync::Arc;
 use attune_shared::{
     SystemClock,
     config::Settings,
+    db,
     domain::reflection::ReflectionWeek,
     jobs::JobQueue,
+    reflections::Reflections,
     services::{Migrate, Services},
     telemetry,
 };
@@ -61,8 +63,10 @@ async fn main() -> std::process::ExitCode {
 
 /// `attune-worker reflections --week YYYY-MM-DD`.
 async fn reflections(settings: Settings, week: ReflectionWeek) -> anyhow::Result<()> {
-    let services = Services::connect(&settings, Arc::new(SystemClock), Migrate::No).await?;
-    let done = services.reflections.recompute_week(week).await?;
+    // One service, no secrets and no queue: a one-off command must not generate
+    // development secrets or open the queue as a side effect.
+    let db = db::connect(&settings.database_url()).await?;
+    let done = Reflections::new(db, Arc::new(SystemClock)).recompute_week(week).await?;
     println!(
         "reflections for the week of {week}: {} created, {} updated, {} unchanged",
         done.created, done.updated, done.unchanged
