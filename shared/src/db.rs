@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use attune_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, Value};
 
 /// Opens the database. SQLite runs in WAL mode with foreign keys on and a busy
 /// timeout; sea-orm keeps a single SQLite connection, which serialises writers and
@@ -66,6 +66,97 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
+/// On PostgreSQL, has the rest of the transaction plan each statement for the
+/// tables as they are now (`on`), or go back to reusing plans; nothing on SQLite.
+/// A dispatch can grow `reminder_deliveries` by 100,000 rows in seconds, so a
+/// generic plan cached while it was small (a scan of the whole table for every
+/// person, say) turns quadratic. Index probes are costed as on cached data
+/// (`random_page_cost` 1.1): with the default 4, marking a few hundred deliveries
+/// by id scans the whole table. JIT stays off: a stale estimate can make it spend
+/// half a second compiling a statement that runs in milliseconds.
+pub async fn fresh_plans(txn: &impl ConnectionTrait, on: bool) -> Result<(), DbErr> {
+    if is_postgres(txn) {
+        let mode = if on { "force_custom_plan" } else { "auto" };
+        txn.execute_unprepared(&format!(
+            "SET LOCAL plan_cache_mode = {mode}; SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// A statement written once with numbered placeholders (`$1`, `$2`, …, a value
+/// may be used twice): PostgreSQL's own, and sqlx's SQLite driver binds `$N` as
+/// it binds `?N`, so the same text serves both.
+pub fn numbered(conn: &impl ConnectionTrait, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(conn.get_database_backend(), sql, values)
+}
+
+/// A raw statement built up with placeholders for the connected backend (`$n` on
+/// PostgreSQL, `?` on SQLite), for the few measured set-based statements the query
+/// builder cannot express (a `VALUES` list as a common table expression).
+pub struct RawSql {
+    backend: DbBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl RawSql {
+    pub fn new(backend: DbBackend) -> Self {
+        Self { backend, text: String::new(), values: Vec::new() }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => {
+                let n = self.values.len();
+                self.text.push_str(&format!("${n}"));
+            }
+            _ => self.text.push('?'),
+        }
+        self
+    }
+
+    /// Appends `(v1, v2, …)` for a tuple of values.
+    pub fn tuple(&mut self, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.push("(");
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        self.push(")")
+    }
+
+    /// Ends a `SELECT` whose rows are about to be updated: PostgreSQL locks them
+    /// and skips rows another transaction holds; SQLite's single writer already
+    /// serialises, and it has no row locks.
+    pub fn lock_skipping_locked(&mut self) -> &mut Self {
+        if self.backend == DbBackend::Postgres {
+            self.push(" FOR UPDATE SKIP LOCKED");
+        }
+        self
+    }
+
+    /// How many values are bound so far (the backends cap a statement's parameters).
+    pub fn bound(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn build(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}
+
 fn sqlite_file_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
@@ -75,6 +166,21 @@ fn sqlite_file_path(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_follow_the_backend() {
+        for (backend, expected) in [
+            (DbBackend::Postgres, "x IN ($1, $2) AND y = $3 FOR UPDATE SKIP LOCKED"),
+            (DbBackend::Sqlite, "x IN (?, ?) AND y = ?"),
+        ] {
+            let mut sql = RawSql::new(backend);
+            sql.push("x IN ").tuple([1_i64.into(), 2_i64.into()]).push(" AND y = ").bind("z").lock_skipping_locked();
+            assert_eq!(sql.bound(), 3);
+            let statement = sql.build();
+            assert_eq!(statement.sql, expected);
+            assert_eq!(statement.values.map(|v| v.0.len()), Some(3));
+        }
+    }
 
     #[test]
     fn finds_the_file_of_a_sqlite_url() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait,
+    ActiveEnum, ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Query},
@@ -23,7 +23,7 @@ use crate::{
         today::{TodayPlan, plan_today},
     },
     entities::{
-        enrollment::{self, Entity as Enrollment},
+        enrollment::{self, Entity as Enrollment, StoredMode},
         step_change, user,
     },
 };
@@ -46,8 +46,9 @@ pub enum EnrollmentError {
     Database(#[from] DbErr),
     #[error("the program content is broken")]
     Content(#[from] content::ContentError),
-    /// A stored enrollment names a program, pace or mode this release does not
-    /// know (a release removed it, or the row was edited by hand).
+    /// A stored enrollment names a program this release does not know (a release
+    /// removed it, or the row was edited by hand). An unknown pace or mode fails
+    /// the read itself (`DbErr::Type`, see [`StoredMode`]).
     #[error("the stored enrollment names {0}, which this release does not know")]
     Unknown(String),
 }
@@ -113,28 +114,21 @@ fn catalog() -> Result<&'static content::Catalog, EnrollmentError> {
     Ok(content::catalog()?)
 }
 
-/// Couple mode needs partner linking, which has not shipped yet.
+/// Couple mode needs partner linking, which has not shipped yet. The words are
+/// the stored ones ([`StoredMode`]).
 fn parse_mode(raw: &str, program: &Program) -> Result<ProgramMode, EnrollmentError> {
-    let mode = match raw {
-        "solo" => ProgramMode::Solo,
-        "partnered" => ProgramMode::Partnered,
-        "couple" => return Err(EnrollmentError::CoupleModeUnavailable),
-        _ => return Err(ValidationErrors::single("mode", "must be solo, partnered or couple").into()),
-    };
+    let mode = StoredMode::try_from_value(&raw.to_owned())
+        .map(ProgramMode::from)
+        .map_err(|_| ValidationErrors::single("mode", "must be solo, partnered or couple"))?;
+    if mode == ProgramMode::Couple {
+        return Err(EnrollmentError::CoupleModeUnavailable);
+    }
     if !program.modes.contains(&mode) {
         return Err(
             ValidationErrors::single("mode", format!("the program `{}` has no {raw} mode", program.slug)).into()
         );
     }
     Ok(mode)
-}
-
-fn mode_str(mode: ProgramMode) -> &'static str {
-    match mode {
-        ProgramMode::Solo => "solo",
-        ProgramMode::Partnered => "partnered",
-        ProgramMode::Couple => "couple",
-    }
 }
 
 impl Enrollments {
@@ -167,8 +161,8 @@ impl Enrollments {
             id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
             program: Set(program.slug.clone()),
-            mode: Set(mode_str(mode).to_owned()),
-            pace: Set(pace.as_str().to_owned()),
+            mode: Set(mode.into()),
+            pace: Set(pace.into()),
             step: Set(1),
             step_started_at: Set(now),
             paused_at: Set(None),
@@ -207,10 +201,10 @@ impl Enrollments {
         let now = self.clock.now_ms();
         let mut model: enrollment::ActiveModel = current.model.clone().into();
         if let Some(Some(pace)) = pace {
-            model.pace = Set(pace.as_str().to_owned());
+            model.pace = Set(pace.into());
         }
         if let Some(mode) = mode {
-            model.mode = Set(mode_str(mode).to_owned());
+            model.mode = Set(mode.into());
         }
         match (patch.paused, current.model.paused_at) {
             (Some(true), None) => model.paused_at = Set(Some(now)),
@@ -330,11 +324,6 @@ async fn current_on(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Curren
     let program = catalog()?
         .program(&model.program)
         .ok_or_else(|| EnrollmentError::Unknown(format!("program `{}`", model.program)))?;
-    let pace = Pace::parse(&model.pace).map_err(|_| EnrollmentError::Unknown(format!("pace `{}`", model.pace)))?;
-    let mode = match model.mode.as_str() {
-        "partnered" => ProgramMode::Partnered,
-        "couple" => ProgramMode::Couple,
-        _ => ProgramMode::Solo,
-    };
+    let (pace, mode) = (model.pace.into(), model.mode.into());
     Ok(Current { model, pace, mode, program })
 }

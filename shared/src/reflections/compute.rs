@@ -13,14 +13,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use super::sql::Sql;
+use super::sql::{self, DayBucket};
 use crate::{
     content::{Catalog, CountryResources},
     domain::{
-        pacing::{DISTRESS_ANXIETY, DISTRESS_COMFORT},
         reflection::{Reflection, ReflectionWeek, StepChangeFact, WeekStats, reflect},
     },
 };
@@ -56,30 +55,17 @@ pub(super) async fn enrolled_page(
     conn: &impl ConnectionTrait,
     after: Option<Uuid>,
 ) -> Result<Vec<EnrolledPerson>, DbErr> {
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(
-        "SELECT e.user_id AS user_id, e.created_at AS enrolled_at, u.timezone AS timezone, u.country AS country, \
-         (SELECT MAX(r.week_start) FROM reflections r WHERE r.user_id = e.user_id) AS latest \
-         FROM enrollments e JOIN users u ON u.id = e.user_id \
-         WHERE e.paused_at IS NULL AND u.deleted_at IS NULL",
-    );
-    if let Some(after) = after {
-        sql.push(" AND e.user_id > ").bind(after);
-    }
-    sql.push(" ORDER BY e.user_id LIMIT ").bind(CANDIDATES_PER_PAGE as i64);
-    let rows = conn.query_all_raw(sql.build()).await?;
-    rows.iter()
-        .map(|row| {
-            let timezone: String = row.try_get("", "timezone")?;
-            Ok(EnrolledPerson {
-                user_id: row.try_get("", "user_id")?,
-                tz: timezone.parse().unwrap_or(chrono_tz::UTC),
-                country: row.try_get("", "country")?,
-                enrolled_at: ms_to_time(row.try_get("", "enrolled_at")?),
-                latest: row.try_get("", "latest")?,
-            })
+    let rows = sql::enrolled_page(conn, after, CANDIDATES_PER_PAGE).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| EnrolledPerson {
+            user_id: row.user_id,
+            tz: row.timezone.parse().unwrap_or(chrono_tz::UTC),
+            country: row.country,
+            enrolled_at: ms_to_time(row.enrolled_at),
+            latest: row.latest,
         })
-        .collect()
+        .collect())
 }
 
 pub(super) fn is_last_page(page: &[EnrolledPerson]) -> bool {
@@ -116,8 +102,7 @@ pub(super) async fn compute(
     let windows: HashMap<Uuid, Window> = candidates.iter().map(|c| (c.user_id, Window::new(c.week, c.tz))).collect();
     // Per person: each week's sums, and a bit per local day with a check-in.
     let mut stats: HashMap<Uuid, ([WeekStats; WEEKS], [u8; WEEKS])> = HashMap::new();
-    for row in aggregate(conn, &windows).await? {
-        let bucket = DayBucket::read(&row)?;
+    for bucket in sql::aggregate(conn, windows.iter().map(|(id, w)| (*id, w.values())), DAY_MS).await? {
         let Some(slot) = usize::try_from(bucket.slot).ok().filter(|s| *s < DAYS) else { continue };
         let (weeks, active) = stats.entry(bucket.user_id).or_default();
         add(&mut weeks[slot / 7], &mut active[slot / 7], slot % 7, &bucket, catalog);
@@ -179,6 +164,11 @@ struct Window {
 }
 
 impl Window {
+    /// The values the aggregate binds for this window, in its `VALUES` order.
+    fn values(&self) -> [i64; 6] {
+        [self.from, self.to, self.switch, self.offset_before, self.offset_after, self.first_day]
+    }
+
     fn new(week: ReflectionWeek, tz: Tz) -> Self {
         let first = week.previous().previous();
         let (from, _) = first.bounds(tz);
@@ -210,35 +200,6 @@ fn offset_ms(tz: Tz, at_ms: i64) -> i64 {
     use chrono::Offset;
     let at = ms_to_time(at_ms).naive_utc();
     i64::from(tz.offset_from_utc_datetime(&at).fix().local_minus_utc()) * 1_000
-}
-
-/// One person's check-ins on one local day with one exercise (or none).
-struct DayBucket {
-    user_id: Uuid,
-    slot: i64,
-    exercise_id: Option<String>,
-    count: i64,
-    mood: i64,
-    anxiety: i64,
-    comfort: i64,
-    distress: i64,
-    completed: i64,
-}
-
-impl DayBucket {
-    fn read(row: &QueryResult) -> Result<Self, DbErr> {
-        Ok(Self {
-            user_id: row.try_get("", "user_id")?,
-            slot: row.try_get("", "slot")?,
-            exercise_id: row.try_get("", "exercise_id")?,
-            count: row.try_get("", "n")?,
-            mood: row.try_get("", "mood")?,
-            anxiety: row.try_get("", "anxiety")?,
-            comfort: row.try_get("", "comfort")?,
-            distress: row.try_get("", "distress")?,
-            completed: row.try_get("", "completed")?,
-        })
-    }
 }
 
 /// Sums per local day: the averages are finished once every bucket is in.
@@ -275,55 +236,6 @@ fn finish(week: &mut WeekStats) {
     }
 }
 
-/// Check-ins grouped by (person, local day, exercise) over the three weeks.
-fn aggregate_query(conn: &impl ConnectionTrait, windows: &HashMap<Uuid, Window>) -> sea_orm::Statement {
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push("WITH v (user_id, from_ms, to_ms, switch_ms, offset_before, offset_after, first_day) AS (VALUES ");
-    for (n, (user_id, w)) in windows.iter().enumerate() {
-        if n > 0 {
-            sql.push(", ");
-        }
-        sql.tuple([
-            Value::from(*user_id),
-            Value::from(w.from),
-            Value::from(w.to),
-            Value::from(w.switch),
-            Value::from(w.offset_before),
-            Value::from(w.offset_after),
-            Value::from(w.first_day),
-        ]);
-    }
-    sql.push(
-        ") SELECT v.user_id AS user_id, \
-         (CASE WHEN c.occurred_at < v.switch_ms THEN c.occurred_at + v.offset_before \
-         ELSE c.occurred_at + v.offset_after END) / ",
-    )
-    .bind(DAY_MS)
-    .push(
-        " - v.first_day AS slot, c.exercise_id AS exercise_id, \
-         CAST(COUNT(*) AS BIGINT) AS n, CAST(SUM(c.mood) AS BIGINT) AS mood, \
-         CAST(SUM(c.anxiety) AS BIGINT) AS anxiety, CAST(SUM(c.comfort) AS BIGINT) AS comfort, \
-         CAST(SUM(CASE WHEN c.anxiety >= ",
-    )
-    .bind(DISTRESS_ANXIETY)
-    .push(" OR c.comfort <= ")
-    .bind(DISTRESS_COMFORT)
-    .push(
-        " THEN 1 ELSE 0 END) AS BIGINT) AS distress, \
-         CAST(SUM(CASE WHEN c.completed THEN 1 ELSE 0 END) AS BIGINT) AS completed \
-         FROM v JOIN checkins c ON c.user_id = v.user_id AND c.occurred_at >= v.from_ms AND c.occurred_at < v.to_ms \
-         GROUP BY 1, 2, 3",
-    );
-    debug_assert!(sql.bound() < 32_766);
-    sql.build()
-}
-
-/// The aggregate's rows.
-#[tracing::instrument(skip_all)]
-async fn aggregate(conn: &impl ConnectionTrait, windows: &HashMap<Uuid, Window>) -> Result<Vec<QueryResult>, DbErr> {
-    conn.query_all_raw(aggregate_query(conn, windows)).await
-}
-
 /// Step changes of these people within the three weeks, per person.
 #[tracing::instrument(skip_all)]
 async fn step_changes(
@@ -332,25 +244,17 @@ async fn step_changes(
 ) -> Result<HashMap<Uuid, Vec<StepChangeFact>>, DbErr> {
     let from = windows.values().map(|w| w.from).min().unwrap_or_default();
     let to = windows.values().map(|w| w.to).max().unwrap_or_default();
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push("SELECT user_id, from_step, to_step, changed_at FROM step_changes WHERE user_id IN ")
-        .tuple(windows.keys().map(|id| Value::from(*id)))
-        .push(" AND changed_at >= ")
-        .bind(from)
-        .push(" AND changed_at < ")
-        .bind(to);
     let mut changes: HashMap<Uuid, Vec<StepChangeFact>> = HashMap::new();
-    for row in conn.query_all_raw(sql.build()).await? {
-        let step = |column: &str| -> Result<u8, DbErr> {
-            let value: i64 = row.try_get("", column)?;
+    for row in sql::step_changes(conn, windows.keys().copied(), from, to).await? {
+        let step = |column: &str, value: i64| {
             u8::try_from(value).map_err(|_| DbErr::Custom(format!("step_changes.{column} out of range: {value}")))
         };
         let change = StepChangeFact {
-            from: step("from_step")?,
-            to: step("to_step")?,
-            at: ms_to_time(row.try_get("", "changed_at")?),
+            from: step("from_step", row.from_step)?,
+            to: step("to_step", row.to_step)?,
+            at: ms_to_time(row.changed_at),
         };
-        changes.entry(row.try_get("", "user_id")?).or_default().push(change);
+        changes.entry(row.user_id).or_default().push(change);
     }
     Ok(changes)
 }

@@ -11,16 +11,14 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::Expr,
 };
 use uuid::Uuid;
 
 pub use self::compute::PEOPLE_PER_QUERY;
-use self::{
-    compute::{Candidate, EnrolledPerson, compute, eligible, enrolled_page, is_last_page},
-    sql::Sql,
-};
+use self::compute::{Candidate, EnrolledPerson, compute, eligible, enrolled_page, is_last_page};
 use crate::{
     Clock,
     content::{self, Catalog},
@@ -241,9 +239,9 @@ impl Reflections {
         if computed.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = insert_statement(self.db.get_database_backend(), computed, now, true)?;
+        let mut sql = sql::insert_statement(&self.db, computed, now, true)?;
         sql.push(" ON CONFLICT (user_id, week_start) DO NOTHING RETURNING user_id, week_start");
-        let rows = self.db.query_all_raw(sql.build()).await?;
+        let rows = sql::StoredKey::find_by_statement(sql.build()).all(&self.db).await?;
         rows.iter().map(new_reflection).collect()
     }
 
@@ -280,7 +278,7 @@ impl Reflections {
         if changed.is_empty() {
             return Ok(counts);
         }
-        let mut sql = insert_statement(self.db.get_database_backend(), &changed, now, false)?;
+        let mut sql = sql::insert_statement(&self.db, &changed, now, false)?;
         sql.push(
             " ON CONFLICT (user_id, week_start) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
         );
@@ -295,23 +293,8 @@ impl Reflections {
     /// worker takes it meanwhile. Queue their notices, then [`Self::mark_announced`];
     /// should this worker stop first too, the next lease runs out and another takes over.
     pub async fn take_over_unannounced(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<NewReflection>, DbErr> {
-        let backend = self.db.get_database_backend();
-        let mut sql = Sql::new(backend);
-        sql.push("UPDATE reflections SET announce_at = ")
-            .bind((now + ANNOUNCE_LEASE).timestamp_millis())
-            .push(
-                " WHERE (user_id, week_start) IN (SELECT user_id, week_start FROM reflections \
-                 WHERE announce_at IS NOT NULL AND announce_at <= ",
-            )
-            .bind(now.timestamp_millis())
-            .push(" ORDER BY announce_at LIMIT ")
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        if backend == sea_orm::DbBackend::Postgres {
-            // A row another worker is taking over right now is skipped, not waited for.
-            sql.push(" FOR UPDATE SKIP LOCKED");
-        }
-        sql.push(") RETURNING user_id, week_start");
-        let rows = self.db.query_all_raw(sql.build()).await?;
+        let lease_until = (now + ANNOUNCE_LEASE).timestamp_millis();
+        let rows = sql::take_over(&self.db, lease_until, now.timestamp_millis(), limit).await?;
         rows.iter().map(new_reflection).collect()
     }
 
@@ -348,12 +331,8 @@ impl Reflections {
     }
 }
 
-fn new_reflection(row: &sea_orm::QueryResult) -> Result<NewReflection, DbErr> {
-    let week: String = row.try_get("", "week_start")?;
-    Ok(NewReflection {
-        user_id: row.try_get("", "user_id")?,
-        week: ReflectionWeek::parse(&week).map_err(DbErr::Custom)?,
-    })
+fn new_reflection(key: &sql::StoredKey) -> Result<NewReflection, DbErr> {
+    Ok(NewReflection { user_id: key.user_id, week: key.week()? })
 }
 
 fn group_by_week(reflections: &[NewReflection]) -> HashMap<ReflectionWeek, Vec<Uuid>> {
@@ -365,40 +344,13 @@ fn group_by_week(reflections: &[NewReflection]) -> HashMap<ReflectionWeek, Vec<U
 }
 
 /// The stored form of a reflection (see [`parse`]).
-fn body_json(reflection: &Reflection) -> Result<String, DbErr> {
+pub(super) fn body_json(reflection: &Reflection) -> Result<String, DbErr> {
     let unwritable = |e: serde_json::Error| DbErr::Custom(format!("reflection: {e}"));
     let mut body = serde_json::to_value(reflection).map_err(unwritable)?;
     if let (Some(resources), Some(shown)) = (body.pointer_mut("/focus/resources"), &reflection.focus.resources) {
         *resources = serde_json::json!({ "country": shown.country });
     }
     serde_json::to_string(&body).map_err(unwritable)
-}
-
-/// `INSERT INTO reflections (…) VALUES (…), …` for `computed`.
-fn insert_statement(
-    backend: sea_orm::DbBackend,
-    computed: &[(Uuid, ReflectionWeek, Reflection)],
-    now: DateTime<Utc>,
-    announce: bool,
-) -> Result<Sql, DbErr> {
-    let announce_at = announce.then(|| (now + ANNOUNCE_LEASE).timestamp_millis());
-    let now_ms = now.timestamp_millis();
-    let mut sql = Sql::new(backend);
-    sql.push("INSERT INTO reflections (user_id, week_start, body, created_at, updated_at, announce_at) VALUES ");
-    for (i, (user_id, week, reflection)) in computed.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.tuple([
-            Value::from(*user_id),
-            Value::from(week.to_string()),
-            Value::from(body_json(reflection)?),
-            Value::from(now_ms),
-            Value::from(now_ms),
-            Value::from(announce_at),
-        ]);
-    }
-    Ok(sql)
 }
 
 /// The discreet push announcing a new reflection; the tap opens it.

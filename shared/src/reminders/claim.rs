@@ -3,24 +3,20 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, QueryResult,
-    sea_query::{
-        Alias, Expr, ExprTrait, IntoIden, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement, TableRef,
-        ValueTuple,
-    },
-};
+use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
-use super::{DueReminder, Pacing, Reminders, active_pace, ms_to_time, spacing};
+use super::{
+    DueReminder, Pacing, Reminders, active_pace, ms_to_time, spacing,
+    sql::{self, DueRow, ScheduleMove},
+};
 use crate::{
-    db::is_postgres,
+    db::fresh_plans,
     domain::{
         notification_choices::{Delivery, NotificationKind},
         pacing::Pace,
         reminders::{ReminderPlan, ReminderSettings, next_slot},
     },
-    entities::reminder_schedule::{self, Entity as ReminderSchedule},
     notifications::choices,
 };
 
@@ -59,9 +55,8 @@ impl Reminders {
     /// The writes are larger than
     /// [`MAX_STATEMENT_BYTES`](crate::db::MAX_STATEMENT_BYTES) advises, so each waits
     /// once for the server's delayed ACK (some 40 ms, see there) while the other
-    /// lanes work. Held to that size, a claim of 5,000 took 35 inserts and 25
-    /// updates, and a dispatch of 100,000 took 5.5–5.9 s instead of 4.8–5.0 s
-    /// (benches/reminders.rs, same machine and day).
+    /// lanes work: measured faster so (the statements and the figures are in
+    /// `reminders/sql.rs`).
     #[tracing::instrument(skip_all, fields(batch))]
     pub async fn claim_due(
         &self,
@@ -70,12 +65,11 @@ impl Reminders {
         batch: u64,
     ) -> Result<Vec<DueReminder>, DbErr> {
         let batch = batch.clamp(1, MAX_CLAIM_BATCH);
-        let backend = txn.get_database_backend();
         fresh_plans(txn, true).await?;
-        let rows = txn.query_all_raw(backend.build(&due_schedules(now.timestamp_millis(), batch))).await?;
+        let rows = sql::due_rows(txn, now.timestamp_millis(), batch).await?;
         // The writes below have no plan worth redoing each time.
         fresh_plans(txn, false).await?;
-        let claimed = ClaimedRow::read_all(&rows)?;
+        let claimed = ClaimedRow::read_all(rows);
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -93,7 +87,7 @@ impl Reminders {
             .filter(|(_, judged)| judged.as_ref().is_some_and(|j| j.send))
             .map(|(row, _)| (row.user_id, row.slot_at))
             .collect();
-        let recorded = record_deliveries(txn, &offers, now.timestamp_millis()).await?;
+        let recorded = sql::record_deliveries(txn, &offers, now.timestamp_millis()).await?;
         let mut due = Vec::with_capacity(recorded.len());
         let mut moves = Vec::with_capacity(judged.len());
         for (row, judged) in judged {
@@ -102,28 +96,9 @@ impl Reminders {
             moves.push(next);
             due.extend(reminder);
         }
-        move_schedules(txn, &moves, now.timestamp_millis()).await?;
+        sql::move_schedules(txn, &moves, now.timestamp_millis()).await?;
         Ok(due)
     }
-}
-
-/// On PostgreSQL, has the rest of the transaction plan each statement for the
-/// tables as they are now (`on`), or go back to reusing plans. A dispatch can grow
-/// `reminder_deliveries` by 100,000 rows in seconds, so a generic plan cached
-/// while it was small (a scan of the whole table for every person, say) turns
-/// quadratic. Index probes are costed as on cached data (`random_page_cost` 1.1):
-/// with the default 4, marking a few hundred deliveries by id scans the whole
-/// table. JIT stays off: a stale estimate can make it spend half a second
-/// compiling a statement that runs in milliseconds.
-async fn fresh_plans(txn: &DatabaseTransaction, on: bool) -> Result<(), DbErr> {
-    if is_postgres(txn) {
-        let mode = if on { "force_custom_plan" } else { "auto" };
-        txn.execute_unprepared(&format!(
-            "SET LOCAL plan_cache_mode = {mode}; SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1"
-        ))
-        .await?;
-    }
-    Ok(())
 }
 
 /// A due schedule as the claim reads it, locked.
@@ -152,54 +127,41 @@ struct Judged {
     send: bool,
 }
 
-/// A schedule's state after a claim.
-struct ScheduleMove {
-    user_id: Uuid,
-    next_slot_at: Option<i64>,
-    unanswered: i32,
-    last_sent_at: Option<i64>,
+impl From<DueRow> for ClaimedRow {
+    fn from(row: DueRow) -> Self {
+        Self {
+            pace: active_pace(row.user_id, row.pace.as_ref(), row.paused_at, row.deleted_at.is_some()),
+            user_id: row.user_id,
+            settings: row.settings,
+            slot_at: row.next_slot_at,
+            unanswered: row.unanswered,
+            last_sent_at: row.last_sent_at,
+            last_answer: std::cmp::max(row.last_checkin, row.last_opened),
+            timezone: row.timezone,
+            choices: row.choices,
+            devices: Vec::new(),
+        }
+    }
 }
 
 impl ClaimedRow {
     /// The claimed schedules, one per person: the query gives a row per device.
-    fn read_all(rows: &[QueryResult]) -> Result<Vec<Self>, DbErr> {
+    fn read_all(rows: Vec<DueRow>) -> Vec<Self> {
         let mut claimed: Vec<Self> = Vec::with_capacity(rows.len());
         let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
         for row in rows {
-            let user_id: Uuid = row.try_get("", "user_id")?;
-            let device: Option<Uuid> = row.try_get("", "subscription_id")?;
-            let at = match index.get(&user_id) {
+            let device = row.subscription_id;
+            let at = match index.get(&row.user_id) {
                 Some(&at) => at,
                 None => {
-                    index.insert(user_id, claimed.len());
-                    claimed.push(Self::read(row)?);
+                    index.insert(row.user_id, claimed.len());
+                    claimed.push(Self::from(row));
                     claimed.len() - 1
                 }
             };
             claimed[at].devices.extend(device);
         }
-        Ok(claimed)
-    }
-
-    fn read(row: &QueryResult) -> Result<Self, DbErr> {
-        let last_checkin: Option<i64> = row.try_get("", "last_checkin")?;
-        let last_opened: Option<i64> = row.try_get("", "last_opened")?;
-        Ok(Self {
-            user_id: row.try_get("", "user_id")?,
-            settings: row.try_get("", "settings")?,
-            slot_at: row.try_get("", "next_slot_at")?,
-            unanswered: row.try_get("", "unanswered")?,
-            last_sent_at: row.try_get("", "last_sent_at")?,
-            last_answer: std::cmp::max(last_checkin, last_opened),
-            pace: active_pace(
-                row.try_get::<Option<String>>("", "pace")?.as_deref(),
-                row.try_get("", "paused_at")?,
-                row.try_get::<Option<i64>>("", "deleted_at")?.is_some(),
-            ),
-            timezone: row.try_get("", "timezone")?,
-            choices: row.try_get("", "choices")?,
-            devices: Vec::new(),
-        })
+        claimed
     }
 
     /// The settings this schedule follows and whether its reminder may go out
@@ -269,72 +231,6 @@ impl ClaimedRow {
     }
 }
 
-/// Up to `batch` schedules due at `now_ms`, oldest first, locked (skipping rows
-/// another claim holds), with the user's zone, the enrollment's pace and pause,
-/// the person's notification choices, the latest answer, and a row per push
-/// subscription. The inner query walks the
-/// `next_slot_at` index and stops at `batch` rows; only those are joined and
-/// looked up, however many are due.
-fn due_schedules(now_ms: i64, batch: u64) -> SelectStatement {
-    let (s, u, e, p, n) = (Alias::new("s"), Alias::new("u"), Alias::new("e"), Alias::new("p"), Alias::new("n"));
-    let columns = ["user_id", "settings", "next_slot_at", "unanswered", "last_sent_at"].map(Alias::new);
-    let locked = Query::select()
-        .columns(columns.clone())
-        .from(Alias::new("reminder_schedules"))
-        .and_where(Expr::col(Alias::new("next_slot_at")).lte(now_ms))
-        .order_by(Alias::new("next_slot_at"), Order::Asc)
-        .limit(batch)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .to_owned();
-    Query::select()
-        .columns(columns.map(|c| (s.clone(), c)))
-        .expr_as(Expr::col((u.clone(), Alias::new("timezone"))), Alias::new("timezone"))
-        .expr_as(Expr::col((u.clone(), Alias::new("deleted_at"))), Alias::new("deleted_at"))
-        .expr_as(Expr::col((e.clone(), Alias::new("pace"))), Alias::new("pace"))
-        .expr_as(Expr::col((e.clone(), Alias::new("paused_at"))), Alias::new("paused_at"))
-        .expr_as(Expr::col((p.clone(), Alias::new("id"))), Alias::new("subscription_id"))
-        .expr_as(Expr::col((n.clone(), Alias::new("settings"))), Alias::new("choices"))
-        // One index lookup each: checkins (user_id, version, id), and the opened
-        // deliveries' partial index (user_id, opened_at), however long the history.
-        .expr_as(
-            Expr::cust("(SELECT MAX(c.version) FROM checkins c WHERE c.user_id = s.user_id)"),
-            Alias::new("last_checkin"),
-        )
-        .expr_as(
-            Expr::cust(
-                "(SELECT MAX(d.opened_at) FROM reminder_deliveries d \
-                 WHERE d.user_id = s.user_id AND d.opened_at IS NOT NULL)",
-            ),
-            Alias::new("last_opened"),
-        )
-        .from_subquery(locked, s.clone())
-        .join_as(
-            sea_orm::JoinType::InnerJoin,
-            Alias::new("users"),
-            u.clone(),
-            Expr::col((u, Alias::new("id"))).equals((s.clone(), Alias::new("user_id"))),
-        )
-        .join_as(
-            sea_orm::JoinType::LeftJoin,
-            Alias::new("enrollments"),
-            e.clone(),
-            Expr::col((e, Alias::new("user_id"))).equals((s.clone(), Alias::new("user_id"))),
-        )
-        .join_as(
-            sea_orm::JoinType::LeftJoin,
-            Alias::new("notification_settings"),
-            n.clone(),
-            Expr::col((n, Alias::new("user_id"))).equals((s.clone(), Alias::new("user_id"))),
-        )
-        .join_as(
-            sea_orm::JoinType::LeftJoin,
-            Alias::new("push_subscriptions"),
-            p.clone(),
-            Expr::col((p, Alias::new("user_id"))).equals((s, Alias::new("user_id"))),
-        )
-        .to_owned()
-}
-
 /// The id of the delivery of `user_id`'s reminder at `slot_at` (ms): the same
 /// for the same (user, slot) however often it is claimed, so a claim rolled back
 /// and made again queues its pushes under the same idempotency keys. Laid out as a
@@ -348,73 +244,6 @@ pub fn delivery_id(user_id: Uuid, slot_at: i64) -> Uuid {
     bits.copy_from_slice(&digest[..10]);
     // Slots are after 1970; a negative one (never stored) would sort first.
     uuid::Builder::from_unix_timestamp_millis(u64::try_from(slot_at).unwrap_or(0), &bits).into_uuid()
-}
-
-/// Records a delivery for each (user, slot) in one multi-row `INSERT`; returns
-/// the new delivery's id by user for those not recorded before (the unique
-/// `(slot_at, user_id)` index).
-#[tracing::instrument(skip_all)]
-async fn record_deliveries(
-    txn: &DatabaseTransaction,
-    offers: &[(Uuid, i64)],
-    now_ms: i64,
-) -> Result<HashMap<Uuid, Uuid>, DbErr> {
-    let mut recorded = HashMap::with_capacity(offers.len());
-    if offers.is_empty() {
-        return Ok(recorded);
-    }
-    let mut insert = Query::insert();
-    insert
-        .into_table(Alias::new("reminder_deliveries"))
-        .columns(["id", "user_id", "slot_at", "sent_at", "queued_at"].map(Alias::new));
-    for &(user_id, slot_at) in offers {
-        insert
-            .values([
-                delivery_id(user_id, slot_at).into(),
-                user_id.into(),
-                slot_at.into(),
-                now_ms.into(),
-                now_ms.into(),
-            ])
-            .map_err(|e| DbErr::Custom(e.to_string()))?;
-    }
-    insert
-        .on_conflict(OnConflict::columns(["user_id", "slot_at"].map(Alias::new)).do_nothing().to_owned())
-        .returning(Query::returning().columns(["id", "user_id"].map(Alias::new)));
-    for row in txn.query_all_raw(txn.get_database_backend().build(&insert)).await? {
-        recorded.insert(row.try_get("", "user_id")?, row.try_get("", "id")?);
-    }
-    Ok(recorded)
-}
-
-/// Writes every schedule's move in one `UPDATE ... FROM (VALUES ...)`, which
-/// both backends take (a `VALUES` list's columns are `column1`, `column2`, ... on
-/// both).
-#[tracing::instrument(skip_all)]
-async fn move_schedules(txn: &DatabaseTransaction, moves: &[ScheduleMove], now_ms: i64) -> Result<(), DbErr> {
-    use reminder_schedule::Column;
-    if moves.is_empty() {
-        return Ok(());
-    }
-    let v = Alias::new("v");
-    let column = |n: u8| Expr::col((v.clone(), Alias::new(format!("column{n}"))));
-    let rows = moves
-        .iter()
-        .map(|m| {
-            ValueTuple::Many(vec![m.user_id.into(), m.next_slot_at.into(), m.unanswered.into(), m.last_sent_at.into()])
-        })
-        .collect();
-    let update = Query::update()
-        .table(ReminderSchedule)
-        .value(Column::NextSlotAt, column(2))
-        .value(Column::Unanswered, column(3))
-        .value(Column::LastSentAt, column(4))
-        .value(Column::UpdatedAt, now_ms)
-        .from(TableRef::ValuesList(rows, v.clone().into_iden()))
-        .and_where(Expr::col((ReminderSchedule, Column::UserId)).equals((v, Alias::new("column1"))))
-        .to_owned();
-    txn.execute_raw(txn.get_database_backend().build(&update)).await?;
-    Ok(())
 }
 
 #[cfg(test)]

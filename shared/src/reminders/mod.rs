@@ -10,8 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::{
+    ActiveEnum,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, TransactionSession,
     TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
@@ -29,15 +30,18 @@ use crate::{
     },
     enrollment::Enrollments,
     entities::{
+        enrollment::{self, Entity as Enrollment, StoredPace},
+        notification_setting::{self, Entity as NotificationSetting},
         reminder_delivery::{self, Entity as ReminderDelivery},
         reminder_schedule::{self, Entity as ReminderSchedule},
-        user::Entity as User,
+        user::{self, Entity as User},
     },
     notifications::choices::{self, Unreadable},
     push::{PushKind, PushMessage, PushPayload, Topic, Urgency},
 };
 
 mod claim;
+mod sql;
 
 pub use claim::{MAX_CLAIM_BATCH, delivery_id};
 
@@ -104,12 +108,29 @@ struct Pacing {
     tz: Tz,
 }
 
-/// The pace of an active enrollment of an account still there.
-fn active_pace(pace: Option<&str>, paused_at: Option<i64>, deleted: bool) -> Option<Pace> {
+/// What [`Reminders::pacing_of`] reads of a person: a row of `users` with their
+/// enrollment and notification settings, if any.
+#[derive(Debug, FromQueryResult)]
+struct PacingRow {
+    timezone: String,
+    deleted_at: Option<i64>,
+    pace: Option<String>,
+    paused_at: Option<i64>,
+    /// The stored `notification_settings.settings`.
+    choices: Option<String>,
+}
+
+/// The pace of an active enrollment of an account still there. A stored pace
+/// this release does not know sends nothing, logged and counted like other
+/// unreadable settings, rather than failing a whole claim.
+fn active_pace(user_id: Uuid, pace: Option<&String>, paused_at: Option<i64>, deleted: bool) -> Option<Pace> {
     if deleted || paused_at.is_some() {
         return None;
     }
-    Pace::parse(pace?).ok()
+    let stored = StoredPace::try_from_value(pace?)
+        .map_err(|_| choices::unreadable(user_id, "enrollment pace"))
+        .ok()?;
+    Some(stored.into())
 }
 
 /// The stored plan: the defaults when there is no schedule yet; an error
@@ -328,37 +349,26 @@ impl Reminders {
         given: Option<&NotificationChoices>,
     ) -> Result<Option<(Pacing, NotificationChoices)>, DbErr> {
         let stmt = Query::select()
-            .expr_as(Expr::col((Alias::new("u"), Alias::new("timezone"))), Alias::new("timezone"))
-            .expr_as(Expr::col((Alias::new("u"), Alias::new("deleted_at"))), Alias::new("deleted_at"))
-            .expr_as(Expr::col((Alias::new("e"), Alias::new("pace"))), Alias::new("pace"))
-            .expr_as(Expr::col((Alias::new("e"), Alias::new("paused_at"))), Alias::new("paused_at"))
-            .expr_as(Expr::col((Alias::new("n"), Alias::new("settings"))), Alias::new("choices"))
-            .from_as(Alias::new("users"), Alias::new("u"))
-            .join_as(
-                sea_orm::JoinType::LeftJoin,
-                Alias::new("enrollments"),
-                Alias::new("e"),
-                Expr::col((Alias::new("e"), Alias::new("user_id"))).equals((Alias::new("u"), Alias::new("id"))),
+            .column((User, user::Column::Timezone))
+            .column((User, user::Column::DeletedAt))
+            .column((Enrollment, enrollment::Column::Pace))
+            .column((Enrollment, enrollment::Column::PausedAt))
+            .expr_as(Expr::col((NotificationSetting, notification_setting::Column::Settings)), Alias::new("choices"))
+            .from(User)
+            .left_join(Enrollment, Expr::col((Enrollment, enrollment::Column::UserId)).equals((User, user::Column::Id)))
+            .left_join(
+                NotificationSetting,
+                Expr::col((NotificationSetting, notification_setting::Column::UserId)).equals((User, user::Column::Id)),
             )
-            .join_as(
-                sea_orm::JoinType::LeftJoin,
-                Alias::new("notification_settings"),
-                Alias::new("n"),
-                Expr::col((Alias::new("n"), Alias::new("user_id"))).equals((Alias::new("u"), Alias::new("id"))),
-            )
-            .and_where(Expr::col((Alias::new("u"), Alias::new("id"))).eq(user_id))
+            .and_where(Expr::col((User, user::Column::Id)).eq(user_id))
             .to_owned();
-        let Some(row) = conn.query_one_raw(conn.get_database_backend().build(&stmt)).await? else {
+        let Some(row) = PacingRow::find_by_statement(conn.get_database_backend().build(&stmt)).one(conn).await? else {
             return Ok(None);
         };
-        let pace: Option<String> = row.try_get("", "pace")?;
-        let paused_at: Option<i64> = row.try_get("", "paused_at")?;
-        let timezone: String = row.try_get("", "timezone")?;
-        let deleted_at: Option<i64> = row.try_get("", "deleted_at")?;
-        let Some(pace) = active_pace(pace.as_deref(), paused_at, deleted_at.is_some()) else {
+        let Some(pace) = active_pace(user_id, row.pace.as_ref(), row.paused_at, row.deleted_at.is_some()) else {
             return Ok(None);
         };
-        let stored: Option<String> = row.try_get("", "choices")?;
+        let (timezone, stored) = (row.timezone, row.choices);
         let read = match given {
             Some(choices) => choices::read(user_id, None, &timezone).map(|p| (p.tz, choices.clone())),
             None => choices::read(user_id, stored.as_deref(), &timezone).map(|p| (p.tz, p.choices)),
