@@ -279,6 +279,7 @@ impl From<SyncError> for ApiError {
             SyncError::Conflict(records) => Self::SyncConflict(records),
             SyncError::Database(e) => Self::internal(e),
             SyncError::Crypto(e) => Self::internal(e),
+            SyncError::Json(e) => Self::internal(e),
         }
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveEnum, ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr, TransactionTrait,
-    sea_query::{Alias, Expr, ExprTrait, Query},
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -295,23 +295,17 @@ impl Enrollments {
 
 /// [`Enrollments::checkin_facts`] read on `conn`.
 async fn checkin_facts_on(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
-    let stmt = Query::select()
-        .columns(["occurred_at", "anxiety", "comfort", "exercise_id", "completed"].map(Alias::new))
-        .from(Alias::new("checkins"))
-        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-        .to_owned();
-    let rows = conn.query_all_raw(conn.get_database_backend().build(&stmt)).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(CheckinFact {
-                occurred_at: ms_to_time(row.try_get("", "occurred_at")?),
-                anxiety: row.try_get("", "anxiety")?,
-                comfort: row.try_get("", "comfort")?,
-                exercise_id: row.try_get("", "exercise_id")?,
-                completed: row.try_get("", "completed")?,
-            })
+    let rows = crate::sync::sql::checkin_facts(conn, user_id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| CheckinFact {
+            occurred_at: ms_to_time(row.occurred_at),
+            anxiety: row.anxiety,
+            comfort: row.comfort,
+            exercise_id: row.exercise_id,
+            completed: row.completed,
         })
-        .collect()
+        .collect())
 }
 
 /// The person's enrollment, read on `conn` (the pool, or a caller's transaction).

@@ -2,7 +2,7 @@
 //! the client's last pull; `push` applies the client's changes all or nothing.
 //!
 //! Versions: each push takes the user's next version under the lock of their
-//! `sync_state` row (see [`store::next_version`]), so a user's versions strictly
+//! `sync_state` row (see [`sql::next_version`]), so a user's versions strictly
 //! increase and commit in order. A pull reads the newest *committed* version `V`
 //! first and returns only changes with versions in `(last_pulled_at, V]`, then
 //! answers `timestamp: V`. A push that started before the pull but commits after it
@@ -22,7 +22,7 @@
 //! drops local records the server no longer has.
 
 mod rotate;
-pub mod store;
+pub mod sql;
 pub mod tables;
 
 pub use rotate::rotate_keys;
@@ -40,7 +40,7 @@ use crate::{
     crypto::{Binding, CryptoError, DataCipher},
     domain::ValidationErrors,
 };
-use store::{PageCursor, StoredRecord};
+use sql::{PageCursor, StoredRecord};
 use tables::{Cell, Kind, SyncTable, TABLES};
 
 /// The most records one push may carry.
@@ -60,6 +60,9 @@ pub enum SyncError {
     Database(#[from] DbErr),
     #[error("stored private text could not be read: {0}")]
     Crypto(#[from] CryptoError),
+    /// A pull's JSON could not be written or read back.
+    #[error("sync JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -154,7 +157,7 @@ impl SyncService {
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn plan_pull(&self, user_id: Uuid, request: &PullRequest) -> Result<PullPlan, SyncError> {
         let now = self.clock.now_ms();
-        let snapshot = store::current_version(&self.db, user_id, now).await?;
+        let snapshot = sql::current_version(&self.db, user_id, now).await?;
         let since = request.last_pulled_at.filter(|t| *t > 0);
         let stale = since.is_some_and(|t| t < now - self.tombstone_retention_ms || t > snapshot);
         let since = if stale { 0 } else { since.unwrap_or(0) };
@@ -205,7 +208,7 @@ impl SyncService {
         while let Some(piece) = rx.recv().await {
             body.extend(piece?);
         }
-        serde_json::from_slice(&body).map_err(|e| SyncError::Database(DbErr::Custom(e.to_string())))
+        Ok(serde_json::from_slice(&body)?)
     }
 
     async fn write_pull(
@@ -263,12 +266,12 @@ impl SyncService {
         let mut first = true;
         loop {
             let rows =
-                store::page_rows(&self.db, table, plan.user_id, changed_after, plan.snapshot, &cursor, PULL_PAGE)
+                sql::page_rows(&self.db, table, plan.user_id, changed_after, plan.snapshot, &cursor, PULL_PAGE)
                     .await?;
             let Some(last) = rows.last() else {
                 return Ok(true);
             };
-            cursor = Some((last.try_get::<i64>("", "version")?, last.try_get::<String>("", "id")?));
+            cursor = Some(sql::row_cursor(last)?);
             let mut piece = Vec::with_capacity(rows.len() * 256);
             for row in &rows {
                 if !first {
@@ -276,7 +279,7 @@ impl SyncService {
                 }
                 first = false;
                 let record = self.row_json(plan.user_id, table, row)?;
-                serde_json::to_writer(&mut piece, &record).map_err(|e| DbErr::Custom(e.to_string()))?;
+                serde_json::to_writer(&mut piece, &record)?;
             }
             let full = rows.len() as u64 == PULL_PAGE;
             if tx.send(Ok(piece)).await.is_err() {
@@ -299,7 +302,7 @@ impl SyncService {
         let mut first = true;
         loop {
             let ids =
-                store::page_tombstones(&self.db, table, plan.user_id, since, plan.snapshot, &cursor, PULL_PAGE).await?;
+                sql::page_tombstones(&self.db, table, plan.user_id, since, plan.snapshot, &cursor, PULL_PAGE).await?;
             let Some(last) = ids.last() else {
                 return Ok(true);
             };
@@ -310,7 +313,7 @@ impl SyncService {
                     piece.push(b',');
                 }
                 first = false;
-                serde_json::to_writer(&mut piece, id).map_err(|e| DbErr::Custom(e.to_string()))?;
+                serde_json::to_writer(&mut piece, id)?;
             }
             let full = ids.len() as u64 == PULL_PAGE;
             if tx.send(Ok(piece)).await.is_err() {
@@ -323,10 +326,10 @@ impl SyncService {
     }
 
     fn row_json(&self, user_id: Uuid, table: &SyncTable, row: &sea_orm::QueryResult) -> Result<Value, SyncError> {
-        let id = row.try_get::<String>("", "id")?;
+        let id = sql::row_id(row)?;
         let mut object = serde_json::Map::with_capacity(table.columns.len() + 1);
         for column in table.columns {
-            let value = match store::read_cell(row, column.name, column.kind)? {
+            let value = match sql::read_cell(row, column.name, column.kind)? {
                 Cell::Null => Value::Null,
                 Cell::Int(n) => Value::from(n),
                 Cell::Bool(b) => Value::Bool(b),
@@ -361,13 +364,13 @@ impl SyncService {
         let changes = parse_changes(body)?;
         let since = last_pulled_at.unwrap_or(0);
         let txn = conn.begin().await?;
-        let version = store::next_version(&txn, user_id, self.clock.now_ms()).await?;
+        let version = sql::next_version(&txn, user_id, self.clock.now_ms()).await?;
 
         let mut conflicts = Vec::new();
         for change in &changes {
             let ids: Vec<&str> = change.all_ids().collect();
-            let rows = store::row_versions(&txn, change.table, user_id, &ids).await?;
-            let tombstones = store::tombstone_versions(&txn, change.table, user_id, &ids).await?;
+            let rows = sql::row_versions(&txn, change.table, user_id, &ids).await?;
+            let tombstones = sql::tombstone_versions(&txn, change.table, user_id, &ids).await?;
             let updated: HashSet<&str> = change.updated.iter().map(|r| r.id.as_str()).collect();
             for id in ids {
                 let changed_since =
@@ -391,11 +394,11 @@ impl SyncService {
                 .chain(&change.updated)
                 .map(|record| self.seal(user_id, change.table, record))
                 .collect();
-            store::upsert(&txn, change.table, user_id, version, &upserts).await?;
+            sql::upsert(&txn, change.table, user_id, version, &upserts).await?;
             let recreated: Vec<&str> = upserts.iter().map(|r| r.id.as_str()).collect();
-            store::forget_tombstones(&txn, change.table, user_id, &recreated).await?;
+            sql::forget_tombstones(&txn, change.table, user_id, &recreated).await?;
             let deleted: Vec<&str> = change.deleted.iter().map(String::as_str).collect();
-            store::delete(&txn, change.table, user_id, version, &deleted).await?;
+            sql::delete(&txn, change.table, user_id, version, &deleted).await?;
         }
         txn.commit().await?;
         let count: usize = changes.iter().map(TableChanges::len).sum();
@@ -426,7 +429,7 @@ impl SyncService {
 
     /// Deletes tombstones past the retention period.
     pub async fn purge_tombstones(&self) -> Result<u64, DbErr> {
-        store::purge_tombstones(&self.db, self.clock.now_ms() - self.tombstone_retention_ms).await
+        sql::purge_tombstones(&self.db, self.clock.now_ms() - self.tombstone_retention_ms).await
     }
 }
 
