@@ -19,9 +19,7 @@ use uuid::Uuid;
 use super::sql::{self, DayBucket};
 use crate::{
     content::{Catalog, CountryResources},
-    domain::{
-        reflection::{Reflection, ReflectionWeek, StepChangeFact, WeekStats, reflect},
-    },
+    domain::reflection::{Reflection, ReflectionWeek, StepChangeFact, WeekStats, reflect},
 };
 
 /// People per aggregate query: 7 values each stays well under SQLite's 32,766

@@ -10,9 +10,7 @@
 //! come from [`RawSql`], the one place that knows each backend's.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Value};
 use uuid::Uuid;
 
 use super::{ANNOUNCE_LEASE, body_json};

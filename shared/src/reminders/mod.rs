@@ -12,8 +12,8 @@ use chrono_tz::Tz;
 use sea_orm::{
     ActiveEnum,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, TransactionSession,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    TransactionSession, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -127,9 +127,7 @@ fn active_pace(user_id: Uuid, pace: Option<&String>, paused_at: Option<i64>, del
     if deleted || paused_at.is_some() {
         return None;
     }
-    let stored = StoredPace::try_from_value(pace?)
-        .map_err(|_| choices::unreadable(user_id, "enrollment pace"))
-        .ok()?;
+    let stored = StoredPace::try_from_value(pace?).map_err(|_| choices::unreadable(user_id, "enrollment pace")).ok()?;
     Some(stored.into())
 }
 

@@ -178,7 +178,11 @@ pub(super) struct ScheduleMove {
 /// both backends take (a `VALUES` list's columns are `column1`, `column2`, ... on
 /// both).
 #[tracing::instrument(skip_all)]
-pub(super) async fn move_schedules(txn: &DatabaseTransaction, moves: &[ScheduleMove], now_ms: i64) -> Result<(), DbErr> {
+pub(super) async fn move_schedules(
+    txn: &DatabaseTransaction,
+    moves: &[ScheduleMove],
+    now_ms: i64,
+) -> Result<(), DbErr> {
     use reminder_schedule::Column;
     if moves.is_empty() {
         return Ok(());

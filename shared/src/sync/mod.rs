@@ -266,8 +266,7 @@ impl SyncService {
         let mut first = true;
         loop {
             let rows =
-                sql::page_rows(&self.db, table, plan.user_id, changed_after, plan.snapshot, &cursor, PULL_PAGE)
-                    .await?;
+                sql::page_rows(&self.db, table, plan.user_id, changed_after, plan.snapshot, &cursor, PULL_PAGE).await?;
             let Some(last) = rows.last() else {
                 return Ok(true);
             };
