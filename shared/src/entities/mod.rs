@@ -10,4 +10,6 @@ pub mod reminder_delivery;
 pub mod reminder_schedule;
 pub mod session;
 pub mod step_change;
+pub mod sync_state;
+pub mod sync_tombstone;
 pub mod user;

@@ -12,13 +12,19 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ConnectionTrait, DbErr, FromQueryResult, QueryResult, Statement, Value,
+    ConnectionTrait, DbErr, EntityName, FromQueryResult, IdenStatic, QueryResult, Statement, Value,
     sea_query::{Alias, Asterisk, Cond, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
 
 use super::tables::{Cell, Kind, SyncTable};
-use crate::db::numbered;
+use crate::{
+    db::numbered,
+    entities::{
+        sync_state::{self, Entity as SyncState},
+        sync_tombstone::{Column as Tombstone, Entity as SyncTombstone},
+    },
+};
 
 /// Ids per `IN (…)` list; far below either database's parameter limit.
 pub const ID_CHUNK: usize = 500;
@@ -46,9 +52,9 @@ pub async fn next_version<C: ConnectionTrait>(txn: &C, user_id: Uuid, now_ms: i6
 pub async fn current_version<C: ConnectionTrait>(db: &C, user_id: Uuid, now_ms: i64) -> Result<i64, DbErr> {
     ensure_state(db, user_id, now_ms).await?;
     let stmt = Query::select()
-        .column(Alias::new("version"))
-        .from(Alias::new("sync_state"))
-        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .column(sync_state::Column::Version)
+        .from(SyncState)
+        .and_where(Expr::col(sync_state::Column::UserId).eq(user_id))
         .to_owned();
     let row = db.query_one_raw(backend_build(db, &stmt)).await?;
     row.map_or(Ok(now_ms), |r| r.try_get::<i64>("", "version"))
@@ -56,10 +62,10 @@ pub async fn current_version<C: ConnectionTrait>(db: &C, user_id: Uuid, now_ms: 
 
 async fn ensure_state<C: ConnectionTrait>(db: &C, user_id: Uuid, initial: i64) -> Result<(), DbErr> {
     let stmt = Query::insert()
-        .into_table(Alias::new("sync_state"))
-        .columns([Alias::new("user_id"), Alias::new("version")])
+        .into_table(SyncState)
+        .columns([sync_state::Column::UserId, sync_state::Column::Version])
         .values_panic([user_id.into(), initial.into()])
-        .on_conflict(OnConflict::column(Alias::new("user_id")).do_nothing().to_owned())
+        .on_conflict(OnConflict::column(sync_state::Column::UserId).do_nothing().to_owned())
         .to_owned();
     db.execute_raw(db.get_database_backend().build(&stmt)).await.map(|_| ())
 }
@@ -81,7 +87,7 @@ pub async fn tombstone_versions<C: ConnectionTrait>(
     user_id: Uuid,
     ids: &[&str],
 ) -> Result<HashMap<String, i64>, DbErr> {
-    versions_by_id(db, "sync_tombstones", "record_id", Some(table.name), user_id, ids).await
+    versions_by_id(db, SyncTombstone.table_name(), Tombstone::RecordId.as_str(), Some(table.name), user_id, ids).await
 }
 
 /// `id → version` from `from` (rows or tombstones, optionally of one synced
@@ -102,7 +108,7 @@ async fn versions_by_id<C: ConnectionTrait>(
             .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
             .and_where(Expr::col(Alias::new(id_column)).is_in(chunk.iter().copied()));
         if let Some(name) = table_name {
-            stmt.and_where(Expr::col(Alias::new("table_name")).eq(name));
+            stmt.and_where(Expr::col(Tombstone::TableName).eq(name));
         }
         for row in db.query_all_raw(backend_build(db, &stmt)).await? {
             versions.insert(row.try_get::<String>("", id_column)?, row.try_get::<i64>("", "version")?);
@@ -177,18 +183,18 @@ pub async fn delete<C: ConnectionTrait>(
             .to_owned();
         db.execute_raw(db.get_database_backend().build(&stmt)).await?;
         let mut insert = Query::insert();
-        insert.into_table(Alias::new("sync_tombstones")).columns([
-            Alias::new("user_id"),
-            Alias::new("table_name"),
-            Alias::new("record_id"),
-            Alias::new("version"),
+        insert.into_table(SyncTombstone).columns([
+            Tombstone::UserId,
+            Tombstone::TableName,
+            Tombstone::RecordId,
+            Tombstone::Version,
         ]);
         for id in chunk {
             insert.values_panic([user_id.into(), table.name.into(), (*id).into(), version.into()]);
         }
         insert.on_conflict(
-            OnConflict::columns([Alias::new("user_id"), Alias::new("table_name"), Alias::new("record_id")])
-                .update_column(Alias::new("version"))
+            OnConflict::columns([Tombstone::UserId, Tombstone::TableName, Tombstone::RecordId])
+                .update_column(Tombstone::Version)
                 .to_owned(),
         );
         db.execute_raw(db.get_database_backend().build(&insert)).await?;
@@ -205,10 +211,10 @@ pub async fn forget_tombstones<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     for chunk in ids.chunks(ID_CHUNK) {
         let stmt = Query::delete()
-            .from_table(Alias::new("sync_tombstones"))
-            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-            .and_where(Expr::col(Alias::new("table_name")).eq(table.name))
-            .and_where(Expr::col(Alias::new("record_id")).is_in(chunk.iter().copied()))
+            .from_table(SyncTombstone)
+            .and_where(Expr::col(Tombstone::UserId).eq(user_id))
+            .and_where(Expr::col(Tombstone::TableName).eq(table.name))
+            .and_where(Expr::col(Tombstone::RecordId).is_in(chunk.iter().copied()))
             .to_owned();
         db.execute_raw(db.get_database_backend().build(&stmt)).await?;
     }
@@ -252,14 +258,14 @@ pub async fn page_tombstones<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Vec<(i64, String)>, DbErr> {
     let mut stmt = Query::select();
-    stmt.columns([Alias::new("record_id"), Alias::new("version")])
-        .from(Alias::new("sync_tombstones"))
-        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-        .and_where(Expr::col(Alias::new("table_name")).eq(table.name))
-        .and_where(Expr::col(Alias::new("version")).gt(since))
-        .and_where(Expr::col(Alias::new("version")).lte(upto));
-    after_cursor(&mut stmt, "version", "record_id", after);
-    stmt.order_by(Alias::new("version"), Order::Asc).order_by(Alias::new("record_id"), Order::Asc).limit(limit);
+    stmt.columns([Tombstone::RecordId, Tombstone::Version])
+        .from(SyncTombstone)
+        .and_where(Expr::col(Tombstone::UserId).eq(user_id))
+        .and_where(Expr::col(Tombstone::TableName).eq(table.name))
+        .and_where(Expr::col(Tombstone::Version).gt(since))
+        .and_where(Expr::col(Tombstone::Version).lte(upto));
+    after_cursor(&mut stmt, Tombstone::Version.as_str(), Tombstone::RecordId.as_str(), after);
+    stmt.order_by(Tombstone::Version, Order::Asc).order_by(Tombstone::RecordId, Order::Asc).limit(limit);
     db.query_all_raw(backend_build(db, &stmt))
         .await?
         .into_iter()
@@ -278,8 +284,8 @@ fn after_cursor(stmt: &mut SelectStatement, version: &str, id: &str, after: &Pag
 /// Deletes tombstones older than `before_version`; returns how many.
 pub async fn purge_tombstones<C: ConnectionTrait>(db: &C, before_version: i64) -> Result<u64, DbErr> {
     let stmt = Query::delete()
-        .from_table(Alias::new("sync_tombstones"))
-        .and_where(Expr::col(Alias::new("version")).lt(before_version))
+        .from_table(SyncTombstone)
+        .and_where(Expr::col(Tombstone::Version).lt(before_version))
         .to_owned();
     Ok(db.execute_raw(db.get_database_backend().build(&stmt)).await?.rows_affected())
 }
