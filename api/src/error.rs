@@ -5,7 +5,7 @@
 //! client.
 
 use attune_shared::{
-    accounts::AccountError,
+    accounts::{AccountError, mail::AccountMailError},
     domain::progress::UnmetReason,
     domain::{FieldError, ValidationErrors},
     enrollment::EnrollmentError,
@@ -336,6 +336,35 @@ impl From<ReminderError> for ApiError {
             ReminderError::NotFound => Self::NotFound("There is no such reminder.".into()),
             ReminderError::Unreadable(unreadable) => unreadable.into(),
             ReminderError::Database(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<AccountMailError> for ApiError {
+    fn from(error: AccountMailError) -> Self {
+        match error {
+            AccountMailError::Validation(errors) => Self::Validation(errors),
+            AccountMailError::Throttled { retry_after_secs } => Self::TooManyRequests {
+                retry_after_secs,
+                detail: format!(
+                    "Too many password-reset requests. Please wait {} before asking again; \
+                     a code already sent still works.",
+                    human_duration(retry_after_secs)
+                ),
+            },
+            AccountMailError::MailNotConfigured => Self::Conflict {
+                slug: "mail-not-configured",
+                detail: "This server cannot send mail: its operator has not configured an SMTP server \
+                         (ATTUNE_SMTP_URL). Ask them to set one up; until then nothing that needs a mail works."
+                    .into(),
+            },
+            AccountMailError::Token(refusal) => Self::Validation(ValidationErrors::single("token", refusal.message())),
+            AccountMailError::Queue(e) => Self::Unavailable {
+                detail: "The job queue does not answer; try again shortly.".into(),
+                cause: Some(e.into()),
+            },
+            AccountMailError::Database(e) => Self::internal(e),
+            error @ (AccountMailError::Sealed(_) | AccountMailError::Internal(_)) => Self::internal(error),
         }
     }
 }

@@ -100,6 +100,21 @@ pub struct Settings {
     #[arg(long, env = "ATTUNE_TRUSTED_PROXIES", default_value = "", hide_default_value = true, global = true)]
     pub trusted_proxies: TrustedProxies,
 
+    /// SMTP server for account mail (password reset, email verification, notices):
+    /// `smtps://user:pass@host` (TLS, port 465), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtp://host:25` (plain, a local relay only). Carries
+    /// credentials: a secret. Unset, embedded installs write each mail to
+    /// `<data dir>/outbox/`, and scaled installs send none (the routes that need
+    /// mail answer 409).
+    #[arg(long, env = "ATTUNE_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// The `From` of account mail, e.g. `Accounts <no-reply@example.org>`. Required
+    /// with `ATTUNE_SMTP_URL`; keep it discreet (it shows in inboxes and on lock
+    /// screens).
+    #[arg(long, env = "ATTUNE_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ATTUNE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]
     pub max_body_bytes: usize,

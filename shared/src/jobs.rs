@@ -14,7 +14,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{config::Settings, push::PushMessage};
+use crate::{accounts::mail::MailJob, config::Settings, push::PushMessage};
 
 mod retention;
 
@@ -29,6 +29,8 @@ pub enum Job {
     PurgeAccount { user_id: Uuid },
     /// Send one message to one subscription; `attempt` counts the sends so far.
     SendPush { user_id: Uuid, subscription_id: Uuid, message: PushMessage, attempt: u32 },
+    /// Render and send one account mail; `attempt` counts the sends so far.
+    SendMail { mail: MailJob, attempt: u32 },
 }
 
 impl Job {
@@ -37,6 +39,7 @@ impl Job {
         match self {
             Self::PurgeAccount { .. } => "purge_account",
             Self::SendPush { .. } => "send_push",
+            Self::SendMail { .. } => "send_mail",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod enrollment;
 pub mod entities;
 pub mod jobs;
+pub mod mail;
 pub mod notifications;
 pub mod push;
 pub mod reflections;

@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     Clock,
-    accounts::Accounts,
+    accounts::{Accounts, mail::AccountMail},
     config::Settings,
     crypto::DataCipher,
     db,
@@ -39,6 +39,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub secrets: Secrets,
     pub accounts: Accounts,
+    /// Password reset, email verification and the notices that go by mail: the
+    /// API queues them, the worker renders and sends them.
+    pub account_mail: AccountMail,
     pub sync: SyncService,
     pub enrollments: Enrollments,
     pub notifications: Notifications,
@@ -67,17 +70,18 @@ impl Services {
             db::migrate(&db).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
         }
         let queue = JobQueue::connect(settings).await?;
-        Ok(Self::new(settings, db, queue, secrets, clock))
+        Self::new(settings, db, queue, secrets, clock)
     }
 
-    /// Builds every service over connections already open.
+    /// Builds every service over connections already open. Fails only on mail
+    /// settings that cannot work (`ATTUNE_SMTP_URL`, `ATTUNE_MAIL_FROM`).
     pub fn new(
         settings: &Settings,
         db: DatabaseConnection,
         queue: JobQueue,
         secrets: Secrets,
         clock: Arc<dyn Clock>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let sync = SyncService::new(
             db.clone(),
             DataCipher::new(secrets.data_keys.clone()),
@@ -91,18 +95,20 @@ impl Services {
         let reminders = Reminders::new(db.clone(), clock.clone());
         let reflections = Reflections::new(db.clone(), clock.clone());
         let notification_settings = NotificationSettings::new(db.clone(), reminders.clone());
-        Self {
+        let account_mail = AccountMail::new(db.clone(), clock.clone(), settings, &secrets, queue.clone())?;
+        Ok(Self {
             db,
             queue,
             clock,
             secrets,
             accounts,
+            account_mail,
             sync,
             enrollments,
             notifications,
             reminders,
             notification_settings,
             reflections,
-        }
+        })
     }
 }

@@ -213,7 +213,7 @@ async fn worker_deps(settings: &Settings, db: DatabaseConnection, cert_der: &[u8
     settings.vapid_private_key = Some(VapidKey::generate().unwrap().private_key);
     let secrets = Secrets::resolve(&settings).unwrap();
     let queue = JobQueue::connect(&settings).await.unwrap();
-    let services = Services::new(&settings, db, queue, secrets, Arc::new(SystemClock));
+    let services = Services::new(&settings, db, queue, secrets, Arc::new(SystemClock)).unwrap();
     let policy = PushPolicy::new(&settings.push_allowed_hosts, false);
     let client =
         PushClient::with_root_certificates(policy, vec![reqwest::Certificate::from_der(cert_der).unwrap()]).unwrap();

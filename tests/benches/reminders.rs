@@ -223,7 +223,7 @@ fn settings(bench: &BenchDatabase, dir: &std::path::Path) -> Settings {
 async fn worker_deps(settings: &Settings, db: DatabaseConnection) -> WorkerDeps {
     let secrets = Secrets::resolve(settings).unwrap();
     let queue = JobQueue::connect(settings).await.unwrap();
-    let services = Services::new(settings, db, queue, secrets, Arc::new(SystemClock));
+    let services = Services::new(settings, db, queue, secrets, Arc::new(SystemClock)).unwrap();
     WorkerDeps::new(services, settings).unwrap()
 }
 

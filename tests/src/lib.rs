@@ -11,6 +11,7 @@
 pub mod bench_support;
 pub mod chromium;
 pub mod fake_push;
+pub mod fake_smtp;
 pub mod load;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -352,7 +353,8 @@ impl TestApp {
         let secrets = attune_shared::secrets::Secrets::resolve(&self.settings).expect("test secrets");
         let queue = attune_shared::jobs::JobQueue::connect(&self.settings).await.expect("job queue");
         let clock = Arc::new(self.clock.clone());
-        let services = attune_shared::services::Services::new(&self.settings, self.db.clone(), queue, secrets, clock);
+        let services = attune_shared::services::Services::new(&self.settings, self.db.clone(), queue, secrets, clock)
+            .expect("the services");
         attune_worker::WorkerDeps::new(services, &self.settings).expect("worker deps")
     }
 

@@ -709,6 +709,7 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
             updated_at: Set(now),
             deleted_at: Set(None),
             country: Set(None),
+            email_verified_at: Set(None),
         }))
         .exec(&app.db)
         .await

@@ -78,6 +78,7 @@ async fn seed(db: &DatabaseConnection) -> Uuid {
         updated_at: Set(enrolled),
         deleted_at: Set(None),
         country: Set(Some("DE".into())),
+        email_verified_at: Set(None),
     })
     .exec_without_returning(db)
     .await

@@ -1,5 +1,6 @@
 //! One file per area; each ends with its `router()`.
 
+pub mod account_mail;
 pub mod auth;
 pub mod contract;
 pub mod me;
@@ -37,6 +38,9 @@ pub struct UserView {
     /// (`/v1/notifications/settings`), of which this is an alias for one release.
     #[schema(deprecated)]
     pub descriptive_notifications: bool,
+    /// Whether the person confirmed `email` with the code mailed to it (or reset
+    /// their password through it). False after each email change until confirmed.
+    pub email_verified: bool,
     /// RFC 3339 UTC.
     pub created_at: String,
     pub updated_at: String,
@@ -52,6 +56,7 @@ impl UserView {
             timezone: user.timezone.clone(),
             country: user.country.clone(),
             descriptive_notifications,
+            email_verified: user.email_verified_at.is_some(),
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
         }

@@ -1,5 +1,7 @@
 //! Accounts: registration, sign-in, token rotation, profile, deletion and purge.
 
+pub mod mail;
+pub mod one_time;
 pub mod password;
 pub mod reauth;
 pub mod sessions;
@@ -174,6 +176,7 @@ impl Accounts {
             updated_at: Set(now),
             deleted_at: Set(None),
             country: Set(None),
+            email_verified_at: Set(None),
         }
         .insert(&txn)
         .await

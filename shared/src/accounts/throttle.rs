@@ -41,6 +41,16 @@ pub fn address_key(address: &str) -> String {
     format!("addr:{}", &hex::encode(Sha256::digest(address.as_bytes()))[..40])
 }
 
+/// The key counting password-reset requests for one address: apart from the
+/// sign-in keys, so asking for resets never locks anyone out of signing in.
+pub fn reset_email_key(email: &str) -> String {
+    format!("reset-acct:{}", &hex::encode(Sha256::digest(email.as_bytes()))[..40])
+}
+
+pub fn reset_address_key(address: &str) -> String {
+    format!("reset-addr:{}", &hex::encode(Sha256::digest(address.as_bytes()))[..40])
+}
+
 /// What counting one attempt decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {

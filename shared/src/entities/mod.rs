@@ -3,6 +3,7 @@
 pub mod enrollment;
 pub mod login_throttle;
 pub mod notification_setting;
+pub mod one_time_token;
 pub mod push_subscription;
 pub mod reflection;
 pub mod refresh_token;

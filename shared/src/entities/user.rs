@@ -15,6 +15,9 @@ pub struct Model {
     pub deleted_at: Option<i64>,
     /// ISO 3166-1 alpha-2, upper case; picks professional-help resources.
     pub country: Option<String>,
+    /// When the person last proved they read mail at `email` (a verification
+    /// link, or a password reset); null until then and after each change.
+    pub email_verified_at: Option<i64>,
     // `descriptive_notifications` stays in the table for the previous release
     // only: the one descriptive setting is in the notification choices since
     // migration m20261201_000011, which says when the column goes.

@@ -4,6 +4,7 @@ pub mod dispatch_reminders;
 pub mod purge_account;
 pub mod purge_tombstones;
 pub mod reflections;
+pub mod send_mail;
 pub mod send_push;
 
 use apalis::prelude::{BoxDynError, Data};
@@ -26,6 +27,7 @@ pub(crate) async fn run(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
         Job::SendPush { user_id, subscription_id, message, attempt } => {
             send_push::run(deps, user_id, subscription_id, message, attempt).await
         }
+        Job::SendMail { mail, attempt } => send_mail::run(deps, mail, attempt).await,
     };
     let outcome = if result.is_ok() { "ok" } else { "error" };
     metrics::counter!("attune_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
