@@ -11,7 +11,7 @@ use std::{
     sync::Arc,
 };
 
-use attune_tests::{TestApp, TestUser, fake_push::FakePushService, read};
+use attune_tests::{TestApp, TestUser, fake_push::FakePushService, fake_smtp::FakeSmtp, read};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ struct Operation {
 
 /// Documented statuses no request from outside can produce on demand, each with
 /// where else it is proven.
-const NOT_DRIVEN_HERE: [(&str, &str, u16, &str); 4] = [
+const NOT_DRIVEN_HERE: [(&str, &str, u16, &str); 5] = [
     (
         "post",
         "/v1/enrollments/current/step-back",
@@ -39,6 +39,12 @@ const NOT_DRIVEN_HERE: [(&str, &str, u16, &str); 4] = [
     ("post", "/v1/reminders/{delivery_id}/opened", 204, "needs a delivered reminder: tests/tests/reminders.rs"),
     ("get", "/v1/reflections/{week_start}", 200, "needs the worker's weekly reflection: tests/tests/reflections.rs"),
     ("get", "/readyz", 503, "needs the database or the queue down"),
+    (
+        "post",
+        "/v1/auth/password-reset",
+        409,
+        "needs a scaled install without SMTP: tests/tests/accounts_mail.rs, on the PostgreSQL + Redis run",
+    ),
 ];
 
 async fn documented(app: &TestApp) -> (Value, Documented) {
@@ -123,7 +129,11 @@ async fn every_documented_status_is_one_the_operation_really_answers() {
     let clock = attune_shared::ManualClock::new(chrono::Utc::now());
     let fake = FakePushService::start(Arc::new(clock.clone())).await;
     let host = fake.host().to_owned();
+    let smtp = FakeSmtp::start().await;
+    let smtp_url = smtp.url();
     let app = TestApp::spawn_with(|s| {
+        s.smtp_url = Some(smtp_url.parse().unwrap());
+        s.mail_from = Some("no-reply@mail.test".into());
         s.max_body_bytes = 4096;
         s.push_allowed_hosts = vec![host];
         s.push_allow_http = true;
@@ -158,6 +168,7 @@ async fn every_documented_status_is_one_the_operation_really_answers() {
     }
 
     accounts(&app, &mut seen).await;
+    account_mail(&app, &smtp, &mut seen).await;
     sync(&app, &sam, &mut seen).await;
     let sam = program(&app, &sam, &mut seen).await;
     push(&app, &fake, &sam, &mut seen).await;
@@ -296,6 +307,29 @@ async fn accounts(app: &TestApp, seen: &mut Seen) {
         StatusCode::NO_CONTENT,
     )
     .await;
+}
+
+async fn account_mail(app: &TestApp, smtp: &FakeSmtp, seen: &mut Seen) {
+    let request = "/v1/auth/password-reset";
+    let confirm = "/v1/auth/password-reset/confirm";
+    let verify = "/v1/auth/verify-email";
+    app.register("mo@example.org").await;
+    let verification = smtp.wait_for("mo@example.org", 1).await[0].code().unwrap();
+    seen.expect(verify, app.post(verify).json(&json!({"token": verification})), StatusCode::NO_CONTENT).await;
+    seen.expect(verify, app.post(verify).json(&json!({"token": verification})), StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    let mo = json!({"email": "mo@example.org"});
+    seen.expect(request, app.post(request).json(&mo), StatusCode::ACCEPTED).await;
+    let code = smtp.wait_for("mo@example.org", 2).await[1].code().unwrap();
+    seen.expect(request, app.post(request).json(&json!({"email": "mo"})), StatusCode::UNPROCESSABLE_ENTITY).await;
+    seen.expect(request, app.post(request).json(&mo), StatusCode::ACCEPTED).await;
+    seen.expect(request, app.post(request).json(&mo), StatusCode::ACCEPTED).await;
+    seen.expect(request, app.post(request).json(&mo), StatusCode::TOO_MANY_REQUESTS).await;
+
+    let weak = json!({"token": code, "new_password": "short"});
+    seen.expect(confirm, app.post(confirm).json(&weak), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let strong = json!({"token": code, "new_password": "a new and longer passphrase"});
+    seen.expect(confirm, app.post(confirm).json(&strong), StatusCode::NO_CONTENT).await;
 }
 
 async fn sync(app: &TestApp, sam: &TestUser, seen: &mut Seen) {

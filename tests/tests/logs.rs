@@ -9,7 +9,7 @@ use std::{
 };
 
 use attune_shared::{config::LogFormat, telemetry};
-use attune_tests::{PASSWORD, TestApp, TestUser, eventually, read};
+use attune_tests::{PASSWORD, TestApp, TestUser, eventually, fake_smtp::FakeSmtp, read};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -40,7 +40,13 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
     let writer = captured.clone();
     telemetry::init_with_writer("debug", LogFormat::Json, move || writer.clone());
 
-    let app = TestApp::spawn().await;
+    let smtp = FakeSmtp::start().await;
+    let smtp_url = smtp.url();
+    let app = TestApp::spawn_with(|s| {
+        s.smtp_url = Some(smtp_url.parse().unwrap());
+        s.mail_from = Some("no-reply@mail.test".into());
+    })
+    .await;
     let email = "private.person@example.org";
     let user = app.register(email).await;
     app.login(email, "a wrong password guess").await;
@@ -91,6 +97,21 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), reqwest::StatusCode::ACCEPTED);
+    // Mail: a verification code and a reset code, each followed from its mail.
+    let mail_email = "mail.person@example.org";
+    app.register(mail_email).await;
+    let verification = smtp.wait_for(mail_email, 1).await[0].code().unwrap();
+    let verified = app.post("/v1/auth/verify-email").json(&json!({"token": verification})).send().await.unwrap();
+    assert_eq!(verified.status(), reqwest::StatusCode::NO_CONTENT);
+    app.post("/v1/auth/password-reset").json(&json!({"email": mail_email})).send().await.unwrap();
+    let reset_code = smtp.wait_for(mail_email, 2).await[1].code().unwrap();
+    let reset = app
+        .post("/v1/auth/password-reset/confirm")
+        .json(&json!({"token": reset_code, "new_password": "a reset and private passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), reqwest::StatusCode::NO_CONTENT);
     let uid = user.uuid();
     eventually("purge", std::time::Duration::from_secs(30), || async {
         app.count_rows_for_user("users", "id", uid).await == 0
@@ -126,6 +147,13 @@ async fn logs_carry_request_ids_and_never_secrets_or_personal_data() {
         &third.refresh_token,
         "test-only-jwt-secret",
         "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        mail_email,
+        "mail.person",
+        &verification,
+        &reset_code,
+        &verification[..20],
+        &reset_code[..20],
+        "a reset and private passphrase",
     ];
     for secret in forbidden {
         assert!(!logs.contains(secret), "the logs contain {secret:?}");
