@@ -133,6 +133,7 @@ impl Application {
 pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::auth::router())
+        .merge(routes::account_mail::router())
         .merge(routes::me::router())
         .merge(routes::sessions::router())
         .merge(routes::sync::router())
