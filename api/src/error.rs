@@ -374,6 +374,7 @@ impl From<ProfileError> for ApiError {
         match error {
             ProfileError::Account(e) => e.into(),
             ProfileError::Choices(e) => e.into(),
+            ProfileError::Mail(e) => e.into(),
         }
     }
 }

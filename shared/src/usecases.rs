@@ -13,7 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    accounts::{AccountError, Authenticated, ProfilePatch, ReauthProof},
+    accounts::{AccountError, Authenticated, ProfilePatch, ReauthProof, mail::AccountMailError},
     enrollment::{Current, EnrollmentError, EnrollmentPatch},
     entities::user,
     notifications::choices::ChoicesError,
@@ -29,6 +29,9 @@ pub enum ProfileError {
     /// The deprecated `descriptive_notifications` could not be applied.
     #[error(transparent)]
     Choices(#[from] ChoicesError),
+    /// A new email, where no mail can be sent to confirm it and warn the old one.
+    #[error(transparent)]
+    Mail(#[from] AccountMailError),
 }
 
 impl From<DbErr> for ProfileError {
@@ -73,7 +76,9 @@ impl Services {
 
     /// Changes the profile; a new time zone moves the next reminder (reminders
     /// fall at local times). A new email is re-authenticated before the
-    /// transaction opens.
+    /// transaction opens, is refused (409) where no mail can be sent, and once
+    /// committed gets a verification mail while the old address gets a notice
+    /// (queued after the commit: the queue is not the database).
     pub async fn update_profile(
         &self,
         who: &Authenticated,
@@ -82,6 +87,10 @@ impl Services {
         client_address: &str,
     ) -> Result<user::Model, ProfileError> {
         let change = self.accounts.check_profile_change(who, update.patch, proof, client_address).await?;
+        let new_email = change.changes_email();
+        if new_email && !self.account_mail.mailer().can_send() {
+            return Err(AccountMailError::MailNotConfigured.into());
+        }
         let txn = self.db.begin().await?;
         let user = self.accounts.save_profile(&txn, change).await?;
         if let Some(descriptive) = update.descriptive {
@@ -91,6 +100,12 @@ impl Services {
             self.reminders.recompute(&txn, user.id).await?;
         }
         txn.commit().await?;
+        if new_email {
+            self.account_mail.queue_verification(user.id).await;
+            if let Err(error) = self.account_mail.queue_email_changed_notice(user.id, &who.user.email).await {
+                tracing::error!(user_id = %user.id, %error, "could not queue the notice to the old address");
+            }
+        }
         Ok(user)
     }
 

@@ -158,6 +158,37 @@ async fn expired_unknown_and_weak_are_refused_and_a_refusal_does_not_use_the_cod
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_new_email_is_verified_by_mail_and_the_old_address_is_told() {
+    let smtp = FakeSmtp::start().await;
+    let app = with_smtp(&smtp).await;
+    let rae = app.register("rae@example.org").await;
+    let (_, first) = nth_code(&smtp, "rae@example.org", VERIFY, 1).await;
+    assert_eq!(verify(&app, &first).await.status(), StatusCode::NO_CONTENT);
+    // A reset code mailed to the old address before the change.
+    assert_eq!(request_reset(&app, "rae@example.org").await.status(), StatusCode::ACCEPTED);
+    let (_, old_reset) = nth_code(&smtp, "rae@example.org", RESET, 1).await;
+
+    let change = json!({"email": "rae.new@example.org", "password": PASSWORD});
+    let response = app.request(reqwest::Method::PATCH, "/v1/me").bearer_auth(&rae.access_token).json(&change);
+    let (status, _, body) = read(response.send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["email"].as_str(), body["email_verified"].as_bool()), (Some("rae.new@example.org"), Some(false)));
+
+    let (_, code) = nth_code(&smtp, "rae.new@example.org", VERIFY, 1).await;
+    let notice = smtp.wait_for("rae@example.org", 3).await;
+    let notice =
+        notice.iter().find(|m| m.header("Subject").as_deref() == Some("Your sign-in email was changed")).unwrap();
+    assert_discreet(notice);
+    assert!(!notice.body().contains("rae.new"), "the notice does not say the new address");
+    assert!(notice.code().is_none());
+
+    expect_token_refused(confirm(&app, &old_reset, NEW_PASSWORD).await, "no longer uses").await;
+    assert_eq!(verify(&app, &code).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&app, &rae).await.1["email_verified"], true);
+    app.stop().await;
+}
+
 /// What a client sees of an answer, minus what differs per request anyway.
 async fn answer(response: Response) -> (StatusCode, Vec<(String, String)>, String) {
     let status = response.status();
@@ -329,5 +360,11 @@ async fn scaled_without_smtp_mail_routes_answer_409_and_registration_still_works
     let body = expect_problem(request_reset(&app, "solo@example.org").await, StatusCode::CONFLICT).await;
     assert_eq!(body["type"], "/problems/mail-not-configured");
     assert!(body["detail"].as_str().unwrap().contains("ATTUNE_SMTP_URL"), "{body}");
+    // A new email could be neither confirmed nor announced to the old address.
+    let change = json!({"email": "solo.new@example.org", "password": PASSWORD});
+    let response = app.request(reqwest::Method::PATCH, "/v1/me").bearer_auth(&user.access_token).json(&change);
+    let body = expect_problem(response.send().await.unwrap(), StatusCode::CONFLICT).await;
+    assert_eq!(body["type"], "/problems/mail-not-configured");
+    assert_eq!(me(&app, &user).await.1["email"], "solo@example.org");
     app.stop().await;
 }

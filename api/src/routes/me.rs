@@ -112,7 +112,8 @@ async fn get_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Jso
 
 /// Change the display name, time zone, country or email (and, deprecated,
 /// `descriptive_notifications`). A new email needs the current `password` or an
-/// `X-Reauth-Token`.
+/// `X-Reauth-Token`; it is unverified until the code mailed to it comes back
+/// (`POST /v1/auth/verify-email`), and the old address is told of the change.
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", operation_id = "updateMe", security(("bearer" = [])),
     request_body(content = ProfileUpdate, description = "The fields to change; a new `email` with the current `password`",
         example = json!({"display_name": "Sam", "timezone": "Europe/Berlin", "country": "DE"})),
@@ -120,7 +121,7 @@ async fn get_me(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Jso
     responses(
         (status = 200, description = "The updated profile", body = UserView),
         (status = 401, description = "Not signed in (`about:blank`), or a new email without the right password or a valid `X-Reauth-Token` (`/problems/reauthentication-required`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The new email is taken (`/problems/email-taken`), or `descriptive_notifications` given while the stored notification settings cannot be read", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new email is taken (`/problems/email-taken`), or this server sends no mail to confirm a new email (`/problems/mail-not-configured`), or `descriptive_notifications` given while the stored notification settings cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid values, or an unknown field: `errors` names each", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong passwords for this account or address; see `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until a password may be tried again"))),

@@ -125,6 +125,13 @@ pub struct ProfileChange {
     model: user::ActiveModel,
 }
 
+impl ProfileChange {
+    /// Whether it gives the account a new email.
+    pub fn changes_email(&self) -> bool {
+        self.model.email.is_set()
+    }
+}
+
 /// Everything the account has, for `GET /v1/me/export`.
 #[derive(Debug, Clone)]
 pub struct AccountExport {
@@ -324,6 +331,8 @@ impl Accounts {
         let mut model: user::ActiveModel = who.user.clone().into();
         if let Some(email) = new_email {
             model.email = Set(email.as_str().to_owned());
+            // Unverified until the code mailed to the new address comes back.
+            model.email_verified_at = Set(None);
         }
         if let Some(Some(name)) = name {
             model.display_name = Set(name.as_str().to_owned());
