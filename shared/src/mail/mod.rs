@@ -40,9 +40,15 @@ pub enum MailMode {
     Off,
 }
 
+/// `ATTUNE_SMTP_URL`, unless unset or empty (Compose and Secrets pass empty
+/// values for "none").
+fn smtp_url(settings: &Settings) -> Option<&str> {
+    settings.smtp_url.as_ref().map(|url| url.expose().trim()).filter(|url| !url.is_empty())
+}
+
 impl MailMode {
     pub fn of(settings: &Settings) -> Self {
-        match (&settings.smtp_url, &settings.redis_url) {
+        match (smtp_url(settings), &settings.redis_url) {
             (Some(_), _) => Self::Smtp,
             (None, None) => Self::Outbox,
             (None, Some(_)) => Self::Off,
@@ -126,14 +132,15 @@ impl fmt::Debug for Mailer {
 
 impl Mailer {
     pub fn from_settings(settings: &Settings) -> Result<Self, MailConfigError> {
-        let from = match (&settings.mail_from, MailMode::of(settings)) {
-            (Some(from), _) => from.trim().parse::<Mailbox>().map_err(|_| MailConfigError::FromInvalid)?,
-            (None, MailMode::Smtp) => return Err(MailConfigError::FromMissing),
-            (None, _) => OUTBOX_FROM.parse::<Mailbox>().map_err(|_| MailConfigError::FromInvalid)?,
-        };
-        let transport = match (&settings.smtp_url, MailMode::of(settings)) {
+        let from =
+            match (settings.mail_from.as_deref().map(str::trim).filter(|f| !f.is_empty()), MailMode::of(settings)) {
+                (Some(from), _) => from.parse::<Mailbox>().map_err(|_| MailConfigError::FromInvalid)?,
+                (None, MailMode::Smtp) => return Err(MailConfigError::FromMissing),
+                (None, _) => OUTBOX_FROM.parse::<Mailbox>().map_err(|_| MailConfigError::FromInvalid)?,
+            };
+        let transport = match (smtp_url(settings), MailMode::of(settings)) {
             (Some(url), _) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|_| MailConfigError::SmtpUrl)?
                     .timeout(Some(SMTP_TIMEOUT))
                     .build(),
@@ -219,6 +226,9 @@ mod tests {
         let smtp = settings(&["--redis-url", "redis://r:6379", "--smtp-url", "smtp://relay:25"]);
         assert_eq!(MailMode::of(&smtp), MailMode::Smtp);
         assert!(!MailMode::Off.can_send() && MailMode::Outbox.can_send() && MailMode::Smtp.can_send());
+        let empty = settings(&["--redis-url", "redis://r:6379", "--smtp-url", " ", "--mail-from", ""]);
+        assert_eq!(MailMode::of(&empty), MailMode::Off, "an empty value is no value");
+        assert!(!Mailer::from_settings(&empty).unwrap().can_send());
     }
 
     #[test]
