@@ -232,7 +232,15 @@ async fn export_and_deletion_need_the_password_again() {
 
 #[tokio::test]
 async fn a_new_email_or_password_needs_the_current_password_or_a_reauth_token() {
-    let app = TestApp::spawn().await;
+    // A new email is confirmed by mail (a scaled install without SMTP refuses it:
+    // tests/tests/accounts_mail.rs).
+    let smtp = attune_tests::fake_smtp::FakeSmtp::start().await;
+    let smtp_url = smtp.url();
+    let app = TestApp::spawn_with(|s| {
+        s.smtp_url = Some(smtp_url.parse().unwrap());
+        s.mail_from = Some("no-reply@mail.test".into());
+    })
+    .await;
     let user = app.register("ed@example.org").await;
     app.register("taken@example.org").await;
     let patch = |body: Value| app.request(Method::PATCH, "/v1/me").bearer_auth(&user.access_token).json(&body).send();
