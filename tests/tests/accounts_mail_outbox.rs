@@ -44,8 +44,15 @@ async fn embedded_mail_goes_to_private_outbox_files_that_the_log_names() {
     app.register("ola@example.org").await;
     let reset = app.post("/v1/auth/password-reset").json(&json!({"email": "ola@example.org"})).send().await.unwrap();
     assert_eq!(reset.status(), StatusCode::ACCEPTED);
-    eventually("two mails in the outbox", std::time::Duration::from_secs(30), || async {
-        outbox_files(&outbox).len() == 2
+    // A file is complete once the log names it (the worker logs after writing).
+    let logged = |path: &std::path::Path| {
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let text = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+        text.lines().any(|l| l.contains(&name) && l.contains("outbox"))
+    };
+    eventually("two mails in the outbox, each named in the log", std::time::Duration::from_secs(30), || async {
+        let files = outbox_files(&outbox);
+        files.len() == 2 && files.iter().all(|f| logged(f))
     })
     .await;
 
