@@ -13,6 +13,7 @@ use attune_shared::{
         MAX_SUBSCRIPTIONS_PER_USER, NotificationError,
         choices::{ChoicesError, Unreadable},
     },
+    push::DeviceKind,
     reminders::ReminderError,
     sync::{ConflictedRecord, SyncError},
     usecases::ProfileError,
@@ -313,6 +314,17 @@ impl From<NotificationError> for ApiError {
                 slug: "too-many-devices",
                 detail: format!(
                     "At most {MAX_SUBSCRIPTIONS_PER_USER} devices can receive notifications. Remove one first."
+                ),
+            },
+            NotificationError::ServiceNotEnabled(kind) => Self::Conflict {
+                slug: "push-service-not-enabled",
+                detail: format!(
+                    "This server does not send {} notifications: the operator has not enabled that service.",
+                    match kind {
+                        DeviceKind::Apns => "APNs (iOS)",
+                        DeviceKind::Fcm => "FCM (Android)",
+                        DeviceKind::Web => "Web Push",
+                    }
                 ),
             },
             NotificationError::NotFound => Self::NotFound("There is no such device subscription.".into()),

@@ -26,7 +26,7 @@ use utoipa::{
     tags(
         (name = "accounts", description = "Registration, sign-in, tokens and the person's own account"),
         (name = "program", description = "The ten-step program, enrollment, today's suggestion and professional-help resources"),
-        (name = "push", description = "Web Push: the application server key, device subscriptions and a test notification"),
+        (name = "push", description = "Push: the kinds of device this install accepts (Web Push, APNs, FCM), the Web Push application server key, devices and a test notification"),
         (name = "notifications", description = "One set of notification choices for every notification: each kind on or off, quiet hours, a pause, discreet or descriptive texts"),
         (name = "reminders", description = "Paced reminders: settings, the next reminder, and marking a reminder opened"),
         (name = "reflections", description = "Weekly reflections: each week's check-ins in numbers, a prompt and a gentle focus for the week ahead"),

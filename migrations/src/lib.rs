@@ -16,6 +16,7 @@ mod m20261124_000009_reminder_delivery_keys;
 mod m20261124_000010_reminder_delivery_schedule_key;
 mod m20261201_000011_notification_settings;
 mod m20261202_000012_session_device;
+mod m20261202_000013_native_push;
 mod m20261202_000014_mail;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000010_reminder_delivery_schedule_key::Migration),
             Box::new(m20261201_000011_notification_settings::Migration),
             Box::new(m20261202_000012_session_device::Migration),
+            Box::new(m20261202_000013_native_push::Migration),
             Box::new(m20261202_000014_mail::Migration),
         ]
     }

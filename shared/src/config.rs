@@ -57,12 +57,14 @@ pub struct Settings {
     pub vapid_subject: String,
 
     /// Push-service hosts the worker may contact (comma-separated; a leading `*.`
-    /// matches subdomains). Defaults to the known browser push services.
+    /// matches subdomains). Defaults to the known browser push services, which
+    /// include APNs (`api.push.apple.com`, `api.sandbox.push.apple.com`) and FCM,
+    /// and Google's OAuth token host for FCM.
     #[arg(
         long,
         env = "ATTUNE_PUSH_ALLOWED_HOSTS",
         value_delimiter = ',',
-        default_value = "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com",
+        default_value = "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com,oauth2.googleapis.com",
         global = true
     )]
     pub push_allowed_hosts: Vec<String>,
@@ -70,6 +72,47 @@ pub struct Settings {
     /// Allow plain-http push endpoints (tests and local development only).
     #[arg(long, env = "ATTUNE_PUSH_ALLOW_HTTP", default_value_t = false, global = true)]
     pub push_allow_http: bool,
+
+    /// APNs: the token-signing key, the `.p8` file's PEM text as downloaded
+    /// from Apple (a secret). APNs is enabled when this, the key id, the team id
+    /// and the topic are all set; some but not all stops the start.
+    #[arg(long, env = "ATTUNE_APNS_KEY", hide_env_values = true, global = true)]
+    pub apns_key: Option<Secret>,
+
+    /// APNs: the 10-character id of the `.p8` key.
+    #[arg(long, env = "ATTUNE_APNS_KEY_ID", global = true)]
+    pub apns_key_id: Option<String>,
+
+    /// APNs: the 10-character Team ID of the Apple developer account.
+    #[arg(long, env = "ATTUNE_APNS_TEAM_ID", global = true)]
+    pub apns_team_id: Option<String>,
+
+    /// APNs: the app's bundle id (sent as `apns-topic`).
+    #[arg(long, env = "ATTUNE_APNS_TOPIC", global = true)]
+    pub apns_topic: Option<String>,
+
+    /// APNs: a base URL that replaces Apple's (`https://api.push.apple.com` and
+    /// `https://api.sandbox.push.apple.com`) for both environments, for a
+    /// private relay or tests. Its host must be on the push allow list.
+    #[arg(long, env = "ATTUNE_APNS_ENDPOINT", global = true)]
+    pub apns_endpoint: Option<String>,
+
+    /// FCM: the service account's JSON key as downloaded from the Firebase
+    /// console (a secret). FCM is enabled when it is set.
+    #[arg(long, env = "ATTUNE_FCM_SERVICE_ACCOUNT", hide_env_values = true, global = true)]
+    pub fcm_service_account: Option<Secret>,
+
+    /// FCM: a base URL that replaces `https://fcm.googleapis.com`, for a private
+    /// relay or tests (the token endpoint is the service account's `token_uri`).
+    /// Its host must be on the push allow list.
+    #[arg(long, env = "ATTUNE_FCM_ENDPOINT", global = true)]
+    pub fcm_endpoint: Option<String>,
+
+    /// Extra trusted TLS roots (DER) for the push clients: a local HTTPS fake
+    /// in tests. Not a setting; exists only with the `testing` feature.
+    #[cfg(feature = "testing")]
+    #[arg(skip)]
+    pub push_test_roots: Vec<Vec<u8>>,
 
     /// First retry delay, in seconds, for a push a push service asked to retry
     /// (429, 5xx); it doubles per attempt, up to an hour, and is never shorter

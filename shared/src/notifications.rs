@@ -1,4 +1,5 @@
-//! Web Push subscriptions and the messages sent to them. Sending happens in the
+//! Devices (Web Push subscriptions, APNs and FCM tokens) and the messages sent
+//! to them. Sending happens in the
 //! worker, one job per (message, subscription), so one failing device never
 //! delays or repeats another.
 
@@ -18,7 +19,10 @@ use crate::{
     domain::ValidationErrors,
     entities::push_subscription::{self, Entity as PushSubscription},
     jobs::{Job, JobQueue, QueueError},
-    push::{PushKind, PushMessage, PushPayload, PushPolicy, PushSubscriptionJson, Urgency, ValidSubscription},
+    push::{
+        DeviceError, DeviceKind, DeviceRegistrationJson, PushKind, PushMessage, PushPayload, PushPolicy, Urgency,
+        ValidDevice,
+    },
 };
 
 /// Each person's push subscriptions (ids only), for sending one notice to many
@@ -51,6 +55,8 @@ pub enum NotificationError {
     Validation(ValidationErrors),
     #[error("at most {MAX_SUBSCRIPTIONS_PER_USER} devices may receive notifications")]
     TooManySubscriptions,
+    #[error("{} push is not enabled on this install", .0.as_str())]
+    ServiceNotEnabled(DeviceKind),
     #[error("no such subscription")]
     NotFound,
     #[error("no device is subscribed to notifications")]
@@ -87,18 +93,36 @@ impl Notifications {
         Self { db, clock, policy, queue }
     }
 
-    /// Stores the browser's subscription. The same endpoint again updates it
+    /// Stores a device: a browser's subscription, an APNs device token or an
+    /// FCM registration token. The same endpoint or token again updates it
     /// (keys rotate; a device may change hands) rather than adding a duplicate.
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn subscribe(
         &self,
         user_id: Uuid,
-        raw: &PushSubscriptionJson,
+        raw: &DeviceRegistrationJson,
     ) -> Result<(push_subscription::Model, Stored), NotificationError> {
-        let valid = ValidSubscription::parse(raw, &self.policy).map_err(NotificationError::Validation)?;
+        let device = ValidDevice::parse(raw, &self.policy).map_err(|error| match error {
+            DeviceError::Invalid(errors) => NotificationError::Validation(errors),
+            DeviceError::NotEnabled(kind) => NotificationError::ServiceNotEnabled(kind),
+        })?;
         let now = self.clock.now_ms();
-        let endpoint = valid.endpoint().as_str().to_owned();
-        let expires_at = valid.expiration_time().map(|t| t.timestamp_millis());
+        let (endpoint, p256dh, auth, expires_at, environment) = match &device {
+            ValidDevice::Web(valid) => (
+                valid.endpoint().as_str().to_owned(),
+                valid.p256dh_base64url(),
+                valid.auth_base64url(),
+                valid.expiration_time().map(|t| t.timestamp_millis()),
+                None,
+            ),
+            ValidDevice::Native(native) => (
+                native.storage_key(),
+                String::new(),
+                String::new(),
+                None,
+                native.environment().map(|e| e.as_str().to_owned()),
+            ),
+        };
         if let Some(existing) =
             PushSubscription::find().filter(push_subscription::Column::Endpoint.eq(&endpoint)).one(&self.db).await?
         {
@@ -107,9 +131,10 @@ impl Notifications {
             }
             let mut model: push_subscription::ActiveModel = existing.into();
             model.user_id = Set(user_id);
-            model.p256dh = Set(valid.p256dh_base64url().to_owned());
-            model.auth = Set(valid.auth_base64url().to_owned());
+            model.p256dh = Set(p256dh);
+            model.auth = Set(auth);
             model.expires_at = Set(expires_at);
+            model.environment = Set(environment);
             model.updated_at = Set(now);
             return Ok((model.update(&self.db).await?, Stored::Updated));
         }
@@ -117,17 +142,24 @@ impl Notifications {
         let model = push_subscription::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
+            kind: Set(device.kind()),
             endpoint: Set(endpoint),
-            p256dh: Set(valid.p256dh_base64url().to_owned()),
-            auth: Set(valid.auth_base64url().to_owned()),
+            p256dh: Set(p256dh),
+            auth: Set(auth),
+            environment: Set(environment),
             expires_at: Set(expires_at),
             created_at: Set(now),
             updated_at: Set(now),
         }
         .insert(&self.db)
         .await?;
-        tracing::info!(subscription_id = %model.id, host = valid.host(), "push subscription stored");
+        tracing::info!(subscription_id = %model.id, kind = device.kind().as_str(), "push device stored");
         Ok((model, Stored::Created))
+    }
+
+    /// The device kinds this install accepts (`GET /v1/push/providers`).
+    pub fn accepted_kinds(&self) -> Vec<DeviceKind> {
+        self.policy.native().kinds()
     }
 
     async fn check_cap(&self, user_id: Uuid) -> Result<(), NotificationError> {

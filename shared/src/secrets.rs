@@ -98,6 +98,9 @@ pub enum SecretsError {
     Missing(&'static str),
     #[error("{0} is invalid: {1}")]
     Invalid(&'static str, String),
+    /// APNs or FCM configured in part, or wrongly.
+    #[error(transparent)]
+    NativePush(#[from] crate::push::NativePushError),
     #[error("could not read or write development secrets in {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
@@ -144,6 +147,10 @@ impl Secrets {
         };
         let vapid_key = VapidKey::from_base64url(&vapid_text)
             .map_err(|e| SecretsError::Invalid("ATTUNE_VAPID_PRIVATE_KEY", e.to_string()))?;
+        // The native push services' credentials are secrets too: a partial or
+        // broken configuration stops every process at start, the API (which
+        // accepts devices) as well as the worker (which sends).
+        crate::push::NativePushConfig::from_settings(settings)?;
         Ok(Self { jwt_secret, data_keys, vapid_key })
     }
 }

@@ -10,7 +10,7 @@ use apalis_cron::{CronScheduler, Tick};
 use attune_shared::{
     config::Settings,
     jobs::{JobQueue, QueueBackend},
-    push::{PushClient, PushPolicy, RetryPolicy, VapidKey, VapidSigner},
+    push::{NativeSenders, PushClient, RetryPolicy, VapidKey, VapidSigner},
     services::Services,
 };
 use uuid::Uuid;
@@ -39,11 +39,13 @@ impl std::ops::Deref for WorkerDeps {
     }
 }
 
-/// What sending Web Push needs.
+/// What sending pushes needs: Web Push always, APNs and FCM when configured.
 #[derive(Clone, Debug)]
 pub struct PushDeps {
     pub client: PushClient,
     pub signer: Arc<VapidSigner>,
+    /// The APNs and FCM clients (each `None` when not configured).
+    pub native: NativeSenders,
     /// The back-off of pushes the service asked to retry.
     pub retry: RetryPolicy,
 }
@@ -51,8 +53,9 @@ pub struct PushDeps {
 impl PushDeps {
     pub fn new(settings: &Settings, vapid_key: VapidKey) -> anyhow::Result<Self> {
         Ok(Self {
-            client: PushClient::new(PushPolicy::from_settings(settings))?,
+            client: PushClient::from_settings(settings)?,
             signer: Arc::new(VapidSigner::new(vapid_key, &settings.vapid_subject)?),
+            native: NativeSenders::from_settings(settings)?,
             retry: RetryPolicy { base: Duration::from_secs(settings.push_retry_base_secs) },
         })
     }

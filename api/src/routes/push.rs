@@ -1,7 +1,12 @@
-//! Web Push: the application server key, device subscriptions, and a test
+//! Push: the services this install speaks, the Web Push application server
+//! key, devices (Web Push subscriptions, APNs and FCM tokens), and a test
 //! notification so a person can check that notifications arrive.
 
-use attune_shared::{entities::push_subscription, notifications::Stored, push::PushSubscriptionJson};
+use attune_shared::{
+    entities::push_subscription,
+    notifications::Stored,
+    push::{ApnsEnvironment, DeviceKind, DeviceRegistrationJson},
+};
 use axum::{http::StatusCode, response::IntoResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,12 +26,16 @@ pub struct VapidPublicKey {
     pub public_key: String,
 }
 
-/// A registered device, without its keys or endpoint (both are secrets).
+/// A registered device, without its keys, endpoint or token (all secrets).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionView {
     pub id: Uuid,
-    /// The push service's host, e.g. `fcm.googleapis.com`.
+    /// `web`, `apns` or `fcm`.
+    pub kind: DeviceKind,
+    /// The push service's host, e.g. `fcm.googleapis.com` or `api.push.apple.com`.
     pub push_service: String,
+    /// APNs only: `production` or `sandbox`.
+    pub environment: Option<ApnsEnvironment>,
     pub expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -34,17 +43,32 @@ pub struct SubscriptionView {
 
 impl From<&push_subscription::Model> for SubscriptionView {
     fn from(model: &push_subscription::Model) -> Self {
+        let environment = model.environment.as_deref().and_then(ApnsEnvironment::parse);
+        let push_service = match model.kind {
+            DeviceKind::Web => {
+                url::Url::parse(&model.endpoint).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+            }
+            DeviceKind::Apns => environment.unwrap_or(ApnsEnvironment::Production).apple_host().to_owned(),
+            DeviceKind::Fcm => "fcm.googleapis.com".to_owned(),
+        };
         Self {
             id: model.id,
-            push_service: url::Url::parse(&model.endpoint)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default(),
+            kind: model.kind,
+            push_service,
+            environment,
             expires_at: model.expires_at.map(rfc3339),
             created_at: rfc3339(model.created_at),
             updated_at: rfc3339(model.updated_at),
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushProviders {
+    /// The kinds of device this install accepts, `web` always; `apns` and `fcm`
+    /// when the operator configured them.
+    #[schema(example = json!(["web", "apns", "fcm"]))]
+    pub kinds: Vec<DeviceKind>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,21 +84,35 @@ async fn vapid_public_key(state: AppState) -> Json<VapidPublicKey> {
     Json(VapidPublicKey { public_key: state.vapid_public_key.clone() })
 }
 
-/// Register the browser's `PushSubscription.toJSON()`. The same endpoint again updates it.
+/// Which kinds of device this install accepts, so an app knows what to register.
+#[utoipa::path(get, path = "/v1/push/providers", tag = "push", operation_id = "getPushProviders",
+    responses((status = 200, description = "The accepted kinds", body = PushProviders)))]
+async fn providers(state: AppState) -> Json<PushProviders> {
+    Json(PushProviders { kinds: state.notifications.accepted_kinds() })
+}
+
+/// Register a device: the browser's `PushSubscription.toJSON()` (kind `web`
+/// implied), `{"kind": "apns", "token", "environment"}` or `{"kind": "fcm",
+/// "token"}`. The same endpoint or token again updates it, and moves it to the
+/// caller if it was someone else's.
 #[utoipa::path(post, path = "/v1/push/subscriptions", tag = "push", operation_id = "subscribePush", security(("bearer" = [])),
-    request_body(content = PushSubscriptionJson, description = "The browser's `PushSubscription.toJSON()`",
-        example = json!({"endpoint": "https://fcm.googleapis.com/fcm/send/dXNlci1kZXZpY2U", "expirationTime": null,
-            "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}})),
+    request_body(content = DeviceRegistrationJson, description = "A Web Push subscription, an APNs device token or an FCM registration token",
+        examples(
+            ("web" = (value = json!({"endpoint": "https://fcm.googleapis.com/fcm/send/dXNlci1kZXZpY2U", "expirationTime": null,
+                "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}}))),
+            ("apns" = (value = json!({"kind": "apns", "token": "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad", "environment": "production"}))),
+            ("fcm" = (value = json!({"kind": "fcm", "token": "dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx"}))),
+        )),
     responses(
         (status = 201, description = "Registered", body = SubscriptionView),
-        (status = 200, description = "Updated (the endpoint was already registered)", body = SubscriptionView),
-        (status = 409, description = "Too many devices", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid keys, or an endpoint that is not a known push service", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Updated (the endpoint or token was already registered)", body = SubscriptionView),
+        (status = 409, description = "Too many devices, or a kind whose service the operator has not enabled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid keys or token, or an endpoint that is not a known push service", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn subscribe(
     state: AppState,
     CurrentUser(who): CurrentUser,
-    Json(body): Json<PushSubscriptionJson>,
+    Json(body): Json<DeviceRegistrationJson>,
 ) -> ApiResult<impl IntoResponse> {
     let (model, stored) = state.notifications.subscribe(who.user.id, &body).await?;
     let status = if stored == Stored::Created { StatusCode::CREATED } else { StatusCode::OK };
@@ -113,6 +151,7 @@ async fn send_test(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(providers))
         .routes(routes!(vapid_public_key))
         .routes(routes!(subscribe, list))
         .routes(routes!(unsubscribe))

@@ -1,4 +1,7 @@
-//! Web Push delivery: the pieces the API and the worker share.
+//! Push delivery: the pieces the API and the worker share. Three services
+//! reach a person's devices: Web Push (below), and APNs ([`ApnsClient`]) and FCM
+//! ([`FcmClient`]) for native apps; every kind gets the same texts, TTL,
+//! collapse key (the Topic) and removal of dead devices.
 //!
 //! A push message travels from us to the browser's push service (FCM, Mozilla
 //! autopush, Apple, WNS), which stores and forwards it to the device. Three RFCs
@@ -25,20 +28,30 @@
 //! Nothing here logs key material, auth secrets, payload text or full endpoint
 //! URLs (which are bearer capabilities); logs name the push service's host only.
 
+mod apns;
 /// A user agent's side of RFC 8291, for the fake push service and tests only.
 #[cfg(any(test, feature = "testing"))]
 mod decrypt;
+mod device;
 mod encrypt;
+mod fcm;
 mod message;
+mod native;
 mod policy;
 mod send;
 mod subscription;
 mod vapid;
 
+pub use apns::{ApnsClient, ApnsConfig, PROVIDER_TOKEN_RENEW_AFTER};
 #[cfg(any(test, feature = "testing"))]
 pub use decrypt::{DecryptError, decrypt};
+pub use device::{
+    ApnsEnvironment, DeviceError, DeviceKind, DeviceRegistrationJson, NativeDevice, NativeServices, ValidDevice,
+};
 pub use encrypt::{AUTH_SECRET_LEN, EncryptError, MAX_PAYLOAD_LEN, P256_POINT_LEN, RECORD_SIZE, encrypt};
+pub use fcm::{ACCESS_TOKEN_MARGIN, FCM_SCOPE, FcmClient, FcmConfig};
 pub use message::{MAX_TTL_SECS, PushKind, PushMessage, PushPayload, Topic, TopicError, Urgency, UrgencyError};
+pub use native::{NativePushConfig, NativePushError, NativeSenders};
 pub use policy::{EndpointError, MAX_ENDPOINT_LEN, PushPolicy};
 pub use send::{
     CONNECT_TIMEOUT, MAX_ATTEMPTS, MAX_RETRY_AFTER, PushClient, REQUEST_TIMEOUT, RETRY_BASE_DELAY, RETRY_MAX_DELAY,

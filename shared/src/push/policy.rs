@@ -7,6 +7,7 @@
 
 use url::{Host, Url};
 
+use super::NativeServices;
 use crate::config::Settings;
 
 /// Real endpoints are a few hundred characters; anything far longer is abuse.
@@ -39,6 +40,8 @@ pub enum EndpointError {
 pub struct PushPolicy {
     allowed_hosts: Vec<HostPattern>,
     allow_http: bool,
+    /// Which native services (APNs, FCM) devices may be registered for.
+    native: NativeServices,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +69,21 @@ impl PushPolicy {
                 }
             })
             .collect();
-        Self { allowed_hosts, allow_http }
+        Self { allowed_hosts, allow_http, native: NativeServices::default() }
     }
 
     pub fn from_settings(settings: &Settings) -> Self {
         Self::new(&settings.push_allowed_hosts, settings.push_allow_http)
+            .with_native(NativeServices::from_settings(settings))
+    }
+
+    pub fn with_native(mut self, native: NativeServices) -> Self {
+        self.native = native;
+        self
+    }
+
+    pub fn native(&self) -> NativeServices {
+        self.native
     }
 
     pub fn allow_http(&self) -> bool {

@@ -14,7 +14,8 @@ use reqwest::{
 };
 
 use super::{
-    EncryptError, EndpointError, PushMessage, PushPolicy, ValidSubscription, VapidError, VapidSigner, encrypt,
+    DeviceKind, EncryptError, EndpointError, PushMessage, PushPolicy, ValidSubscription, VapidError, VapidSigner,
+    encrypt,
 };
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,6 +58,12 @@ pub enum Rejection {
     Payload(EncryptError),
     /// The VAPID token could not be made.
     Vapid(VapidError),
+    /// APNs or FCM refused our credentials (APNs 403, FCM 401 after a fresh
+    /// token, or the OAuth token endpoint's refusal): the operator's to fix, not
+    /// a message's to retry.
+    ProviderAuth { service: DeviceKind, reason: String },
+    /// The service is not (or no longer) configured on this install.
+    ServiceNotEnabled(DeviceKind),
 }
 
 impl SendOutcome {
@@ -91,21 +98,14 @@ impl PushClient {
         Self::build(policy, roots)
     }
 
+    /// The client for `settings`: with the `testing` feature, it also trusts
+    /// the settings' test roots (a local HTTPS fake).
+    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, reqwest::Error> {
+        Self::build(PushPolicy::from_settings(settings), test_roots(settings))
+    }
+
     fn build(policy: PushPolicy, roots: Vec<Certificate>) -> Result<Self, reqwest::Error> {
-        let mut builder = Client::builder()
-            .user_agent(concat!("attune/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            // A redirect would lead past the allow list.
-            .redirect(redirect::Policy::none())
-            .referer(false)
-            .https_only(!policy.allow_http())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_keepalive(Duration::from_secs(60));
-        for root in roots {
-            builder = builder.add_root_certificate(root);
-        }
-        Ok(Self { http: builder.build()?, policy })
+        Ok(Self { http: http_client(&policy, roots, false)?, policy })
     }
 
     pub fn policy(&self) -> &PushPolicy {
@@ -182,6 +182,40 @@ impl PushClient {
     }
 }
 
+/// The HTTP client every push service is reached with: pooled connections,
+/// bounded timeouts, no redirects (one would lead past the allow list), https
+/// only unless the policy allows http. `http2_only` for APNs, which speaks
+/// nothing else.
+pub(crate) fn http_client(policy: &PushPolicy, roots: Vec<Certificate>, http2_only: bool) -> reqwest::Result<Client> {
+    let mut builder = Client::builder()
+        .user_agent(concat!("attune/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(redirect::Policy::none())
+        .referer(false)
+        .https_only(!policy.allow_http())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_keepalive(Duration::from_secs(60));
+    if http2_only {
+        builder = builder.http2_prior_knowledge();
+    }
+    for root in roots {
+        builder = builder.add_root_certificate(root);
+    }
+    builder.build()
+}
+
+/// The extra roots a test put in the settings (none outside the `testing` feature).
+#[cfg(feature = "testing")]
+pub(crate) fn test_roots(settings: &crate::config::Settings) -> Vec<Certificate> {
+    settings.push_test_roots.iter().filter_map(|der| Certificate::from_der(der).ok()).collect()
+}
+
+#[cfg(not(feature = "testing"))]
+pub(crate) fn test_roots(_settings: &crate::config::Settings) -> Vec<Certificate> {
+    Vec::new()
+}
+
 /// Maps a push service's answer to an outcome: RFC 8030 §5 (201), §7.3 (404),
 /// and what FCM, autopush, Apple and WNS answer besides (410, 413, 429, 5xx).
 pub fn classify_response(status: StatusCode, retry_after: Option<Duration>) -> SendOutcome {
@@ -242,7 +276,8 @@ impl RetryPolicy {
     }
 }
 
-async fn read_reason(mut response: Response) -> String {
+/// The start of a response body: enough to read an error's reason, never more.
+pub(crate) async fn read_body(mut response: Response) -> Vec<u8> {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         let room = MAX_RESPONSE_BODY.saturating_sub(body.len());
@@ -251,8 +286,16 @@ async fn read_reason(mut response: Response) -> String {
             break;
         }
     }
-    // Printable ASCII only, short: it goes into a log line.
-    String::from_utf8_lossy(&body).chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(200).collect()
+    body
+}
+
+/// A service's reason, fit for a log line: printable ASCII only, short.
+pub(crate) fn loggable(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(200).collect()
+}
+
+async fn read_reason(response: Response) -> String {
+    loggable(&String::from_utf8_lossy(&read_body(response).await))
 }
 
 fn log_outcome(outcome: &SendOutcome, status: StatusCode, reason: &str) {

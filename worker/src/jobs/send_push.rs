@@ -1,5 +1,5 @@
-//! Sends one push message to one subscription (RFC 8030), then acts on the push
-//! service's answer: gone → the subscription is deleted at once; 429/5xx → tried
+//! Sends one push message to one device (Web Push, APNs or FCM), then acts on
+//! the push service's answer, the same for every kind: gone → the subscription is deleted at once; 429/5xx → tried
 //! again later, honouring `Retry-After`, a bounded number of times; anything else
 //! → dropped and counted.
 
@@ -8,7 +8,7 @@ use attune_shared::{
     entities::push_subscription::{self, Entity as PushSubscription},
     jobs::Job,
     notifications::choices,
-    push::{MAX_ATTEMPTS, PushKind, PushMessage, Rejection, SendOutcome, ValidSubscription},
+    push::{DeviceKind, MAX_ATTEMPTS, NativeDevice, PushKind, PushMessage, Rejection, SendOutcome, ValidSubscription},
 };
 use sea_orm::EntityTrait;
 use uuid::Uuid;
@@ -44,33 +44,53 @@ pub async fn run(
             }
         }
     }
+    let now = deps.clock.now();
     let push = &deps.push;
-    let subscription = match ValidSubscription::from_parts(
-        &row.endpoint,
-        &row.p256dh,
-        &row.auth,
-        row.expires_at.and_then(chrono::DateTime::from_timestamp_millis),
-        push.client.policy(),
-    ) {
-        Ok(subscription) => subscription,
-        Err(_) => {
-            tracing::warn!("stored subscription no longer passes the push policy; deleting it");
-            delete(deps, &row).await?;
-            count("failed");
-            return Ok(());
+    let (outcome, service) = match row.kind {
+        DeviceKind::Web => {
+            let subscription = match ValidSubscription::from_parts(
+                &row.endpoint,
+                &row.p256dh,
+                &row.auth,
+                row.expires_at.and_then(chrono::DateTime::from_timestamp_millis),
+                push.client.policy(),
+            ) {
+                Ok(subscription) => subscription,
+                Err(_) => {
+                    tracing::warn!("stored subscription no longer passes the push policy; deleting it");
+                    delete(deps, &row).await?;
+                    count("failed");
+                    return Ok(());
+                }
+            };
+            if subscription.is_expired(now) {
+                delete(deps, &row).await?;
+                count("gone");
+                return Ok(());
+            }
+            let outcome = push.client.send(&subscription, &message, &push.signer, now).await;
+            (outcome, subscription.host().to_owned())
+        }
+        kind @ (DeviceKind::Apns | DeviceKind::Fcm) => {
+            let Some(device) = NativeDevice::from_stored(kind, &row.endpoint, row.environment.as_deref()) else {
+                tracing::warn!(kind = kind.as_str(), "stored device is unreadable; deleting it");
+                delete(deps, &row).await?;
+                count("failed");
+                return Ok(());
+            };
+            let outcome = match (&push.native.apns, &push.native.fcm, kind) {
+                (Some(apns), _, DeviceKind::Apns) => apns.send(&device, &message, now).await,
+                (_, Some(fcm), DeviceKind::Fcm) => fcm.send(&device, &message, now).await,
+                _ => SendOutcome::Rejected(Rejection::ServiceNotEnabled(kind)),
+            };
+            (outcome, kind.as_str().to_owned())
         }
     };
-    if subscription.is_expired(deps.clock.now()) {
-        delete(deps, &row).await?;
-        count("gone");
-        return Ok(());
-    }
-    let outcome = push.client.send(&subscription, &message, &push.signer, deps.clock.now()).await;
     let sends = attempt + 1;
     match outcome {
         SendOutcome::Delivered => count("delivered"),
         SendOutcome::Gone => {
-            tracing::info!(host = subscription.host(), "push service says the subscription is gone; deleting it");
+            tracing::info!(service, "push service says the device is gone; deleting it");
             delete(deps, &row).await?;
             count("gone");
         }
@@ -78,20 +98,31 @@ pub async fn run(
             let delay = push.retry.delay(sends, after);
             let job = Job::SendPush { user_id, subscription_id, message, attempt: sends };
             deps.queue.enqueue_after(job, delay).await?;
-            tracing::info!(host = subscription.host(), delay_secs = delay.as_secs(), "push to be retried");
+            tracing::info!(service, delay_secs = delay.as_secs(), "push to be retried");
             count("retried");
         }
         SendOutcome::Retry { .. } => {
-            tracing::warn!(host = subscription.host(), sends, "push dropped after its last attempt");
+            tracing::warn!(service, sends, "push dropped after its last attempt");
             count("failed");
         }
         SendOutcome::Rejected(Rejection::Status(status)) if status.as_u16() == 413 => {
             // Our payloads stay far below 4 KiB; a 413 is our bug, and retrying would not help.
-            tracing::error!(host = subscription.host(), "push service refused the payload as too large (a bug)");
+            tracing::error!(service, "push service refused the payload as too large (a bug)");
+            count("failed");
+        }
+        SendOutcome::Rejected(Rejection::ProviderAuth { service: kind, .. }) => {
+            // Logged for the operator where it happened; every message would
+            // meet the same refusal, so none is retried. Counted apart, to alert on.
+            metrics::counter!("attune_push_auth_errors_total", "service" => kind.as_str()).increment(1);
+            count("failed");
+        }
+        SendOutcome::Rejected(Rejection::ServiceNotEnabled(kind)) => {
+            // The device stays: the operator may enable the service again.
+            tracing::warn!(kind = kind.as_str(), "push service not configured on this worker; nothing sent");
             count("failed");
         }
         SendOutcome::Rejected(rejection) => {
-            tracing::warn!(host = subscription.host(), ?rejection, "push rejected");
+            tracing::warn!(service, ?rejection, "push rejected");
             count("failed");
         }
     }
