@@ -10,6 +10,8 @@
 
 pub mod bench_support;
 pub mod chromium;
+pub mod fake_apns;
+pub mod fake_fcm;
 pub mod fake_push;
 pub mod fake_smtp;
 pub mod load;
