@@ -419,7 +419,11 @@ async fn push(app: &TestApp, fake: &FakePushService, sam: &TestUser, seen: &mut 
     let one = "/v1/push/subscriptions/{id}";
     let test = "/v1/push/test";
     seen.expect("/v1/push/vapid-public-key", app.get("/v1/push/vapid-public-key"), StatusCode::OK).await;
+    seen.expect("/v1/push/providers", app.get("/v1/push/providers"), StatusCode::OK).await;
     seen.expect(test, bearer(app.post(test)), StatusCode::CONFLICT).await;
+    // This install has not enabled APNs: 409 (tests/tests/native_push.rs drives the rest).
+    let iphone = json!({"kind": "apns", "token": "ab".repeat(32), "environment": "production"});
+    seen.expect(subscriptions, bearer(app.post(subscriptions)).json(&iphone), StatusCode::CONFLICT).await;
 
     let phone = fake.new_subscription();
     let created =

@@ -96,13 +96,12 @@ async fn providers(state: AppState) -> Json<PushProviders> {
 /// "token"}`. The same endpoint or token again updates it, and moves it to the
 /// caller if it was someone else's.
 #[utoipa::path(post, path = "/v1/push/subscriptions", tag = "push", operation_id = "subscribePush", security(("bearer" = [])),
-    request_body(content = DeviceRegistrationJson, description = "A Web Push subscription, an APNs device token or an FCM registration token",
-        examples(
-            ("web" = (value = json!({"endpoint": "https://fcm.googleapis.com/fcm/send/dXNlci1kZXZpY2U", "expirationTime": null,
-                "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}}))),
-            ("apns" = (value = json!({"kind": "apns", "token": "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad", "environment": "production"}))),
-            ("fcm" = (value = json!({"kind": "fcm", "token": "dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx"}))),
-        )),
+    request_body(content = DeviceRegistrationJson,
+        description = "One of three bodies. Web Push: the browser's `PushSubscription.toJSON()` as it is, e.g. \
+            `{\"endpoint\": \"https://fcm.googleapis.com/fcm/send/…\", \"expirationTime\": null, \"keys\": {\"p256dh\": \"…\", \"auth\": \"…\"}}`. \
+            APNs: `{\"kind\": \"apns\", \"token\": \"<64–200 hex>\", \"environment\": \"production\"|\"sandbox\"}` (the example). \
+            FCM: `{\"kind\": \"fcm\", \"token\": \"<registration token>\"}`.",
+        example = json!({"kind": "apns", "token": "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad", "environment": "production"})),
     responses(
         (status = 201, description = "Registered", body = SubscriptionView),
         (status = 200, description = "Updated (the endpoint or token was already registered)", body = SubscriptionView),
