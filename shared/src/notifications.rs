@@ -46,6 +46,8 @@ pub async fn devices_by_user(db: &impl ConnectionTrait, users: &[Uuid]) -> Resul
 
 /// Devices one person may register.
 pub const MAX_SUBSCRIPTIONS_PER_USER: u64 = 10;
+/// The test notification's title and body, the same on every kind of device.
+pub const TEST_NOTICE: (&str, &str) = ("Attune", "Notifications work on this device.");
 /// A test notification is worth showing for an hour at most.
 const TEST_TTL_SECS: u32 = 60 * 60;
 
@@ -202,8 +204,8 @@ impl Notifications {
         for subscription in &subscriptions {
             let payload = PushPayload {
                 r#type: PushKind::Test,
-                title: "Attune".into(),
-                body: "Notifications work on this device.".into(),
+                title: TEST_NOTICE.0.into(),
+                body: TEST_NOTICE.1.into(),
                 url: "/".into(),
                 delivery_id: Some(delivery_id),
             };

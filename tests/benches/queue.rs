@@ -219,7 +219,7 @@ async fn worker_deps(settings: &Settings, db: DatabaseConnection, cert_der: &[u8
         PushClient::with_root_certificates(policy, vec![reqwest::Certificate::from_der(cert_der).unwrap()]).unwrap();
     let signer = Arc::new(VapidSigner::new(vapid_key(), "mailto:bench@attune.test").unwrap());
     let mut deps = WorkerDeps::new(services, &settings).unwrap();
-    deps.push = PushDeps { client, signer, retry: RetryPolicy::default() };
+    deps.push = PushDeps { client, signer, native: Default::default(), retry: RetryPolicy::default() };
     deps
 }
 
