@@ -90,7 +90,9 @@ impl NativeServices {
     /// that each service is configured completely or not at all
     /// ([`super::NativePushConfig::from_settings`]).
     pub fn from_settings(settings: &Settings) -> Self {
-        Self { apns: settings.apns_key.is_some(), fcm: settings.fcm_service_account.is_some() }
+        // Blank counts as unset (Compose passes `${ATTUNE_APNS_KEY:-}` as "").
+        let set = |value: Option<&crate::secrets::Secret>| value.is_some_and(|v| !v.expose().trim().is_empty());
+        Self { apns: set(settings.apns_key.as_ref()), fcm: set(settings.fcm_service_account.as_ref()) }
     }
 
     pub fn accepts(self, kind: DeviceKind) -> bool {
