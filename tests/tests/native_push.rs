@@ -342,14 +342,16 @@ async fn busy_services_are_retried_until_delivered_or_given_up() {
     }
     fakes.apns.respond_with(&apns_busy, vec![ApnsAnswer::too_many_requests(), ApnsAnswer::service_unavailable()]);
     fakes.apns.respond_with(&apns_hopeless, vec![ApnsAnswer::service_unavailable(); 5]);
-    fakes.fcm.respond_with(&fcm_busy, vec![FcmAnswer::quota_exceeded("1"), FcmAnswer::unavailable()]);
+    // Retry-After: 2. The queue schedules in whole seconds, so the retry comes
+    // between 1 and 2 s later; without it, at once (the tests' back-off is 0).
+    fakes.fcm.respond_with(&fcm_busy, vec![FcmAnswer::quota_exceeded("2"), FcmAnswer::unavailable()]);
     let started = std::time::Instant::now();
     test_push(&app, &sam).await;
     fakes.apns.wait_for_deliveries(1, WAIT).await;
     fakes.fcm.wait_for_deliveries(1, WAIT).await;
     assert_eq!(fakes.apns.requests_for(&apns_busy), 3, "429, 503, then delivered");
     assert_eq!(fakes.fcm.requests_for(&fcm_busy), 3, "429, 503, then delivered");
-    assert!(started.elapsed() >= Duration::from_secs(1), "FCM's Retry-After: 1 was honoured");
+    assert!(started.elapsed() >= Duration::from_secs(1), "FCM's Retry-After was honoured");
     fakes.apns.wait_for_requests(&apns_hopeless, 5, WAIT).await;
     attune_tests::queue_drained(&app.worker_deps().await.queue).await;
     assert_eq!(fakes.apns.requests_for(&apns_hopeless), 5, "given up after five sends");
