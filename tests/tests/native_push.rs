@@ -419,3 +419,36 @@ async fn fcm_access_tokens_are_cached_refreshed_before_expiry_and_once_on_401() 
     assert_eq!(fakes.fcm.token_refusals(), Vec::<String>::new(), "every assertion passed Google's checks");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_partial_or_off_list_configuration_stops_the_start_naming_what_is_wrong() {
+    let (app, fakes) = setup().await;
+    let build = |settings: attune_shared::config::Settings| {
+        let options = attune_api::BuildOptions {
+            clock: Arc::new(app.clock.clone()),
+            migrate: false,
+            worker: attune_api::WorkerMode::None,
+        };
+        attune_api::Application::build(settings, options)
+    };
+    let mut partial = app.settings.clone();
+    partial.bind = "127.0.0.1:0".parse().unwrap();
+    partial.apns_team_id = None;
+    partial.apns_topic = Some("  ".into());
+    let error = build(partial).await.err().expect("must not start").to_string();
+    assert!(error.contains("APNs is only partly configured"), "{error}");
+    assert!(error.contains("ATTUNE_APNS_TEAM_ID, ATTUNE_APNS_TOPIC not set"), "{error}");
+
+    let mut off_list = app.settings.clone();
+    off_list.bind = "127.0.0.1:0".parse().unwrap();
+    off_list.apns_key = None;
+    off_list.apns_key_id = None;
+    off_list.apns_team_id = None;
+    off_list.apns_topic = None;
+    off_list.apns_endpoint = None;
+    off_list.push_allowed_hosts = vec!["fcm.googleapis.com".into()];
+    let error = build(off_list).await.err().expect("must not start").to_string();
+    assert!(error.contains("ATTUNE_FCM_SERVICE_ACCOUNT") && error.contains("token_uri"), "{error}");
+    drop(fakes);
+    app.stop().await;
+}

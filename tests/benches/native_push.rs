@@ -1,0 +1,302 @@
+//! Native push benchmark (issue 18), release build: APNs and FCM sends per
+//! second from Attune's clients (`ApnsClient`: HTTP/2, cached ES256 provider
+//! token; `FcmClient`: cached OAuth access token) to a local HTTPS sink (a child
+//! process; HTTP/2 and HTTP/1.1, answering 200 to `/3/device/<token>` and
+//! `messages:send`, and an access token to `/token`), beside npm's
+//! `@parse/node-apn` sending to the same APNs sink in the same run, and the peak
+//! RSS of the sending process.
+//!
+//! Run: `cargo bench -p attune-tests --bench native_push` (needs `node` and
+//! `npm`: the peer's pinned packages, `tests/bench-apn/package-lock.json`, are
+//! installed with `npm ci` when missing; without them the peer is skipped with
+//! a note).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: failing loudly is right")]
+
+use std::{
+    path::Path,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use attune_shared::{
+    config::Settings,
+    push::{ApnsClient, ApnsConfig, FcmClient, FcmConfig, NativeDevice, PushPolicy, SendOutcome},
+    secrets::Secret,
+};
+use attune_tests::{
+    bench_support::{reset_peak_rss, sample_reminder_message},
+    load::peak_rss_mib,
+};
+use p256::pkcs8::{EncodePrivateKey, LineEnding};
+
+const SECONDS: u64 = 10;
+const CONCURRENCY: usize = 64;
+const APNS_TOKEN: &str = "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--sink") {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        runtime.block_on(sink(args[2].parse().unwrap(), &args[3], &args[4]));
+        return;
+    }
+    if args.iter().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
+}
+
+/// The sink: TLS, HTTP/2 and HTTP/1.1, answering as APNs, FCM and Google's
+/// token endpoint do when all is well.
+async fn sink(port: u16, cert_path: &str, key_path: &str) {
+    use axum::{Json, routing::post};
+    use tokio_rustls::rustls::{
+        ServerConfig,
+        pki_types::{CertificateDer, PrivateKeyDer},
+    };
+    let cert = CertificateDer::from(std::fs::read(cert_path).unwrap());
+    let key = PrivateKeyDer::try_from(std::fs::read(key_path).unwrap()).unwrap();
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let app = axum::Router::new()
+        .route(
+            "/3/device/{token}",
+            post(|body: axum::body::Bytes| async move {
+                assert!(body.len() > 20);
+                axum::http::StatusCode::OK
+            }),
+        )
+        .route("/token", post(|| async { Json(serde_json::json!({"access_token": "ya29.bench", "expires_in": 3599})) }))
+        .route(
+            "/v1/projects/{project}/{action}",
+            post(|| async { Json(serde_json::json!({"name": "projects/bench/messages/1"})) }),
+        );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else { return };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+struct RunningSink {
+    port: u16,
+    cert_der: Vec<u8>,
+    _process: attune_tests::bench_support::Proc,
+    _dir: tempfile::TempDir,
+}
+
+fn start_sink() -> RunningSink {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let cert_der = certified.cert.der().to_vec();
+    let (cert_path, key_path) = (dir.path().join("cert.der"), dir.path().join("key.der"));
+    std::fs::write(&cert_path, &cert_der).unwrap();
+    std::fs::write(&key_path, certified.signing_key.serialize_der()).unwrap();
+    let port = attune_tests::bench_support::free_port();
+    let process = attune_tests::bench_support::Proc(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--sink", &port.to_string(), cert_path.to_str().unwrap(), key_path.to_str().unwrap()])
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    RunningSink { port, cert_der, _process: process, _dir: dir }
+}
+
+/// Sends `send` from [`CONCURRENCY`] tasks for [`SECONDS`]; (delivered/s, failed).
+async fn per_second<F, Fut>(send: F) -> (f64, u64)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = SendOutcome> + Send,
+{
+    assert_eq!(send().await, SendOutcome::Delivered, "warm-up send");
+    let delivered = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (send, delivered, failed) = (send.clone(), delivered.clone(), failed.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    match send().await {
+                        SendOutcome::Delivered => delivered.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (delivered.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), failed.load(Ordering::Relaxed))
+}
+
+fn settings() -> Settings {
+    let mut settings = Settings::from_args(["--push-allowed-hosts", "127.0.0.1", "--push-allow-http"]).unwrap();
+    settings.push_allowed_hosts = vec!["127.0.0.1".into()];
+    settings
+}
+
+const NODE_BENCH: &str = r#"
+const apn = require('@parse/node-apn');
+const [port, key, keyId, teamId, topic, token, seconds, concurrency] = process.argv.slice(1);
+const provider = new apn.Provider({ token: { key, keyId, teamId }, production: false,
+  address: '127.0.0.1', port: Number(port), rejectUnauthorized: false });
+const note = () => {
+  const n = new apn.Notification();
+  n.alert = { title: 'A quiet moment for you', body: "Whenever you're ready, there's something gentle waiting." };
+  n.topic = topic; n.pushType = 'alert'; n.priority = 5; n.collapseId = 'reminder';
+  n.expiry = Math.floor(Date.now() / 1000) + 14400;
+  n.payload = { type: 'reminder', url: '/today', delivery_id: 'x' };
+  return n;
+};
+let delivered = 0, failed = 0;
+const deadline = Date.now() + Number(seconds) * 1000;
+async function loop() {
+  while (Date.now() < deadline) {
+    const result = await provider.send(note(), token);
+    delivered += result.sent.length; failed += result.failed.length;
+  }
+}
+(async () => {
+  const warm = await provider.send(note(), token);
+  if (warm.sent.length !== 1) { console.error(JSON.stringify(warm.failed)); process.exit(1); }
+  const started = Date.now();
+  await Promise.all(Array.from({ length: Number(concurrency) }, loop));
+  const secs = (Date.now() - started) / 1000;
+  console.log(JSON.stringify({ rate: delivered / secs, delivered, failed }));
+  provider.shutdown();
+})();
+"#;
+
+/// The same APNs sends with `@parse/node-apn`, or why it could not run.
+fn node_apn_per_second(port: u16, pem: &str) -> Result<(f64, String), String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-apn");
+    if !dir.join("node_modules/@parse/node-apn").exists() {
+        let cache = std::env::var("HOME").map(|home| format!("{home}/.cache/attune-npm")).unwrap_or_default();
+        let installed = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error", "--cache", &cache])
+            .current_dir(&dir)
+            .status()
+            .map_err(|e| format!("npm not available: {e}"))?;
+        if !installed.success() {
+            return Err("npm ci failed in tests/bench-apn".into());
+        }
+    }
+    let version = std::fs::read_to_string(dir.join("node_modules/@parse/node-apn/package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let output = Command::new("node")
+        .args(["-e", NODE_BENCH, "--"])
+        .args([&port.to_string(), pem, "KEY1234567", "TEAM123456", "org.attune.bench", APNS_TOKEN])
+        .args([&SECONDS.to_string(), &CONCURRENCY.to_string()])
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|_| format!("node failed: {}", String::from_utf8_lossy(&output.stderr)))?;
+    Ok((result["rate"].as_f64().unwrap_or(0.0), format!("@parse/node-apn {version}, failed {}", result["failed"])))
+}
+
+async fn run() {
+    let sink = start_sink();
+    let origin = format!("https://127.0.0.1:{}", sink.port);
+    let roots = vec![reqwest::Certificate::from_der(&sink.cert_der).unwrap()];
+    let policy = PushPolicy::new(&["127.0.0.1".to_owned()], true);
+    let message = Arc::new(sample_reminder_message());
+
+    let p8 = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+    let pem = p8.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let mut apns_settings = settings();
+    apns_settings.apns_key = Some(Secret::new(pem.clone()));
+    apns_settings.apns_key_id = Some("KEY1234567".into());
+    apns_settings.apns_team_id = Some("TEAM123456".into());
+    apns_settings.apns_topic = Some("org.attune.bench".into());
+    apns_settings.apns_endpoint = Some(origin.clone());
+    let apns_config = ApnsConfig::from_settings(&apns_settings, &policy).unwrap().unwrap();
+    let apns = ApnsClient::new(apns_config, policy.clone(), roots.clone()).unwrap();
+    let iphone = Arc::new(
+        NativeDevice::from_stored(
+            attune_shared::push::DeviceKind::Apns,
+            &format!("apns:{APNS_TOKEN}"),
+            Some("production"),
+        )
+        .unwrap(),
+    );
+
+    let rsa = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let mut fcm_settings = settings();
+    let account = serde_json::json!({"type": "service_account", "project_id": "attune-bench",
+        "private_key_id": "bench", "private_key": rsa.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+        "client_email": "bench@attune-bench.iam.gserviceaccount.com", "token_uri": format!("{origin}/token")});
+    fcm_settings.fcm_service_account = Some(Secret::new(account.to_string()));
+    fcm_settings.fcm_endpoint = Some(origin.clone());
+    let fcm_config = FcmConfig::from_settings(&fcm_settings, &policy).unwrap().unwrap();
+    let fcm = FcmClient::new(fcm_config, policy, roots).unwrap();
+    let android = Arc::new(
+        NativeDevice::from_stored(attune_shared::push::DeviceKind::Fcm, "fcm:bench-token:APA91bBENCH", None).unwrap(),
+    );
+
+    reset_peak_rss(std::process::id());
+    let (apns_rate, apns_failed) = {
+        let (apns, iphone, message) = (apns.clone(), iphone.clone(), message.clone());
+        per_second(move || {
+            let (apns, iphone, message) = (apns.clone(), iphone.clone(), message.clone());
+            async move { apns.send(&iphone, &message, chrono::Utc::now()).await }
+        })
+        .await
+    };
+    let (fcm_rate, fcm_failed) = {
+        let (fcm, android, message) = (fcm.clone(), android.clone(), message.clone());
+        per_second(move || {
+            let (fcm, android, message) = (fcm.clone(), android.clone(), message.clone());
+            async move { fcm.send(&android, &message, chrono::Utc::now()).await }
+        })
+        .await
+    };
+    let peak = peak_rss_mib(std::process::id()).unwrap_or(f64::NAN);
+    let node = node_apn_per_second(sink.port, &pem);
+    drop(sink);
+
+    println!(
+        "attune native push benchmark · release build · local HTTPS sink · {CONCURRENCY} in flight, {SECONDS} s each"
+    );
+    println!("  attune APNs (HTTP/2, cached ES256 token)       {apns_rate:>9.0} /s   failed {apns_failed}");
+    println!("  attune FCM  (cached OAuth token)               {fcm_rate:>9.0} /s   failed {fcm_failed}");
+    match node {
+        Ok((rate, detail)) => {
+            println!("  npm {detail:<42} {rate:>9.0} /s");
+            println!("  attune APNs / @parse/node-apn: {:.1}x", apns_rate / rate);
+        }
+        Err(why) => println!("  @parse/node-apn: not measured ({why})"),
+    }
+    println!("  peak RSS of the sending process: {peak:.1} MiB");
+}
