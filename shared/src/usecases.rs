@@ -1,8 +1,9 @@
 //! The use cases that change more than one service's data. Each is one method of
 //! [`Services`] that opens one transaction, runs its steps on it (service
 //! methods that take the connection they run on) and commits: should any step
-//! fail, nothing of the others remains. Handlers, the CLI and the worker call
-//! these, never the steps one after another.
+//! fail, nothing of the others remains. Whoever needs one of these changes (a
+//! handler today; a CLI command or a job tomorrow) calls the use case, never its
+//! steps one after another.
 //!
 //! What must happen before the transaction (re-authentication, which counts a
 //! wrong password even when nothing changes) or after it (enqueueing on a queue
