@@ -34,6 +34,7 @@ async fn setup(retention_secs: u64) -> (TestApp, FakePushService, TestUser, Uuid
     let (_, _, key) = read(app.get("/v1/push/vapid-public-key").send().await.unwrap()).await;
     fake.set_application_server_key(key["public_key"].as_str().unwrap());
     let user = app.register("kept@example.org").await;
+    forget_the_registration_mail(&app).await;
     let device = fake.new_subscription();
     let response =
         app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
@@ -42,6 +43,24 @@ async fn setup(retention_secs: u64) -> (TestApp, FakePushService, TestUser, Uuid
         read(app.get("/v1/push/subscriptions").bearer_auth(&user.access_token).send().await.unwrap()).await;
     let subscription_id = listed[0]["id"].as_str().unwrap().parse().unwrap();
     (app, fake, user, subscription_id, device.id)
+}
+
+/// Registration queues a verification mail where mail can go (embedded: the
+/// outbox); a scaled install without SMTP queues none. These tests count the
+/// jobs they queue themselves, so the mail's job, once finished, is removed
+/// from the queue's storage before they start.
+async fn forget_the_registration_mail(app: &TestApp) {
+    let queue = JobQueue::connect(&app.settings).await.unwrap();
+    attune_tests::queue_drained(&queue).await;
+    match queue.backend().clone() {
+        QueueBackend::Sqlite(storage) => {
+            let removed = sea_orm::sqlx::query("DELETE FROM Jobs").execute(storage.pool()).await.unwrap();
+            assert_eq!(removed.rows_affected(), 1, "the registration's one mail job");
+        }
+        QueueBackend::Redis(_) => {
+            assert!(stored(&queue, app).await.finished.is_empty(), "no SMTP, no mail job");
+        }
+    }
 }
 
 async fn test_push(app: &TestApp, user: &TestUser) {
