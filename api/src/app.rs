@@ -142,6 +142,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::notifications::router())
         .merge(routes::reminders::router())
         .merge(routes::reflections::router())
+        .merge(routes::partners::router())
         .merge(routes::ops::router())
         .merge(routes::contract::router())
 }

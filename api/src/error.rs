@@ -13,6 +13,7 @@ use attune_shared::{
         MAX_SUBSCRIPTIONS_PER_USER, NotificationError,
         choices::{ChoicesError, Unreadable},
     },
+    partners::PartnerError,
     push::DeviceKind,
     reminders::ReminderError,
     sync::{ConflictedRecord, SyncError},
@@ -377,6 +378,36 @@ impl From<AccountMailError> for ApiError {
             },
             AccountMailError::Database(e) => Self::internal(e),
             error @ (AccountMailError::Sealed(_) | AccountMailError::Internal(_)) => Self::internal(error),
+        }
+    }
+}
+
+impl From<PartnerError> for ApiError {
+    fn from(error: PartnerError) -> Self {
+        match error {
+            PartnerError::InvitationNotFound => Self::NotFound(
+                "No open invitation has this code. Codes work once, for 24 hours; ask for a new one.".into(),
+            ),
+            PartnerError::OwnInvitation => Self::Validation(ValidationErrors::single(
+                "code",
+                "is your own invitation: your partner accepts it on their device",
+            )),
+            PartnerError::AlreadyLinked => Self::Conflict {
+                slug: "already-linked",
+                detail: "You are linked with a partner already. Unlink first (DELETE /v1/partner).".into(),
+            },
+            PartnerError::InviterUnavailable => {
+                Self::Conflict { slug: "inviter-unavailable", detail: "The inviter is no longer available.".into() }
+            }
+            PartnerError::NotLinked => Self::NotFound("You are not linked with a partner.".into()),
+            PartnerError::Throttled { retry_after_secs } => Self::TooManyRequests {
+                retry_after_secs,
+                detail: format!(
+                    "Too many unknown invitation codes. Please wait {} before trying again.",
+                    human_duration(retry_after_secs)
+                ),
+            },
+            PartnerError::Database(e) => Self::internal(e),
         }
     }
 }

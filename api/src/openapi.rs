@@ -30,6 +30,7 @@ use utoipa::{
         (name = "notifications", description = "One set of notification choices for every notification: each kind on or off, quiet hours, a pause, discreet or descriptive texts"),
         (name = "reminders", description = "Paced reminders: settings, the next reminder, and marking a reminder opened"),
         (name = "reflections", description = "Weekly reflections: each week's check-ins in numbers, a prompt and a gentle focus for the week ahead"),
+        (name = "partners", description = "Linking with a partner by consent, and leaving alone at once, unannounced"),
         (name = "sync", description = "Offline-first sync of check-ins, journal entries and boundaries (WatermelonDB protocol)"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),
     )

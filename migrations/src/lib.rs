@@ -18,6 +18,7 @@ mod m20261201_000011_notification_settings;
 mod m20261202_000012_session_device;
 mod m20261202_000013_native_push;
 mod m20261202_000014_mail;
+mod m20261202_000015_partners;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_session_device::Migration),
             Box::new(m20261202_000013_native_push::Migration),
             Box::new(m20261202_000014_mail::Migration),
+            Box::new(m20261202_000015_partners::Migration),
         ]
     }
 }

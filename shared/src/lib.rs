@@ -14,6 +14,7 @@ pub mod entities;
 pub mod jobs;
 pub mod mail;
 pub mod notifications;
+pub mod partners;
 pub mod push;
 pub mod reflections;
 pub mod reminders;

@@ -16,6 +16,7 @@ use crate::{
     enrollment::Enrollments,
     jobs::JobQueue,
     notifications::{Notifications, choices::NotificationSettings},
+    partners::Partners,
     push::PushPolicy,
     reflections::Reflections,
     reminders::Reminders,
@@ -48,6 +49,7 @@ pub struct Services {
     pub reminders: Reminders,
     pub notification_settings: NotificationSettings,
     pub reflections: Reflections,
+    pub partners: Partners,
 }
 
 impl std::fmt::Debug for Services {
@@ -96,6 +98,7 @@ impl Services {
         let reflections = Reflections::new(db.clone(), clock.clone());
         let notification_settings = NotificationSettings::new(db.clone(), reminders.clone());
         let account_mail = AccountMail::new(db.clone(), clock.clone(), settings, &secrets, queue.clone())?;
+        let partners = Partners::new(db.clone(), clock.clone());
         Ok(Self {
             db,
             queue,
@@ -109,6 +112,7 @@ impl Services {
             reminders,
             notification_settings,
             reflections,
+            partners,
         })
     }
 }

@@ -9,6 +9,10 @@
 //! wrong password even when nothing changes) or after it (enqueueing on a queue
 //! that is not the database) is said at each.
 
+mod partners;
+
+pub use partners::Partnership;
+
 use sea_orm::{DbErr, TransactionTrait};
 use serde_json::Value;
 use uuid::Uuid;
@@ -141,6 +145,8 @@ impl Services {
         let txn = self.db.begin().await?;
         self.accounts.mark_deleted(&txn, who).await?;
         self.reminders.recompute(&txn, who.user.id).await?;
+        // Unlinked at once, like any unlinking: the partner is not told.
+        self.partners.forget(&txn, who.user.id).await?;
         txn.commit().await?;
         self.accounts.enqueue_purge(who.user.id).await;
         tracing::info!(user_id = %who.user.id, "account deleted; purge queued");

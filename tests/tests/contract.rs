@@ -91,6 +91,7 @@ fn concrete(template: &str) -> String {
         .replace("{id}", &uuid::Uuid::now_v7().to_string())
         .replace("{delivery_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{week_start}", "2026-11-16")
+        .replace("{code}", "ZZZZZZZZZZ")
         .replace("{file}", "swagger-ui.css")
 }
 
@@ -174,6 +175,7 @@ async fn every_documented_status_is_one_the_operation_really_answers() {
     push(&app, &fake, &sam, &mut seen).await;
     reminders_and_reflections(&app, &sam, &mut seen).await;
     notification_settings(&app, &mut seen).await;
+    partners(&app, &mut seen).await;
     operations(&app, &mut seen).await;
 
     let mut undocumented = vec![];
@@ -496,6 +498,37 @@ async fn notification_settings(app: &TestApp, seen: &mut Seen) {
     seen.expect(reminders, bearer(app.request(Method::PUT, reminders)).json(&plan), StatusCode::CONFLICT).await;
     let descriptive = json!({"descriptive_notifications": true});
     seen.expect("/v1/me", bearer(app.request(Method::PATCH, "/v1/me")).json(&descriptive), StatusCode::CONFLICT).await;
+}
+
+async fn partners(app: &TestApp, seen: &mut Seen) {
+    let (ana, ben) = (app.register("ana@example.org").await, app.register("ben@example.org").await);
+    let as_ana = |request: RequestBuilder| request.bearer_auth(&ana.access_token);
+    let as_ben = |request: RequestBuilder| request.bearer_auth(&ben.access_token);
+    let (invitations, preview, accept) =
+        ("/v1/partner/invitations", "/v1/partner/invitations/{code}", "/v1/partner/invitations/{code}/accept");
+    let partner = "/v1/partner";
+    seen.expect(partner, as_ana(app.get(partner)), StatusCode::NOT_FOUND).await;
+    seen.expect(invitations, as_ana(app.request(Method::DELETE, invitations)), StatusCode::NO_CONTENT).await;
+    let created = seen.expect(invitations, as_ana(app.post(invitations)), StatusCode::CREATED).await;
+    let code = created["code"].as_str().unwrap();
+    let at = |template: &str| template.replace("{code}", code);
+    seen.expect(preview, as_ben(app.get(&at(preview))), StatusCode::OK).await;
+    seen.expect(accept, as_ana(app.post(&at(accept))), StatusCode::UNPROCESSABLE_ENTITY).await;
+    seen.expect(accept, as_ben(app.post(&at(accept))), StatusCode::CREATED).await;
+    seen.expect(accept, as_ben(app.post(&at(accept))), StatusCode::NOT_FOUND).await;
+    seen.expect(invitations, as_ben(app.post(invitations)), StatusCode::CONFLICT).await;
+    let cy = app.register("cy@example.org").await;
+    let cys = seen.expect(invitations, app.post(invitations).bearer_auth(&cy.access_token), StatusCode::CREATED).await;
+    let cys = accept.replace("{code}", cys["code"].as_str().unwrap());
+    seen.expect(accept, as_ben(app.post(&cys)), StatusCode::CONFLICT).await;
+    seen.expect(partner, as_ana(app.get(partner)), StatusCode::OK).await;
+    seen.expect(partner, as_ana(app.request(Method::DELETE, partner)), StatusCode::NO_CONTENT).await;
+    // Guessing: ten unknown codes an hour (the used one is the first), then 429.
+    for _ in 0..9 {
+        seen.expect(preview, as_ben(app.get(&at(preview))), StatusCode::NOT_FOUND).await;
+    }
+    seen.expect(preview, as_ben(app.get(&at(preview))), StatusCode::TOO_MANY_REQUESTS).await;
+    seen.expect(accept, as_ben(app.post(&cys)), StatusCode::TOO_MANY_REQUESTS).await;
 }
 
 async fn operations(app: &TestApp, seen: &mut Seen) {

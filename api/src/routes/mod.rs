@@ -6,6 +6,7 @@ pub mod contract;
 pub mod me;
 pub mod notifications;
 pub mod ops;
+pub mod partners;
 pub mod program;
 pub mod push;
 pub mod reflections;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod client_address;
 pub mod device_label;
+pub mod invitation_code;
 pub mod notification_choices;
 pub mod pacing;
 pub mod progress;

@@ -1,9 +1,12 @@
 //! sea-orm entities. Times are epoch milliseconds (see `attune-migrations`).
 
+pub mod boundary;
 pub mod enrollment;
 pub mod login_throttle;
 pub mod notification_setting;
 pub mod one_time_token;
+pub mod partner_invitation;
+pub mod partner_link;
 pub mod push_subscription;
 pub mod reflection;
 pub mod refresh_token;
