@@ -407,6 +407,7 @@ impl From<PartnerError> for ApiError {
                     human_duration(retry_after_secs)
                 ),
             },
+            PartnerError::Sharing(e) => e.into(),
             PartnerError::Database(e) => Self::internal(e),
         }
     }

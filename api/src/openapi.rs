@@ -188,6 +188,9 @@ fn describe_sync_changes(doc: &mut Value) {
             }),
         );
         tables.insert(table.name.to_owned(), json!({"$ref": format!("#/components/schemas/{changes}")}));
+        if table.read_only {
+            continue;
+        }
         exported.insert(
             table.name.to_owned(),
             json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{record}")}}),
@@ -216,7 +219,7 @@ fn describe_sync_changes(doc: &mut Value) {
     if records.is_object() {
         let description = records["description"].clone();
         *records = json!({"type": "object", "description": description, "properties": Value::Object(exported),
-                          "required": TABLES.iter().map(|t| t.name).collect::<Vec<_>>()});
+                          "required": TABLES.iter().filter(|t| !t.read_only).map(|t| t.name).collect::<Vec<_>>()});
     }
     if let Some(components) = doc["components"]["schemas"].as_object_mut() {
         components.extend(schemas);

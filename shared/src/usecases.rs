@@ -115,17 +115,21 @@ impl Services {
     }
 
     /// Applies a sync push; a check-in in it answers any reminder, so spacing
-    /// returns to normal at once.
+    /// returns to normal at once; the boundaries and journal entries it touched
+    /// reach (or leave) the partner's items.
     pub async fn push_changes(
         &self,
         user_id: Uuid,
         last_pulled_at: Option<i64>,
         body: &Value,
     ) -> Result<Pushed, SyncError> {
-        let txn = self.db.begin().await?;
+        let (txn, partner) = self.begin_with_partner(user_id).await?;
         let pushed = self.sync.push(&txn, user_id, last_pulled_at, body).await?;
         if pushed.wrote("checkins") {
             self.reminders.checked_in(&txn, user_id).await?;
+        }
+        if let Some(partner) = partner {
+            self.sync.deliver_to_partner(&txn, user_id, partner, &pushed.touched).await?;
         }
         txn.commit().await?;
         Ok(pushed)
@@ -142,10 +146,12 @@ impl Services {
         client_address: &str,
     ) -> Result<(), AccountError> {
         self.accounts.reauthenticate(who, proof, client_address).await?;
-        let txn = self.db.begin().await?;
+        let (txn, partner) = self.begin_with_partner(who.user.id).await?;
         self.accounts.mark_deleted(&txn, who).await?;
         self.reminders.recompute(&txn, who.user.id).await?;
-        // Unlinked at once, like any unlinking: the partner is not told.
+        // Unlinked at once, like any unlinking: the partner is not told, and
+        // what was shared leaves their devices at their next pull.
+        self.unlink_on(&txn, who.user.id, partner).await?;
         self.partners.forget(&txn, who.user.id).await?;
         txn.commit().await?;
         self.accounts.enqueue_purge(who.user.id).await;

@@ -83,7 +83,10 @@ async fn two_people_link_by_consent_and_either_leaves_alone_and_at_once() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ana_view["partner"], json!({"display_name": "Ben"}));
     assert_eq!(ana_view["linked_at"], linked["linked_at"]);
-    assert_eq!(ana_view["sharing"], json!({"yours": {"boundaries": 0}, "partners": {"boundaries": 0}}));
+    assert_eq!(
+        ana_view["sharing"],
+        json!({"yours": {"boundaries": 0, "journal_entries": 0}, "partners": {"boundaries": 0, "journal_entries": 0}})
+    );
     assert_eq!(partner(&app, &ben).await.1["partner"], json!({"display_name": "Ana"}));
 
     // The code was used: nobody can look at it or use it again.

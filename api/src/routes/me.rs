@@ -90,7 +90,9 @@ pub struct AccountExportView {
     pub user: UserView,
     pub sessions: Vec<SessionView>,
     /// Every synced record (check-ins, journal entries, boundaries), decrypted, as
-    /// `{"checkins": [...], "journal_entries": [...], "boundaries": [...]}`.
+    /// `{"checkins": [...], "journal_entries": [...], "boundaries": [...]}`; what
+    /// you share with a partner has `shared_with_partner: true`. A partner's
+    /// items are theirs, not in your export.
     #[schema(value_type = Object)]
     pub records: serde_json::Value,
     /// Every weekly reflection, oldest first.
@@ -223,8 +225,10 @@ async fn export_me(
 
 /// The synced records of a full pull, as `{table: [record, ...]}`: a full pull
 /// sends every record once, as `updated`.
+/// The partner's items are not the person's own and stay out.
 fn records_by_table(changes: &serde_json::Value) -> serde_json::Value {
-    let tables = changes.as_object().into_iter().flatten();
+    let own = |name: &String| attune_shared::sync::tables::table(name).is_some_and(|t| !t.read_only);
+    let tables = changes.as_object().into_iter().flatten().filter(|(name, _)| own(name));
     tables.map(|(table, slices)| (table.clone(), slices["updated"].clone())).collect::<serde_json::Map<_, _>>().into()
 }
 

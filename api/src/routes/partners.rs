@@ -66,11 +66,12 @@ impl From<Link> for LinkView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SharedCountsView {
     pub boundaries: u64,
+    pub journal_entries: u64,
 }
 
 impl From<SharedCounts> for SharedCountsView {
     fn from(counts: SharedCounts) -> Self {
-        Self { boundaries: counts.boundaries }
+        Self { boundaries: counts.boundaries, journal_entries: counts.journal_entries }
     }
 }
 

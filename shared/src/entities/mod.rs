@@ -2,6 +2,7 @@
 
 pub mod boundary;
 pub mod enrollment;
+pub mod journal_entry;
 pub mod login_throttle;
 pub mod notification_setting;
 pub mod one_time_token;

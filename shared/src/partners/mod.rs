@@ -51,6 +51,9 @@ pub enum PartnerError {
     /// Too many unknown codes from this account or address.
     #[error("too many unknown invitation codes")]
     Throttled { retry_after_secs: u64 },
+    /// The shared items could not be handed to the new partner.
+    #[error("sharing failed: {0}")]
+    Sharing(#[from] crate::sync::SyncError),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }
@@ -198,6 +201,11 @@ impl Partners {
         Ok(Link { partner_id: inviter, partner_display_name: invitation.inviter_display_name.clone(), linked_at: now })
     }
 
+    /// The person's partner, if linked.
+    pub async fn partner_of(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<Uuid>, DbErr> {
+        Ok(link_row(conn, user_id).await?.map(|row| row.partner_id))
+    }
+
     /// The person's link, if linked.
     pub async fn current(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<Link>, PartnerError> {
         let Some(row) = link_row(conn, user_id).await? else {
@@ -256,6 +264,7 @@ async fn live_user(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SharedCounts {
     pub boundaries: u64,
+    pub journal_entries: u64,
 }
 
 /// What each of the two shares.
@@ -276,12 +285,20 @@ impl Partners {
 }
 
 async fn shared_counts(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<SharedCounts, DbErr> {
-    use crate::entities::boundary::{self, Entity as Boundary};
+    use crate::entities::{
+        boundary::{self, Entity as Boundary},
+        journal_entry::{self, Entity as JournalEntry},
+    };
     use sea_orm::PaginatorTrait;
     let boundaries = Boundary::find()
         .filter(boundary::Column::UserId.eq(user_id))
         .filter(boundary::Column::SharedWithPartner.eq(true))
         .count(conn)
         .await?;
-    Ok(SharedCounts { boundaries })
+    let journal_entries = JournalEntry::find()
+        .filter(journal_entry::Column::UserId.eq(user_id))
+        .filter(journal_entry::Column::SharedWithPartner.eq(true))
+        .count(conn)
+        .await?;
+    Ok(SharedCounts { boundaries, journal_entries })
 }

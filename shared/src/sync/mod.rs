@@ -21,6 +21,7 @@
 //! full snapshot with WatermelonDB's `experimentalStrategy: "replacement"`, which
 //! drops local records the server no longer has.
 
+pub mod partner_items;
 mod rotate;
 pub mod sql;
 pub mod tables;
@@ -120,6 +121,8 @@ pub struct Pushed {
     pub version: i64,
     /// The tables in which records were created or updated.
     pub written: Vec<&'static str>,
+    /// Every record id the push created, updated or deleted, by table.
+    pub touched: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Pushed {
@@ -407,7 +410,9 @@ impl SyncService {
             .filter(|change| !change.created.is_empty() || !change.updated.is_empty())
             .map(|change| change.table.name)
             .collect();
-        Ok(Pushed { version, written })
+        let touched =
+            changes.iter().map(|change| (change.table.name, change.all_ids().map(str::to_owned).collect())).collect();
+        Ok(Pushed { version, written, touched })
     }
 
     fn seal(&self, user_id: Uuid, table: &SyncTable, record: &tables::Record) -> StoredRecord {
@@ -503,6 +508,10 @@ fn parse_changes(body: &Value) -> Result<Vec<TableChanges>, SyncError> {
             errors.add_for_record(name, "", "changes", format!("`{name}` is not a synced table"));
             continue;
         };
+        if table.read_only {
+            errors.add_for_record(name, "", "changes", format!("`{name}` is read-only: only its owner changes these"));
+            continue;
+        }
         let mut out = TableChanges { table, created: vec![], updated: vec![], deleted: vec![] };
         let Some(object) = table_changes.as_object() else {
             errors.add_for_record(name, "", "changes", "must be an object with created, updated and deleted");

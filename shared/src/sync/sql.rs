@@ -48,6 +48,22 @@ pub async fn next_version<C: ConnectionTrait>(txn: &C, user_id: Uuid, now_ms: i6
     row.try_get::<i64>("", "version")
 }
 
+/// Takes the lock of the user's `sync_state` row without moving the version:
+/// a write to a partner's items locks both people's rows, always in the order
+/// of their ids, so two partners pushing at once never deadlock. (Moving the
+/// partner's version when nothing of theirs changed would tell their devices,
+/// through the pull's `timestamp`, when the other was active.)
+pub async fn lock_state<C: ConnectionTrait>(txn: &C, user_id: Uuid) -> Result<(), DbErr> {
+    ensure_state(txn, user_id, 0).await?;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    SyncState::update_many()
+        .col_expr(sync_state::Column::Version, Expr::col(sync_state::Column::Version))
+        .filter(sync_state::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await
+        .map(|_| ())
+}
+
 /// The user's newest committed version (created at `now_ms` on first use).
 pub async fn current_version<C: ConnectionTrait>(db: &C, user_id: Uuid, now_ms: i64) -> Result<i64, DbErr> {
     ensure_state(db, user_id, now_ms).await?;
@@ -88,6 +104,16 @@ pub async fn tombstone_versions<C: ConnectionTrait>(
     ids: &[&str],
 ) -> Result<HashMap<String, i64>, DbErr> {
     versions_by_id(db, SyncTombstone.table_name(), Tombstone::RecordId.as_str(), Some(table.name), user_id, ids).await
+}
+
+/// Every id of the user's rows of `table`.
+pub async fn all_ids<C: ConnectionTrait>(db: &C, table: &SyncTable, user_id: Uuid) -> Result<Vec<String>, DbErr> {
+    let stmt = Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new(table.name))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .to_owned();
+    db.query_all_raw(backend_build(db, &stmt)).await?.iter().map(row_id).collect()
 }
 
 /// `id → version` from `from` (rows or tombstones, optionally of one synced

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::domain::ValidationErrors;
 
 /// The newest WatermelonDB schema version the server knows.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -48,16 +48,20 @@ pub struct SyncTable {
     pub columns: &'static [Column],
     /// The schema version that added the table.
     pub since: u32,
+    /// Filled by the server only (the partner's shared items): pushes to it are
+    /// refused, and an account export leaves it out.
+    pub read_only: bool,
 }
 
 const fn col(name: &'static str, kind: Kind, nullable: bool) -> Column {
     Column { name, kind, nullable, since: 1 }
 }
 
-pub static TABLES: [SyncTable; 3] = [
+pub static TABLES: [SyncTable; 4] = [
     SyncTable {
         name: "checkins",
         since: 1,
+        read_only: false,
         columns: &[
             col("occurred_at", Kind::Millis, false),
             col("mood", Kind::Int { min: 1, max: 5 }, false),
@@ -72,16 +76,20 @@ pub static TABLES: [SyncTable; 3] = [
     SyncTable {
         name: "journal_entries",
         since: 1,
+        read_only: false,
         columns: &[
             col("step", Kind::Int { min: 1, max: 10 }, true),
             col("prompt_id", Kind::Identifier, true),
             col("body", Kind::Private { max_chars: 20_000 }, false),
             col("occurred_at", Kind::Millis, false),
+            // Null from schema-1 devices: not shared.
+            Column { name: "shared_with_partner", kind: Kind::Bool, nullable: true, since: 2 },
         ],
     },
     SyncTable {
         name: "boundaries",
         since: 1,
+        read_only: false,
         columns: &[
             col("kind", Kind::OneOf(&["emotional", "physical"]), false),
             col("text", Kind::Private { max_chars: 1_000 }, false),
@@ -89,7 +97,27 @@ pub static TABLES: [SyncTable; 3] = [
             col("active", Kind::Bool, false),
         ],
     },
+    // What the partner shares, as this person's devices receive it (see
+    // `sync::partner_items`). Never the partner's step, dates or scores.
+    SyncTable {
+        name: PARTNER_ITEMS,
+        since: 2,
+        read_only: true,
+        columns: &[
+            Column { name: "kind", kind: Kind::OneOf(&["boundary", "journal_entry"]), nullable: false, since: 2 },
+            Column { name: "boundary_kind", kind: Kind::OneOf(&["emotional", "physical"]), nullable: true, since: 2 },
+            Column { name: "text", kind: Kind::Private { max_chars: 20_000 }, nullable: false, since: 2 },
+        ],
+    },
 ];
+
+/// The read-only table of the partner's shared items.
+pub const PARTNER_ITEMS: &str = "partner_items";
+
+/// The `partner_items` table (the last of [`TABLES`]).
+pub fn partner_items() -> &'static SyncTable {
+    &TABLES[3]
+}
 
 pub fn table(name: &str) -> Option<&'static SyncTable> {
     TABLES.iter().find(|t| t.name == name)

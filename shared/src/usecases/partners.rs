@@ -1,13 +1,14 @@
 //! The partner use cases: looking at and accepting an invitation (throttled
 //! against guessing), leaving a link.
 
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use crate::{
     domain::invitation_code::InvitationCode,
     partners::{InvitationPreview, Link, PartnerError, Sharing, guessing},
     services::Services,
+    sync::partner_items::lock_pair,
 };
 
 /// The person's link and what each of the two shares.
@@ -56,7 +57,10 @@ impl Services {
     ) -> Result<Link, PartnerError> {
         let (code, invitation) = self.find_invitation(who, typed, client_address).await?;
         let txn = self.db.begin().await?;
+        lock_pair(&txn, who, Some(invitation.inviter_id)).await?;
         let link = self.partners.link(&txn, who, &invitation, &code).await?;
+        self.sync.deliver_all_to_partner(&txn, who, invitation.inviter_id).await?;
+        self.sync.deliver_all_to_partner(&txn, invitation.inviter_id, who).await?;
         txn.commit().await?;
         Ok(link)
     }
@@ -71,11 +75,47 @@ impl Services {
         Ok(Partnership { link, sharing })
     }
 
-    /// Leaves the link at once, alone; the partner is not told.
+    /// Leaves the link at once, alone; the partner is not told. What each
+    /// shared leaves the other's devices at their next pull.
     pub async fn unlink_partner(&self, who: Uuid) -> Result<(), PartnerError> {
-        let txn = self.db.begin().await?;
-        self.partners.unlink(&txn, who).await?;
+        let (txn, partner) = self.begin_with_partner(who).await?;
+        self.unlink_on(&txn, who, partner).await?;
         txn.commit().await?;
         Ok(())
+    }
+
+    /// The unlinking steps, on a transaction from [`Self::begin_with_partner`].
+    pub(crate) async fn unlink_on(
+        &self,
+        txn: &DatabaseTransaction,
+        who: Uuid,
+        partner: Option<Uuid>,
+    ) -> Result<(), DbErr> {
+        if let Some(partner) = partner {
+            self.sync.withdraw_partner_items(txn, who).await?;
+            self.sync.withdraw_partner_items(txn, partner).await?;
+        }
+        self.partners.unlink(txn, who).await?;
+        Ok(())
+    }
+
+    /// Opens a transaction holding the sync locks of the person and their
+    /// partner, in the order of their ids (never a deadlock between two
+    /// partners), and says who the partner is. The link is read again under
+    /// the locks (a link is made or ended only under both): should it have
+    /// changed since the first look, the transaction starts again with the
+    /// right pair.
+    pub(crate) async fn begin_with_partner(&self, who: Uuid) -> Result<(DatabaseTransaction, Option<Uuid>), DbErr> {
+        let mut partner = self.partners.partner_of(&self.db, who).await?;
+        loop {
+            let txn = self.db.begin().await?;
+            lock_pair(&txn, who, partner).await?;
+            let now = self.partners.partner_of(&txn, who).await?;
+            if now == partner {
+                return Ok((txn, partner));
+            }
+            txn.rollback().await?;
+            partner = now;
+        }
     }
 }
