@@ -252,10 +252,11 @@ impl From<EnrollmentError> for ApiError {
                 slug: "already-enrolled",
                 detail: "You are already enrolled. Change pace or mode with PATCH /v1/enrollments/current.".into(),
             },
-            EnrollmentError::CoupleModeUnavailable => Self::Conflict {
-                slug: "couple-mode-unavailable",
-                detail: "Couple mode needs both partners linked in the app, which is not available yet. \
-                         Choose `partnered` to include a partner who does not use the app, or `solo`."
+            EnrollmentError::NoLinkedPartner => Self::Conflict {
+                slug: "no-linked-partner",
+                detail: "Couple mode is for two people linked in the app: link with your partner first \
+                         (POST /v1/partner/invitations), or choose `partnered` to include a partner who does \
+                         not use the app, or `solo`."
                     .into(),
             },
             EnrollmentError::NotEnrolled => {

@@ -32,8 +32,9 @@ pub enum EnrollmentError {
     Validation(ValidationErrors),
     #[error("already enrolled in a program")]
     AlreadyEnrolled,
-    #[error("couple mode is not available yet")]
-    CoupleModeUnavailable,
+    /// Couple mode needs a partner linked in the app.
+    #[error("couple mode needs a linked partner")]
+    NoLinkedPartner,
     #[error("not enrolled in a program")]
     NotEnrolled,
     #[error("not ready to advance")]
@@ -112,14 +113,14 @@ fn catalog() -> Result<&'static content::Catalog, EnrollmentError> {
     Ok(content::catalog()?)
 }
 
-/// Couple mode needs partner linking, which has not shipped yet. The words are
-/// the stored ones ([`StoredMode`]).
-fn parse_mode(raw: &str, program: &Program) -> Result<ProgramMode, EnrollmentError> {
+/// Couple mode needs a partner linked in the app (`linked`). The words are the
+/// stored ones ([`StoredMode`]).
+fn parse_mode(raw: &str, program: &Program, linked: bool) -> Result<ProgramMode, EnrollmentError> {
     let mode = StoredMode::try_from_value(&raw.to_owned())
         .map(ProgramMode::from)
         .map_err(|_| ValidationErrors::single("mode", "must be solo, partnered or couple"))?;
-    if mode == ProgramMode::Couple {
-        return Err(EnrollmentError::CoupleModeUnavailable);
+    if mode == ProgramMode::Couple && !linked {
+        return Err(EnrollmentError::NoLinkedPartner);
     }
     if !program.modes.contains(&mode) {
         return Err(
@@ -144,6 +145,7 @@ impl Enrollments {
         program: &str,
         mode: &str,
         pace: &str,
+        linked: bool,
     ) -> Result<Current, EnrollmentError> {
         let catalog = catalog()?;
         let mut errors = ValidationErrors::new();
@@ -153,7 +155,7 @@ impl Enrollments {
         }
         let pace = errors.check("pace", Pace::parse(pace));
         let (Some(program), Some(pace)) = (program, pace) else { return Err(errors.into()) };
-        let mode = parse_mode(mode, program)?;
+        let mode = parse_mode(mode, program, linked)?;
         let now = self.clock.now_ms();
         let model = enrollment::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -177,6 +179,19 @@ impl Enrollments {
         Ok(Current { model, pace, mode, program })
     }
 
+    /// Unlinked: a couple enrollment of these people becomes `partnered` (their
+    /// partner exercises stay possible, offline), on `conn`.
+    pub async fn leave_couple_mode(&self, conn: &impl ConnectionTrait, people: &[Uuid]) -> Result<(), DbErr> {
+        enrollment::Entity::update_many()
+            .col_expr(enrollment::Column::Mode, sea_orm::sea_query::Expr::value(StoredMode::Partnered))
+            .col_expr(enrollment::Column::UpdatedAt, sea_orm::sea_query::Expr::value(self.clock.now_ms()))
+            .filter(enrollment::Column::UserId.is_in(people.iter().copied()))
+            .filter(enrollment::Column::Mode.eq(StoredMode::Couple))
+            .exec(conn)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn current(&self, user_id: Uuid) -> Result<Current, EnrollmentError> {
         current_on(&self.db, user_id).await
     }
@@ -190,12 +205,13 @@ impl Enrollments {
         conn: &impl ConnectionTrait,
         user_id: Uuid,
         patch: EnrollmentPatch,
+        linked: bool,
     ) -> Result<Current, EnrollmentError> {
         let current = current_on(conn, user_id).await?;
         let mut errors = ValidationErrors::new();
         let pace = patch.pace.map(|p| errors.check("pace", Pace::parse(&p)));
         errors.into_result()?;
-        let mode = patch.mode.map(|m| parse_mode(&m, current.program)).transpose()?;
+        let mode = patch.mode.map(|m| parse_mode(&m, current.program, linked)).transpose()?;
         let now = self.clock.now_ms();
         let mut model: enrollment::ActiveModel = current.model.clone().into();
         if let Some(Some(pace)) = pace {

@@ -54,7 +54,8 @@ pub struct ProfileUpdate {
 }
 
 impl Services {
-    /// Enrolls at step 1 and schedules the first reminder.
+    /// Enrolls at step 1 and schedules the first reminder; couple mode needs a
+    /// linked partner.
     pub async fn enroll(
         &self,
         user_id: Uuid,
@@ -63,7 +64,8 @@ impl Services {
         pace: &str,
     ) -> Result<Current, EnrollmentError> {
         let txn = self.db.begin().await?;
-        let current = self.enrollments.enroll(&txn, user_id, program, mode, pace).await?;
+        let linked = self.partners.partner_of(&txn, user_id).await?.is_some();
+        let current = self.enrollments.enroll(&txn, user_id, program, mode, pace, linked).await?;
         self.reminders.recompute(&txn, user_id).await?;
         txn.commit().await?;
         Ok(current)
@@ -73,7 +75,8 @@ impl Services {
     /// match (pace and the pause decide when reminders fall).
     pub async fn update_enrollment(&self, user_id: Uuid, patch: EnrollmentPatch) -> Result<Current, EnrollmentError> {
         let txn = self.db.begin().await?;
-        let current = self.enrollments.update(&txn, user_id, patch).await?;
+        let linked = self.partners.partner_of(&txn, user_id).await?.is_some();
+        let current = self.enrollments.update(&txn, user_id, patch, linked).await?;
         self.reminders.recompute(&txn, user_id).await?;
         txn.commit().await?;
         Ok(current)

@@ -278,3 +278,46 @@ async fn an_account_deletion_whose_unlinking_fails_deletes_nothing() {
     assert_eq!(partner(&app, &ben).await.0, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+async fn enroll_as(app: &TestApp, user: &TestUser, mode: &str) -> reqwest::Response {
+    app.post("/v1/enrollments")
+        .bearer_auth(&user.access_token)
+        .json(&json!({"program": "closer", "mode": mode, "pace": "steady"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn mode(app: &TestApp, user: &TestUser) -> Value {
+    let (_, _, body) =
+        read(app.get("/v1/enrollments/current").bearer_auth(&user.access_token).send().await.unwrap()).await;
+    body["mode"].clone()
+}
+
+#[tokio::test]
+async fn couple_mode_needs_a_linked_partner_and_unlinking_makes_it_partnered() {
+    let app = TestApp::spawn().await;
+    let ana = named(&app, "ana@example.org", "Ana").await;
+    let ben = named(&app, "ben@example.org", "Ben").await;
+    let body = expect_problem(enroll_as(&app, &ana, "couple").await, StatusCode::CONFLICT).await;
+    assert_eq!(body["type"], "/problems/no-linked-partner");
+
+    link(&app, &ana, &ben).await;
+    assert_eq!(enroll_as(&app, &ana, "couple").await.status(), StatusCode::CREATED);
+    assert_eq!(enroll_as(&app, &ben, "solo").await.status(), StatusCode::CREATED);
+    let to_couple = app
+        .request(Method::PATCH, "/v1/enrollments/current")
+        .bearer_auth(&ben.access_token)
+        .json(&json!({"mode": "couple"}));
+    assert_eq!(to_couple.send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!((mode(&app, &ana).await, mode(&app, &ben).await), (json!("couple"), json!("couple")));
+
+    assert_eq!(unlink(&app, &ana).await, StatusCode::NO_CONTENT);
+    assert_eq!((mode(&app, &ana).await, mode(&app, &ben).await), (json!("partnered"), json!("partnered")));
+    let back = app
+        .request(Method::PATCH, "/v1/enrollments/current")
+        .bearer_auth(&ben.access_token)
+        .json(&json!({"mode": "couple"}));
+    expect_problem(back.send().await.unwrap(), StatusCode::CONFLICT).await;
+    app.stop().await;
+}

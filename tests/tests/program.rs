@@ -94,8 +94,8 @@ async fn joining_once_choosing_pace_and_mode_and_pausing() {
     assert_eq!(problem_fields(&problem), ["program", "pace"]);
 
     let couple = expect_problem(enroll(&app, &user, "couple", "steady").await, StatusCode::CONFLICT).await;
-    assert_eq!(couple["type"], "/problems/couple-mode-unavailable");
-    assert!(couple["detail"].as_str().unwrap().contains("not available yet"));
+    assert_eq!(couple["type"], "/problems/no-linked-partner");
+    assert!(couple["detail"].as_str().unwrap().contains("link with your partner first"));
 
     let (status, _, joined) = read(enroll(&app, &user, "solo", "steady").await).await;
     assert_eq!(status, StatusCode::CREATED, "{joined}");

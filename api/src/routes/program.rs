@@ -115,7 +115,7 @@ async fn get_program(headers: HeaderMap, Path(slug): Path<String>) -> ApiResult<
 pub struct EnrollRequest {
     /// Program slug, e.g. `closer`.
     pub program: String,
-    /// `solo`, `partnered` (a partner who does not use the app) or `couple` (not yet available).
+    /// `solo`, `partnered` (a partner who does not use the app) or `couple` (both linked in the app; see /v1/partner).
     pub mode: String,
     /// `gentle` (2 sessions a week), `steady` (3) or `committed` (5).
     pub pace: String,
@@ -175,7 +175,7 @@ impl From<&Current> for EnrollmentView {
         example = json!({"program": "closer", "mode": "solo", "pace": "gentle"})),
     responses(
         (status = 201, description = "Enrolled at step 1", body = EnrollmentView),
-        (status = 409, description = "Already enrolled, or couple mode (not available yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already enrolled, or couple mode without a linked partner", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown program, mode or pace: `errors` names each", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn enroll(
@@ -204,7 +204,7 @@ async fn current(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Js
     responses(
         (status = 200, description = "The changed enrollment", body = EnrollmentView),
         (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Couple mode (not available yet), or the enrollment changed meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Couple mode without a linked partner, or the enrollment changed meanwhile", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown mode or pace, or an unknown field", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update(

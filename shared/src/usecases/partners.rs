@@ -94,6 +94,7 @@ impl Services {
         if let Some(partner) = partner {
             self.sync.withdraw_partner_items(txn, who).await?;
             self.sync.withdraw_partner_items(txn, partner).await?;
+            self.enrollments.leave_couple_mode(txn, &[who, partner]).await?;
         }
         self.partners.unlink(txn, who).await?;
         Ok(())
