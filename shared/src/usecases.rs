@@ -18,7 +18,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    accounts::{AccountError, Authenticated, ProfilePatch, ReauthProof, mail::AccountMailError},
+    accounts::{
+        AccountError, Authenticated, IssuedTokens, ProfilePatch, ReauthProof, RegisterInput, mail::AccountMailError,
+    },
     enrollment::{Current, EnrollmentError, EnrollmentPatch},
     entities::user,
     notifications::choices::ChoicesError,
@@ -54,6 +56,15 @@ pub struct ProfileUpdate {
 }
 
 impl Services {
+    /// Opens an account and its first session (one transaction in
+    /// `Accounts::register`); once committed, queues the verification mail. The
+    /// account stands without it (no mail configured, or the queue down: logged).
+    pub async fn register(&self, input: RegisterInput) -> Result<(user::Model, IssuedTokens), AccountError> {
+        let (user, tokens) = self.accounts.register(input).await?;
+        self.account_mail.queue_verification(user.id).await;
+        Ok((user, tokens))
+    }
+
     /// Enrolls at step 1 and schedules the first reminder; couple mode needs a
     /// linked partner.
     pub async fn enroll(

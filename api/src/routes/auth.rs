@@ -102,9 +102,8 @@ async fn register(
         timezone: body.timezone,
         device: DeviceInfo { name: body.device_name, user_agent },
     };
-    let (user, tokens) = state.accounts.register(input).await?;
     // Without mail (scaled, no SMTP) the account stands, unverified.
-    state.account_mail.queue_verification(user.id).await;
+    let (user, tokens) = state.register(input).await?;
     // A new account has the default choices: discreet texts.
     Ok((StatusCode::CREATED, Json(TokenResponse::new(&user, false, tokens))))
 }
