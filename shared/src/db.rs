@@ -1,10 +1,26 @@
 //! One code path over SQLite and PostgreSQL, chosen from the URL. The differences
 //! between the two stay in this file and in the migrations.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use attune_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+
+/// `value` as the JSON text a column stores. A failure keeps serde's error as
+/// its typed source.
+pub fn to_json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, DbErr> {
+    serde_json::to_string(value).map_err(|e| conversion::<T, String>(e))
+}
+
+/// A stored value that cannot become a `T` (or a `T` that cannot be stored),
+/// as a [`DbErr::TryIntoErr`] that keeps the cause as its typed source.
+pub fn conversion<From: ?Sized, Into: ?Sized>(source: impl std::error::Error + Send + Sync + 'static) -> DbErr {
+    DbErr::TryIntoErr {
+        from: std::any::type_name::<From>(),
+        into: std::any::type_name::<Into>(),
+        source: Arc::new(source),
+    }
+}
 
 /// Opens the database. SQLite runs in WAL mode with foreign keys on and a busy
 /// timeout; sea-orm keeps a single SQLite connection, which serialises writers and

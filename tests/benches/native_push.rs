@@ -34,6 +34,10 @@ use attune_tests::{
 };
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 
+#[path = "support/https_sink.rs"]
+#[allow(dead_code, reason = "its Web Push routes are the other benchmarks'")]
+mod https_sink;
+
 const SECONDS: u64 = 10;
 const CONCURRENCY: usize = 64;
 const APNS_TOKEN: &str = "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad";
@@ -42,7 +46,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--sink") {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        runtime.block_on(sink(args[2].parse().unwrap(), &args[3], &args[4]));
+        runtime.block_on(https_sink::serve(args[2].parse().unwrap(), &args[3], &args[4], routes()));
         return;
     }
     if args.iter().any(|a| a == "--list" || a == "--test") {
@@ -51,26 +55,11 @@ fn main() {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
 }
 
-/// The sink: TLS, HTTP/2 and HTTP/1.1, answering as APNs, FCM and Google's
-/// token endpoint do when all is well.
-async fn sink(port: u16, cert_path: &str, key_path: &str) {
+/// What the sink answers: as APNs, FCM and Google's token endpoint do when all
+/// is well.
+fn routes() -> axum::Router {
     use axum::{Json, routing::post};
-    use tokio_rustls::rustls::{
-        ServerConfig,
-        pki_types::{CertificateDer, PrivateKeyDer},
-    };
-    let cert = CertificateDer::from(std::fs::read(cert_path).unwrap());
-    let key = PrivateKeyDer::try_from(std::fs::read(key_path).unwrap()).unwrap();
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let app = axum::Router::new()
+    axum::Router::new()
         .route(
             "/3/device/{token}",
             post(|body: axum::body::Bytes| async move {
@@ -82,49 +71,7 @@ async fn sink(port: u16, cert_path: &str, key_path: &str) {
         .route(
             "/v1/projects/{project}/{action}",
             post(|| async { Json(serde_json::json!({"name": "projects/bench/messages/1"})) }),
-        );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    loop {
-        let (stream, _) = listener.accept().await.unwrap();
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(stream).await else { return };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-        });
-    }
-}
-
-struct RunningSink {
-    port: u16,
-    cert_der: Vec<u8>,
-    _process: attune_tests::bench_support::Proc,
-    _dir: tempfile::TempDir,
-}
-
-fn start_sink() -> RunningSink {
-    let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    let cert_der = certified.cert.der().to_vec();
-    let (cert_path, key_path) = (dir.path().join("cert.der"), dir.path().join("key.der"));
-    std::fs::write(&cert_path, &cert_der).unwrap();
-    std::fs::write(&key_path, certified.signing_key.serialize_der()).unwrap();
-    let port = attune_tests::bench_support::free_port();
-    let process = attune_tests::bench_support::Proc(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--sink", &port.to_string(), cert_path.to_str().unwrap(), key_path.to_str().unwrap()])
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    RunningSink { port, cert_der, _process: process, _dir: dir }
+        )
 }
 
 /// Sends `send` from [`CONCURRENCY`] tasks for [`SECONDS`]; (delivered/s, failed).
@@ -227,7 +174,7 @@ fn node_apn_per_second(port: u16, pem: &str) -> Result<(f64, String), String> {
 }
 
 async fn run() {
-    let sink = start_sink();
+    let sink = https_sink::start();
     let origin = format!("https://127.0.0.1:{}", sink.port);
     let roots = vec![reqwest::Certificate::from_der(&sink.cert_der).unwrap()];
     let policy = PushPolicy::new(&["127.0.0.1".to_owned()], true);

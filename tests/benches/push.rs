@@ -29,8 +29,6 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 #[path = "support/https_sink.rs"]
 mod https_sink;
 
-use https_sink::sink;
-
 const SECONDS: u64 = 10;
 const CONCURRENCY: usize = 64;
 
@@ -38,7 +36,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--sink") {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        runtime.block_on(sink(args[2].parse().unwrap(), &args[3], &args[4]));
+        runtime.block_on(https_sink::serve(
+            args[2].parse().unwrap(),
+            &args[3],
+            &args[4],
+            https_sink::web_push_routes(),
+        ));
         return;
     }
     if args.iter().any(|a| a == "--list" || a == "--test") {

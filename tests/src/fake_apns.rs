@@ -284,11 +284,7 @@ pub(crate) fn rand_bytes<const N: usize>() -> [u8; N] {
 }
 
 pub(crate) async fn wait_until(what: &str, timeout: Duration, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::eventually(what, timeout, || std::future::ready(done())).await;
 }
 
 /// Serves `router` over TLS on `127.0.0.1:0` with a fresh self-signed

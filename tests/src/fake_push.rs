@@ -292,23 +292,20 @@ impl FakePushService {
     }
 
     async fn wait_until(&self, what: &str, timeout: Duration, done: impl Fn(&Inner) -> bool) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            {
-                let inner = self.lock();
-                if done(&inner) {
-                    return;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "timed out waiting for {what}; {} requests, {} deliveries, rejections: {:?}",
+        crate::poll_until(what, timeout, || {
+            let inner = self.lock();
+            std::future::ready(if done(&inner) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} requests, {} deliveries, rejections: {:?}",
                     inner.requests.len(),
                     inner.deliveries.len(),
                     inner.rejections,
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                ))
+            })
+        })
+        .await;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -816,7 +813,6 @@ mod tests {
             setup.client.send(&by_name, &message(), &setup.signer, setup.clock.now()).await,
             SendOutcome::Rejected(Refused::EndpointNotAllowed(EndpointError::HostNotAllowed))
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(setup.fake.request_count(), 0);
     }
 }

@@ -142,19 +142,12 @@ impl FakeSmtp {
 
     /// Waits (up to 30 s) until `address` received `count` mails; returns them.
     pub async fn wait_for(&self, address: &str, count: usize) -> Vec<ReceivedMail> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        let what = format!("{count} mail(s) to {address}");
+        crate::poll_until(&what, Duration::from_secs(30), || {
             let mails = self.received_by(address);
-            if mails.len() >= count {
-                return mails;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {count} mail(s) to {address}; got {}",
-                mails.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            std::future::ready(if mails.len() >= count { Ok(mails) } else { Err(format!("got {}", mails.len())) })
+        })
+        .await
     }
 }
 

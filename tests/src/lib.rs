@@ -474,20 +474,34 @@ pub fn migrations_back_through(name: &str) -> u32 {
 }
 
 /// Polls `check` until it returns true, failing after `timeout`. For waiting on
-/// real asynchronous work (the worker), not for passing time: tests move time
-/// with the manual clock.
+/// real asynchronous work (the worker, a fake service), not for passing time:
+/// tests move time with the manual clock.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
+    poll_until(what, timeout, || {
+        let checked = check();
+        async move { if checked.await { Ok(()) } else { Err(String::new()) } }
+    })
+    .await;
+}
+
+/// Polls `check` until it gives a value, failing after `timeout` with `what` and
+/// what the last check said instead (its `Err`).
+pub async fn poll_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if check().await {
-            return;
+        match check().await {
+            Ok(value) => return value,
+            Err(state) => assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}; {state}"),
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -498,15 +512,11 @@ where
 /// Pass an existing handle: connecting runs apalis's SQLite setup, which can
 /// find the queue busy.
 pub async fn queue_drained(queue: &attune_shared::jobs::JobQueue) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let last = queue.depth().await.expect("queue depth");
-        if last.is_finished() {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for the queue to finish: {last:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("the queue to finish", Duration::from_secs(30), || async {
+        let depth = queue.depth().await.expect("queue depth");
+        if depth.is_finished() { Ok(()) } else { Err(format!("{depth:?}")) }
+    })
+    .await;
 }
 
 /// Reads a response as JSON, with its status and content type.

@@ -9,7 +9,7 @@ use attune_shared::{accounts::mail::MailJob, config::Settings, jobs::JobQueue};
 use attune_tests::{
     PASSWORD, TestApp, TestUser, expect_problem,
     fake_smtp::{FakeSmtp, ReceivedMail, assert_discreet},
-    problem_fields, queue_drained, read,
+    poll_until, problem_fields, queue_drained, read,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -53,16 +53,13 @@ const VERIFY: &str = "Please confirm your email address";
 /// The code of the `n`th mail (1-based) to `email` with `subject`, after checking
 /// it is discreet. (Mails of different kinds may arrive in any order.)
 async fn nth_code(smtp: &FakeSmtp, email: &str, subject: &str, n: usize) -> (ReceivedMail, String) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mail = loop {
+    let what = format!("mail {n} `{subject}` to {email}");
+    let mail = poll_until(&what, std::time::Duration::from_secs(30), || {
         let mut mails: Vec<_> =
             smtp.received_by(email).into_iter().filter(|m| m.header("Subject").as_deref() == Some(subject)).collect();
-        if mails.len() >= n {
-            break mails.remove(n - 1);
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no mail {n} `{subject}` to {email}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+        std::future::ready(if mails.len() >= n { Ok(mails.remove(n - 1)) } else { Err(format!("got {}", mails.len())) })
+    })
+    .await;
     assert_discreet(&mail);
     let code = mail.code().unwrap_or_else(|| panic!("no code in:\n{}", mail.body()));
     (mail, code)

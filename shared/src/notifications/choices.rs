@@ -155,7 +155,7 @@ pub async fn save(
     choices: &NotificationChoices,
     now_ms: i64,
 ) -> Result<(), DbErr> {
-    let settings = serde_json::to_string(choices).map_err(|e| DbErr::Custom(format!("notification choices: {e}")))?;
+    let settings = crate::db::to_json_text(choices)?;
     let model =
         notification_setting::ActiveModel { user_id: Set(user_id), settings: Set(settings), updated_at: Set(now_ms) };
     NotificationSetting::insert(model)

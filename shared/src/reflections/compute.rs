@@ -244,14 +244,9 @@ async fn step_changes(
     let to = windows.values().map(|w| w.to).max().unwrap_or_default();
     let mut changes: HashMap<Uuid, Vec<StepChangeFact>> = HashMap::new();
     for row in sql::step_changes(conn, windows.keys().copied(), from, to).await? {
-        let step = |column: &str, value: i64| {
-            u8::try_from(value).map_err(|_| DbErr::Custom(format!("step_changes.{column} out of range: {value}")))
-        };
-        let change = StepChangeFact {
-            from: step("from_step", row.from_step)?,
-            to: step("to_step", row.to_step)?,
-            at: ms_to_time(row.changed_at),
-        };
+        let step = |value: i64| u8::try_from(value).map_err(crate::db::conversion::<i64, u8>);
+        let change =
+            StepChangeFact { from: step(row.from_step)?, to: step(row.to_step)?, at: ms_to_time(row.changed_at) };
         changes.entry(row.user_id).or_default().push(change);
     }
     Ok(changes)

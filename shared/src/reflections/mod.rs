@@ -21,6 +21,7 @@ use self::compute::{Candidate, EnrolledPerson, compute, eligible, enrolled_page,
 use crate::{
     Clock,
     content::{self, Catalog},
+    db,
     domain::reflection::{Reflection, ReflectionWeek, reflection_notice},
     entities::reflection::{self, Entity as ReflectionRow},
     push::{PushKind, PushMessage, PushPayload, Topic, Urgency},
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Reflections {
 }
 
 fn catalog() -> Result<&'static Catalog, DbErr> {
-    content::catalog().map_err(|e| DbErr::Custom(format!("program content: {e}")))
+    content::catalog().map_err(db::conversion::<str, Catalog>)
 }
 
 /// A stored reflection as clients see it: the focus's professional-help
@@ -84,7 +85,7 @@ fn catalog() -> Result<&'static Catalog, DbErr> {
 /// current resource list, so a reflection never shows a number that has since
 /// changed, and the row stays small.
 fn parse(row: &reflection::Model) -> Result<Reflection, DbErr> {
-    let unreadable = |e: serde_json::Error| DbErr::Custom(format!("stored reflection unreadable: {e}"));
+    let unreadable = db::conversion::<str, Reflection>;
     let mut body: serde_json::Value = serde_json::from_str(&row.body).map_err(unreadable)?;
     if let Some(resources) = body.pointer_mut("/focus/resources").filter(|r| !r.is_null()) {
         let country = resources.get("country").and_then(serde_json::Value::as_str);
@@ -344,12 +345,11 @@ fn group_by_week(reflections: &[NewReflection]) -> HashMap<ReflectionWeek, Vec<U
 
 /// The stored form of a reflection (see [`parse`]).
 pub(super) fn body_json(reflection: &Reflection) -> Result<String, DbErr> {
-    let unwritable = |e: serde_json::Error| DbErr::Custom(format!("reflection: {e}"));
-    let mut body = serde_json::to_value(reflection).map_err(unwritable)?;
+    let mut body = serde_json::to_value(reflection).map_err(db::conversion::<Reflection, serde_json::Value>)?;
     if let (Some(resources), Some(shown)) = (body.pointer_mut("/focus/resources"), &reflection.focus.resources) {
         *resources = serde_json::json!({ "country": shown.country });
     }
-    serde_json::to_string(&body).map_err(unwritable)
+    db::to_json_text(&body)
 }
 
 /// The discreet push announcing a new reflection; the tap opens it.

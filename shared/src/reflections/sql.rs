@@ -147,9 +147,15 @@ pub(super) struct StoredKey {
     pub week_start: String,
 }
 
+/// A stored `week_start` that is not a week's Monday.
+#[derive(Debug, thiserror::Error)]
+#[error("stored week: {0}")]
+pub(super) struct InvalidWeek(String);
+
 impl StoredKey {
     pub(super) fn week(&self) -> Result<ReflectionWeek, DbErr> {
-        ReflectionWeek::parse(&self.week_start).map_err(DbErr::Custom)
+        ReflectionWeek::parse(&self.week_start)
+            .map_err(|e| crate::db::conversion::<str, ReflectionWeek>(InvalidWeek(e)))
     }
 }
 

@@ -149,7 +149,7 @@ fn spacing(unanswered: i32) -> Spacing {
 }
 
 fn plan_json(plan: &ReminderPlan) -> Result<String, DbErr> {
-    serde_json::to_string(plan).map_err(|e| DbErr::Custom(format!("reminder plan: {e}")))
+    crate::db::to_json_text(plan)
 }
 
 /// What [`Reminders::store`] changes besides the next slot.

@@ -1,10 +1,11 @@
 //! A local HTTPS push sink for the benchmarks, run as a child process of the
-//! benchmark's own executable (`<bench> --sink <port> <cert.der> <key.der>`).
+//! benchmark's own executable (`<bench> --sink <port> <cert.der> <key.der>`),
+//! serving the routes each benchmark gives it.
 
 use std::sync::Arc;
 
-/// The sink: HTTPS (TLS 1.3, HTTP/1.1 and HTTP/2), answering 201 to every push.
-pub async fn sink(port: u16, cert_path: &str, key_path: &str) {
+/// Serves `app` over HTTPS (TLS 1.3, HTTP/2 and HTTP/1.1) on `port`.
+pub async fn serve(port: u16, cert_path: &str, key_path: &str, app: axum::Router) {
     use tokio_rustls::rustls::{
         ServerConfig,
         pki_types::{CertificateDer, PrivateKeyDer},
@@ -20,13 +21,6 @@ pub async fn sink(port: u16, cert_path: &str, key_path: &str) {
             .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let app = axum::Router::new().route(
-        "/push/{id}",
-        axum::routing::post(|body: axum::body::Bytes| async move {
-            assert!(body.len() > 100);
-            axum::http::StatusCode::CREATED
-        }),
-    );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     loop {
         let (stream, _) = listener.accept().await.unwrap();
@@ -39,6 +33,17 @@ pub async fn sink(port: u16, cert_path: &str, key_path: &str) {
                 .await;
         });
     }
+}
+
+/// What a Web Push service answers when all is well: 201 to every push.
+pub fn web_push_routes() -> axum::Router {
+    axum::Router::new().route(
+        "/push/{id}",
+        axum::routing::post(|body: axum::body::Bytes| async move {
+            assert!(body.len() > 100);
+            axum::http::StatusCode::CREATED
+        }),
+    )
 }
 
 /// A sink running as a child process, with the certificate to trust it by.
