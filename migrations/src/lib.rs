@@ -19,6 +19,7 @@ mod m20261202_000012_session_device;
 mod m20261202_000013_native_push;
 mod m20261202_000014_mail;
 mod m20261202_000015_partners;
+mod m20261202_000016_couple_mode;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_native_push::Migration),
             Box::new(m20261202_000014_mail::Migration),
             Box::new(m20261202_000015_partners::Migration),
+            Box::new(m20261202_000016_couple_mode::Migration),
         ]
     }
 }

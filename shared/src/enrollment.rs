@@ -16,15 +16,20 @@ use crate::{
     content::{self, Program, ProgramMode},
     domain::{
         ValidationErrors,
+        couple::{CoupleMember, partner_exercises},
+        pacing::distress_within,
         pacing::{CheckinFact, Pace},
         progress::{LAST_STEP, Position, UnmetReason, advance_blockers},
-        today::{TodayPlan, plan_today},
+        today::{DISTRESS_WINDOW, TodayPlan, Together, max_intensity, plan_today},
     },
     entities::{
         enrollment::{self, Entity as Enrollment, StoredMode},
-        step_change, user,
+        partner_link, step_change, user,
     },
 };
+
+/// How long `today` says, kindly, that couple mode ended with the link.
+pub const COUPLE_ENDED_NOTE: chrono::Duration = chrono::Duration::days(7);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollmentError {
@@ -166,6 +171,7 @@ impl Enrollments {
             step: Set(1),
             step_started_at: Set(now),
             paused_at: Set(None),
+            couple_ended_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -183,8 +189,9 @@ impl Enrollments {
     /// partner exercises stay possible, offline), on `conn`.
     pub async fn leave_couple_mode(&self, conn: &impl ConnectionTrait, people: &[Uuid]) -> Result<(), DbErr> {
         enrollment::Entity::update_many()
-            .col_expr(enrollment::Column::Mode, sea_orm::sea_query::Expr::value(StoredMode::Partnered))
-            .col_expr(enrollment::Column::UpdatedAt, sea_orm::sea_query::Expr::value(self.clock.now_ms()))
+            .col_expr(enrollment::Column::Mode, Expr::value(StoredMode::Partnered))
+            .col_expr(enrollment::Column::CoupleEndedAt, Expr::value(self.clock.now_ms()))
+            .col_expr(enrollment::Column::UpdatedAt, Expr::value(self.clock.now_ms()))
             .filter(enrollment::Column::UserId.is_in(people.iter().copied()))
             .filter(enrollment::Column::Mode.eq(StoredMode::Couple))
             .exec(conn)
@@ -219,6 +226,8 @@ impl Enrollments {
         }
         if let Some(mode) = mode {
             model.mode = Set(mode.into());
+            // A mode chosen again is the person's own: no more word of an ended couple.
+            model.couple_ended_at = Set(None);
         }
         match (patch.paused, current.model.paused_at) {
             (Some(true), None) => model.paused_at = Set(Some(now)),
@@ -295,7 +304,8 @@ impl Enrollments {
         let checkins = checkin_facts_on(conn, user.id).await?;
         let tz: chrono_tz::Tz = user.timezone.parse().unwrap_or(chrono_tz::UTC);
         let now = self.clock.now();
-        let plan = plan_today(current.program, &current.position(), current.mode, &checkins, now, tz);
+        let together = together(conn, &current, &checkins, now).await?;
+        let plan = plan_today(current.program, &current.position(), together, &checkins, now, tz);
         let resources =
             plan.support.then(|| catalog().map(|c| c.resources_for(user.country.as_deref()))).transpose()?;
         Ok(Today { plan, resources, local_date: now.with_timezone(&tz).date_naive() })
@@ -305,6 +315,47 @@ impl Enrollments {
     pub async fn checkin_facts(&self, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
         checkin_facts_on(&self.db, user_id).await
     }
+}
+
+/// Whom today's exercise may involve. In couple mode, partner exercises need
+/// the partner linked and enrolled, in couple mode too, in the same program and
+/// not paused; then they keep within what both share (`domain::couple`). What is
+/// read of the partner decides only that; nothing of it is shown.
+async fn together(
+    conn: &impl ConnectionTrait,
+    current: &Current,
+    checkins: &[CheckinFact],
+    now: DateTime<Utc>,
+) -> Result<Together, EnrollmentError> {
+    let ended_lately = |at: Option<i64>| at.is_some_and(|at| now - ms_to_time(at) < COUPLE_ENDED_NOTE);
+    match current.mode {
+        ProgramMode::Solo => return Ok(Together::Alone),
+        ProgramMode::Partnered if ended_lately(current.model.couple_ended_at) => return Ok(Together::CoupleEnded),
+        ProgramMode::Partnered => return Ok(Together::Partnered),
+        ProgramMode::Couple => {}
+    }
+    let Some(link) = partner_link::Entity::find_by_id(current.model.user_id).one(conn).await? else {
+        return Ok(Together::Couple(None));
+    };
+    let partner = match current_on(conn, link.partner_id).await {
+        Ok(partner) => partner,
+        Err(EnrollmentError::NotEnrolled | EnrollmentError::Unknown(_)) => return Ok(Together::Couple(None)),
+        Err(error) => return Err(error),
+    };
+    if partner.mode != ProgramMode::Couple
+        || partner.model.program != current.model.program
+        || partner.model.paused_at.is_some()
+    {
+        return Ok(Together::Couple(None));
+    }
+    let partner_checkins = checkin_facts_on(conn, link.partner_id).await?;
+    let member = |c: &Current, facts: &[CheckinFact]| CoupleMember {
+        step: c.position().step,
+        max_intensity: max_intensity(c.program, facts),
+        pace: c.pace,
+        distressed: distress_within(facts, now, DISTRESS_WINDOW),
+    };
+    Ok(Together::Couple(partner_exercises(member(current, checkins), member(&partner, &partner_checkins))))
 }
 
 /// [`Enrollments::checkin_facts`] read on `conn`.

@@ -723,6 +723,7 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
             step: Set(1),
             step_started_at: Set(now),
             paused_at: Set(None),
+            couple_ended_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }))

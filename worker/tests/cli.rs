@@ -92,6 +92,7 @@ async fn seed(db: &DatabaseConnection) -> Uuid {
         step: Set(1),
         step_started_at: Set(enrolled),
         paused_at: Set(None),
+        couple_ended_at: Set(None),
         created_at: Set(enrolled),
         updated_at: Set(enrolled),
     })

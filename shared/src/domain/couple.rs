@@ -2,7 +2,8 @@
 //! person. Each keeps their own step and pace; a partner exercise is suggested
 //! only at steps both have reached, at the lower of the two intensity ladders
 //! and the slower pace, and not at all while either person is in distress
-//! (and nothing says whose distress it was). Pure; `today` is to read it.
+//! (and nothing says whose distress it was). Pure; `today` reads it through
+//! `Together::Couple`.
 
 use super::pacing::Pace;
 

@@ -23,6 +23,9 @@ pub struct Model {
     pub step: i64,
     pub step_started_at: i64,
     pub paused_at: Option<i64>,
+    /// When this enrollment left couple mode because the link ended (it is
+    /// `partnered` since); cleared when the mode is chosen again.
+    pub couple_ended_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

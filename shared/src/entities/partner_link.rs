@@ -12,6 +12,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub partner_id: Uuid,
     pub linked_at: i64,
+    /// When this person was last told something new is waiting (the opt-in
+    /// `partner_updates` notice, at most one a day).
+    pub notified_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
