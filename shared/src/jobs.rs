@@ -31,6 +31,9 @@ pub enum Job {
     SendPush { user_id: Uuid, subscription_id: Uuid, message: PushMessage, attempt: u32 },
     /// Render and send one account mail; `attempt` counts the sends so far.
     SendMail { mail: MailJob, attempt: u32 },
+    /// Consider telling `user_id` that their partner shared something
+    /// (`partners::updates`).
+    PartnerUpdate { user_id: Uuid },
 }
 
 impl Job {
@@ -40,6 +43,7 @@ impl Job {
             Self::PurgeAccount { .. } => "purge_account",
             Self::SendPush { .. } => "send_push",
             Self::SendMail { .. } => "send_mail",
+            Self::PartnerUpdate { .. } => "partner_update",
         }
     }
 }

@@ -130,7 +130,9 @@ impl Services {
 
     /// Applies a sync push; a check-in in it answers any reminder, so spacing
     /// returns to normal at once; the boundaries and journal entries it touched
-    /// reach (or leave) the partner's items.
+    /// reach (or leave) the partner's items. Once committed, something newly
+    /// shared queues the partner's opt-in notice (`partners::updates`; the share
+    /// stands without it should the queue be down: logged).
     pub async fn push_changes(
         &self,
         user_id: Uuid,
@@ -142,10 +144,14 @@ impl Services {
         if pushed.wrote("checkins") {
             self.reminders.checked_in(&txn, user_id).await?;
         }
-        if let Some(partner) = partner {
-            self.sync.deliver_to_partner(&txn, user_id, partner, &pushed.touched).await?;
-        }
+        let newly_shared = match partner {
+            Some(partner) => self.sync.deliver_to_partner(&txn, user_id, partner, &pushed.touched).await?,
+            None => 0,
+        };
         txn.commit().await?;
+        if let Some(partner) = partner.filter(|_| newly_shared > 0) {
+            self.queue_partner_update(partner).await;
+        }
         Ok(pushed)
     }
 

@@ -164,7 +164,7 @@ async fn stored_settings_that_no_longer_parse_send_that_person_nothing_log_their
     let problem = expect_problem(response, StatusCode::CONFLICT).await;
     assert_eq!(problem["type"], "/problems/notification-settings-unreadable");
     let defaults = json!({"reminders": true, "reflections": true, "quiet_hours": {"start": "22:00", "end": "07:00"},
-                          "paused_until": null, "descriptive": false});
+                          "paused_until": null, "descriptive": false, "partner_updates": false});
     let response = app
         .request(Method::PUT, "/v1/notifications/settings")
         .bearer_auth(&bad_json.access_token)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 fn defaults() -> Value {
     json!({
         "reminders": true, "reflections": true, "quiet_hours": {"start": "22:00", "end": "07:00"},
-        "paused_until": null, "descriptive": false,
+        "paused_until": null, "descriptive": false, "partner_updates": false,
     })
 }
 
@@ -183,7 +183,7 @@ async fn the_migration_keeps_everyones_effective_choices() {
 
     let choices = |descriptive: bool| {
         json!({"reminders": true, "reflections": true, "quiet_hours": {"start": "23:00", "end": "06:00"},
-               "paused_until": null, "descriptive": descriptive})
+               "paused_until": null, "descriptive": descriptive, "partner_updates": false})
     };
     let mut off = choices(false);
     off["reminders"] = json!(false);

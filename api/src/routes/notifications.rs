@@ -11,8 +11,9 @@ use crate::{
     state::AppState,
 };
 
-/// The notification settings (the defaults until changed): everything on, quiet
-/// from 22:00 to 07:00 in the profile's time zone, not paused, discreet texts.
+/// The notification settings (the defaults until changed): reminders and
+/// reflection notices on, partner updates off, quiet from 22:00 to 07:00 in the
+/// profile's time zone, not paused, discreet texts.
 #[utoipa::path(get, path = "/v1/notifications/settings", tag = "notifications", operation_id = "getNotificationSettings", security(("bearer" = [])),
     responses(
         (status = 200, description = "The notification settings", body = NotificationChoices),
@@ -24,12 +25,13 @@ async fn get_settings(state: AppState, CurrentUser(who): CurrentUser) -> ApiResu
 }
 
 /// Replace the notification settings (send every field; `paused_until: null`
-/// for not paused). The next reminder moves to match at once.
+/// for not paused; `partner_updates`, opt-in, may be left out to keep it as it
+/// is). The next reminder moves to match at once.
 #[utoipa::path(put, path = "/v1/notifications/settings", tag = "notifications", operation_id = "putNotificationSettings", security(("bearer" = [])),
     request_body(content = NotificationChoicesInput, description = "Every notification choice", example = json!({
         "reminders": true, "reflections": false,
         "quiet_hours": {"start": "22:00", "end": "07:00"},
-        "paused_until": null, "descriptive": false
+        "paused_until": null, "descriptive": false, "partner_updates": false
     })),
     responses(
         (status = 200, description = "The new notification settings", body = NotificationChoices),

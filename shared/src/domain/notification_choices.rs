@@ -21,6 +21,9 @@ pub enum NotificationKind {
     Reminder,
     /// The notice that a weekly reflection is ready.
     Reflection,
+    /// "Something new is waiting": the linked partner shared an item (opt-in,
+    /// at most one a day).
+    PartnerUpdate,
 }
 
 /// One person's choices for every notification they may get. Stored as JSON in
@@ -42,10 +45,17 @@ pub struct NotificationChoices {
     /// Whether texts may say what they are about (today's exercise, say).
     /// `false`: discreet texts, safe on a lock screen.
     pub descriptive: bool,
+    /// Opt-in: a discreet "Something new is waiting in Attune" when the linked
+    /// partner shares an item, at most one a day. Nothing else about a partner
+    /// is ever sent. Off unless chosen (choices stored before it existed read
+    /// as off).
+    #[serde(default)]
+    pub partner_updates: bool,
 }
 
 impl Default for NotificationChoices {
-    /// Everything on, quiet from 22:00 to 07:00, discreet texts.
+    /// Reminders and reflection notices on, partner updates off, quiet from
+    /// 22:00 to 07:00, discreet texts.
     fn default() -> Self {
         Self {
             reminders: true,
@@ -56,6 +66,7 @@ impl Default for NotificationChoices {
             },
             paused_until: None,
             descriptive: false,
+            partner_updates: false,
         }
     }
 }
@@ -77,6 +88,7 @@ impl NotificationChoices {
         match kind {
             NotificationKind::Reminder => self.reminders,
             NotificationKind::Reflection => self.reflections,
+            NotificationKind::PartnerUpdate => self.partner_updates,
         }
     }
 
@@ -128,6 +140,9 @@ pub struct NotificationChoicesInput {
     #[schema(value_type = Option<String>)]
     pub paused_until: Option<Option<String>>,
     pub descriptive: Option<bool>,
+    /// Optional: when left out, the current choice stays (so an app that does
+    /// not know it yet never turns it on or off).
+    pub partner_updates: Option<bool>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -138,8 +153,8 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opti
 impl NotificationChoices {
     /// Checks a whole set of choices and names each problem: `reminders`,
     /// `reflections`, `quiet_hours.start`, `quiet_hours.end`, `paused_until`,
-    /// `descriptive`.
-    pub fn parse(input: NotificationChoicesInput) -> Result<Self, ValidationErrors> {
+    /// `descriptive`. A missing `partner_updates` keeps `current`'s.
+    pub fn parse(input: NotificationChoicesInput, current: &Self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let required = || "is required".to_owned();
         let reminders = errors.check("reminders", input.reminders.ok_or_else(required));
@@ -157,7 +172,14 @@ impl NotificationChoices {
             (Some(reminders), Some(reflections), Some(quiet_hours), Some(paused_until), Some(descriptive))
                 if errors.is_empty() =>
             {
-                Ok(Self { reminders, reflections, quiet_hours, paused_until, descriptive })
+                Ok(Self {
+                    reminders,
+                    reflections,
+                    quiet_hours,
+                    paused_until,
+                    descriptive,
+                    partner_updates: input.partner_updates.unwrap_or(current.partner_updates),
+                })
             }
             _ => Err(errors),
         }

@@ -125,12 +125,12 @@ fn paused_means_never_until_the_pause_ends_and_off_beats_quiet_hours() {
 }
 
 #[test]
-fn the_default_is_everything_on_quiet_at_night_and_discreet() {
+fn the_default_is_reminders_and_reflections_on_quiet_at_night_and_discreet() {
     let choices = NotificationChoices::default();
     assert_eq!(
         serde_json::to_value(&choices).unwrap(),
         json!({"reminders": true, "reflections": true, "quiet_hours": {"start": "22:00", "end": "07:00"},
-               "paused_until": null, "descriptive": false})
+               "paused_until": null, "descriptive": false, "partner_updates": false})
     );
 }
 
@@ -162,7 +162,7 @@ fn input_names_every_missing_or_wrong_field() {
         "paused_until": "next tuesday",
     }))
     .unwrap();
-    let errors = NotificationChoices::parse(input).unwrap_err();
+    let errors = NotificationChoices::parse(input, &NotificationChoices::default()).unwrap_err();
     let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["reminders", "quiet_hours.start", "quiet_hours.end", "paused_until", "descriptive"]);
 
@@ -171,7 +171,7 @@ fn input_names_every_missing_or_wrong_field() {
         "paused_until": null, "descriptive": true,
     }))
     .unwrap();
-    let choices = NotificationChoices::parse(input).unwrap();
+    let choices = NotificationChoices::parse(input, &NotificationChoices::default()).unwrap();
     assert_eq!(
         choices,
         NotificationChoices {
@@ -182,10 +182,34 @@ fn input_names_every_missing_or_wrong_field() {
         }
     );
 
+    // `partner_updates` is opt-in: left out, the current choice stays.
+    let opted_in = NotificationChoices { partner_updates: true, ..NotificationChoices::default() };
+    let without: NotificationChoicesInput = serde_json::from_value(json!({
+        "reminders": true, "reflections": true, "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "paused_until": null, "descriptive": false,
+    }))
+    .unwrap();
+    assert!(NotificationChoices::parse(without.clone(), &opted_in).unwrap().partner_updates);
+    assert!(!NotificationChoices::parse(without, &NotificationChoices::default()).unwrap().partner_updates);
+    let off: NotificationChoicesInput = serde_json::from_value(json!({
+        "reminders": true, "reflections": true, "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "paused_until": null, "descriptive": false, "partner_updates": false,
+    }))
+    .unwrap();
+    assert!(!NotificationChoices::parse(off, &opted_in).unwrap().partner_updates);
+    // Choices stored before the field existed read as off.
+    let stored: NotificationChoices = serde_json::from_value(json!({
+        "reminders": true, "reflections": true, "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "paused_until": null, "descriptive": false,
+    }))
+    .unwrap();
+    assert_eq!(stored, NotificationChoices::default());
+    assert!(!stored.allows(NotificationKind::PartnerUpdate));
+
     let absent_pause: NotificationChoicesInput = serde_json::from_value(json!({
         "reminders": true, "reflections": true, "quiet_hours": {"start": "23:00", "end": "06:30"}, "descriptive": true,
     }))
     .unwrap();
-    let errors = NotificationChoices::parse(absent_pause).unwrap_err();
+    let errors = NotificationChoices::parse(absent_pause, &NotificationChoices::default()).unwrap_err();
     assert_eq!(errors.0[0].field, "paused_until", "absent is not the same as null");
 }

@@ -215,7 +215,9 @@ impl NotificationSettings {
         user_id: Uuid,
         input: NotificationChoicesInput,
     ) -> Result<NotificationChoices, ChoicesError> {
-        let choices = NotificationChoices::parse(input).map_err(ChoicesError::Validation)?;
+        // What is left out keeps its current value; unreadable choices are replaced whole.
+        let current = load(&self.db, user_id).await?.unwrap_or_default();
+        let choices = NotificationChoices::parse(input, &current).map_err(ChoicesError::Validation)?;
         self.reminders.put_choices(user_id, choices.clone()).await?;
         Ok(choices)
     }

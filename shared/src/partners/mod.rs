@@ -2,7 +2,7 @@
 //!
 //! Safety first: a person leaving a controlling relationship must be able to
 //! unlink alone, at once, and without the other being told; nothing here sends
-//! anything to the other person. Which invitations exist is never told either:
+//! anything to the other person but the opt-in, discreet notice of `updates`. Which invitations exist is never told either:
 //! an unknown, expired, used or withdrawn code all answer "not found", and wrong
 //! codes are throttled per account and per address.
 //!
@@ -10,6 +10,7 @@
 //! here take the connection they run on.
 
 pub mod guessing;
+pub mod updates;
 
 use std::sync::Arc;
 
@@ -189,6 +190,7 @@ impl Partners {
             user_id: Set(user_id),
             partner_id: Set(partner_id),
             linked_at: Set(now),
+            notified_at: Set(None),
         };
         PartnerLink::insert_many([side(who, inviter), side(inviter, who)]).exec_without_returning(conn).await.map_err(
             |e| match e.sql_err() {

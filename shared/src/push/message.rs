@@ -46,6 +46,8 @@ pub enum PushKind {
     Test,
     Reminder,
     Reflection,
+    /// The partner shared something (`partners::updates`).
+    PartnerUpdate,
 }
 
 /// The JSON the service worker receives: `{type,title,body,url,delivery_id}`.

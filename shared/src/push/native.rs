@@ -88,6 +88,7 @@ mod tests {
         let mut discreet = vec![
             (PushKind::Test, owned(TEST_NOTICE)),
             (PushKind::Reflection, owned(crate::domain::reflection::reflection_notice())),
+            (PushKind::PartnerUpdate, owned(crate::partners::updates::PARTNER_UPDATE_NOTICE)),
         ];
         for seed in 0..100 {
             discreet.push((PushKind::Reminder, reminder_text(false, Some("Gentle touch"), seed)));

@@ -32,14 +32,20 @@ use crate::{
     },
 };
 
-/// Locks both people's sync rows, in the order of their ids.
-pub async fn lock_pair(conn: &impl ConnectionTrait, a: Uuid, b: Option<Uuid>) -> Result<(), sea_orm::DbErr> {
+/// Locks both people's sync rows, in the order of their ids (a row made here
+/// starts at `now_ms`, as a pull would make it).
+pub async fn lock_pair(
+    conn: &impl ConnectionTrait,
+    a: Uuid,
+    b: Option<Uuid>,
+    now_ms: i64,
+) -> Result<(), sea_orm::DbErr> {
     let mut people = vec![a];
     people.extend(b);
     people.sort();
     people.dedup();
     for person in people {
-        sql::lock_state(conn, person).await?;
+        sql::lock_state(conn, person, now_ms).await?;
     }
     Ok(())
 }
@@ -64,14 +70,15 @@ struct Candidate {
 impl SyncService {
     /// Brings the recipient's copies of the author's `boundaries` and
     /// `journal_entries` among `touched` up to date, on `conn` (both rows
-    /// locked by [`lock_pair`]).
+    /// locked by [`lock_pair`]). Returns how many items the recipient did not
+    /// hold before (newly shared).
     pub async fn deliver_to_partner(
         &self,
         conn: &impl ConnectionTrait,
         author: Uuid,
         recipient: Uuid,
         touched: &[(&'static str, Vec<String>)],
-    ) -> Result<(), SyncError> {
+    ) -> Result<usize, SyncError> {
         let mut candidates = Vec::new();
         for (table, ids) in touched {
             for chunk in ids.chunks(ID_CHUNK) {
@@ -90,7 +97,7 @@ impl SyncService {
     ) -> Result<(), SyncError> {
         let mut candidates = self.candidates(conn, author, "boundaries", None).await?;
         candidates.extend(self.candidates(conn, author, "journal_entries", None).await?);
-        self.apply(conn, recipient, candidates).await
+        self.apply(conn, recipient, candidates).await.map(|_| ())
     }
 
     /// Every partner item the person holds leaves their devices (unlinked).
@@ -181,16 +188,22 @@ impl SyncService {
     /// Stores the shared candidates for the recipient and deletes the copies of
     /// the others that the recipient holds (only those: a deletion of something
     /// never shared would tell the partner that the author wrote something).
+    /// Returns how many shared ones the recipient did not hold.
     async fn apply(
         &self,
         conn: &impl ConnectionTrait,
         recipient: Uuid,
         candidates: Vec<Candidate>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<usize, SyncError> {
         let table = items_table();
-        let unshared: Vec<&str> = candidates.iter().filter(|c| c.shared.is_none()).map(|c| c.id.as_str()).collect();
-        let held = sql::row_versions(conn, table, recipient, &unshared).await?;
-        let gone: Vec<&str> = unshared.into_iter().filter(|id| held.contains_key(*id)).collect();
+        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        let held = sql::row_versions(conn, table, recipient, &ids).await?;
+        let gone: Vec<&str> = candidates
+            .iter()
+            .filter(|c| c.shared.is_none() && held.contains_key(&c.id))
+            .map(|c| c.id.as_str())
+            .collect();
+        let new = candidates.iter().filter(|c| c.shared.is_some() && !held.contains_key(&c.id)).count();
         let records: Vec<StoredRecord> = candidates
             .iter()
             .filter_map(|c| c.shared.as_ref().map(|shared| (c, shared)))
@@ -205,13 +218,13 @@ impl SyncService {
             })
             .collect();
         if records.is_empty() && gone.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let version = sql::next_version(conn, recipient, self.clock.now_ms()).await?;
         sql::upsert(conn, table, recipient, version, &records).await?;
         let recreated: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         sql::forget_tombstones(conn, table, recipient, &recreated).await?;
         sql::delete(conn, table, recipient, version, &gone).await?;
-        Ok(())
+        Ok(new)
     }
 }

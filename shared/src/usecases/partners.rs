@@ -1,12 +1,13 @@
 //! The partner use cases: looking at and accepting an invitation (throttled
-//! against guessing), leaving a link.
+//! against guessing), leaving a link, and queueing the opt-in notice of a new
+//! share.
 
 use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use crate::{
     domain::invitation_code::InvitationCode,
-    partners::{InvitationPreview, Link, PartnerError, Sharing, guessing},
+    partners::{InvitationPreview, Link, PartnerError, Sharing, guessing, updates},
     services::Services,
     sync::partner_items::lock_pair,
 };
@@ -57,7 +58,7 @@ impl Services {
     ) -> Result<Link, PartnerError> {
         let (code, invitation) = self.find_invitation(who, typed, client_address).await?;
         let txn = self.db.begin().await?;
-        lock_pair(&txn, who, Some(invitation.inviter_id)).await?;
+        lock_pair(&txn, who, Some(invitation.inviter_id), self.clock.now_ms()).await?;
         let link = self.partners.link(&txn, who, &invitation, &code).await?;
         self.sync.deliver_all_to_partner(&txn, who, invitation.inviter_id).await?;
         self.sync.deliver_all_to_partner(&txn, invitation.inviter_id, who).await?;
@@ -100,6 +101,21 @@ impl Services {
         Ok(())
     }
 
+    /// Queues the opt-in "something new is waiting" job for `recipient` when
+    /// a notice could follow (`partners::updates`). After a commit: the share
+    /// stands without it, so a failure is logged, not returned.
+    pub(crate) async fn queue_partner_update(&self, recipient: Uuid) {
+        let queued = async {
+            if self.partners.update_notice_possible(&self.db, recipient).await? {
+                self.queue.enqueue_unique(vec![updates::job(recipient, self.clock.now())]).await?;
+            }
+            anyhow::Ok(())
+        };
+        if let Err(error) = queued.await {
+            tracing::error!(error = %format!("{error:#}"), "could not queue the partner's update notice");
+        }
+    }
+
     /// Opens a transaction holding the sync locks of the person and their
     /// partner, in the order of their ids (never a deadlock between two
     /// partners), and says who the partner is. The link is read again under
@@ -110,7 +126,7 @@ impl Services {
         let mut partner = self.partners.partner_of(&self.db, who).await?;
         loop {
             let txn = self.db.begin().await?;
-            lock_pair(&txn, who, partner).await?;
+            lock_pair(&txn, who, partner, self.clock.now_ms()).await?;
             let now = self.partners.partner_of(&txn, who).await?;
             if now == partner {
                 return Ok((txn, partner));

@@ -1,6 +1,7 @@
 //! One job a file; this module routes a queued [`Job`] to its handler.
 
 pub mod dispatch_reminders;
+pub mod partner_update;
 pub mod purge_account;
 pub mod purge_tombstones;
 pub mod reflections;
@@ -28,6 +29,7 @@ pub(crate) async fn run(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
             send_push::run(deps, user_id, subscription_id, message, attempt).await
         }
         Job::SendMail { mail, attempt } => send_mail::run(deps, mail, attempt).await,
+        Job::PartnerUpdate { user_id } => partner_update::run(deps, user_id).await,
     };
     let outcome = if result.is_ok() { "ok" } else { "error" };
     metrics::counter!("attune_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);

@@ -136,6 +136,11 @@ async fn still_allowed(deps: &WorkerDeps, user_id: Uuid, message: &PushMessage) 
         PushKind::Test => return Ok(Delivery::Now),
         PushKind::Reminder => NotificationKind::Reminder,
         PushKind::Reflection => NotificationKind::Reflection,
+        // Unlinked since it was queued: nothing about the former partner.
+        PushKind::PartnerUpdate if deps.partners.partner_of(&deps.db, user_id).await?.is_none() => {
+            return Ok(Delivery::Never);
+        }
+        PushKind::PartnerUpdate => NotificationKind::PartnerUpdate,
     };
     let stored = choices::stored_for(&deps.db, &[user_id]).await?;
     let now = deps.clock.now();
