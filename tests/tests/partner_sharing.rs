@@ -66,6 +66,23 @@ async fn unlink(app: &TestApp, user: &TestUser) {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
+/// Linking makes both people's sync rows (under its locks) before either
+/// pulled: their first pulls must still answer a real timestamp, since
+/// WatermelonDB refuses 0 ("pullChanges() returned invalid timestamp 0"; found
+/// by `tests/watermelon/partners.js`).
+#[tokio::test]
+async fn a_first_pull_after_linking_answers_a_real_timestamp() {
+    let app = TestApp::spawn().await;
+    let ana = app.register("ana@example.org").await;
+    let ben = app.register("ben@example.org").await;
+    link(&app, &ana, &ben).await;
+    for person in [&ana, &ben] {
+        let first = pull(&app, person, None).await;
+        assert!(first["timestamp"].as_i64().unwrap() > 0, "{}: {}", person.email, first["timestamp"]);
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn shared_items_reach_the_partner_and_leave_when_unshared_deleted_or_unlinked() {
     let app = TestApp::spawn().await;
@@ -181,6 +198,17 @@ async fn partner_items_are_read_only_and_stay_out_of_the_export() {
     .await;
     assert_eq!(problem_fields(&body), ["changes"]);
     assert_eq!(body["errors"][0]["table"], "partner_items");
+    let deletion = expect_problem(
+        app.push(&ben, Some(0), changes("partner_items", vec![], vec!["x1"])).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_eq!(deletion.await["errors"][0]["table"], "partner_items");
+    // WatermelonDB lists every table of the app's schema in each push, this one
+    // with empty lists: that is no change, and the rest of the push applies.
+    let mut with_empty = changes("boundaries", vec![boundary("bb", "Ben's own", false)], vec![]);
+    with_empty["partner_items"] = json!({"created": [], "updated": [], "deleted": []});
+    let (status, _, answer) = read(app.push(&ben, Some(i64::MAX / 2), with_empty).await).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 
     let (_, _, anas) = read(app.export(&ana).await).await;
     assert_eq!(anas["records"]["boundaries"][0]["shared_with_partner"], true, "marked as shared");

@@ -1,8 +1,10 @@
 //! Sync with the real client: WatermelonDB's own `synchronize()` (npm
 //! `@nozbe/watermelondb`, LokiJS adapter, in Node) against the real API, on the
-//! backend this run uses. The scenarios live in `tests/watermelon/scenarios.js`;
-//! each one ends with a fresh device and checks every device's records and that
-//! WatermelonDB logged no `[Sync]` diagnostic.
+//! backend this run uses. The scenarios live in `tests/watermelon/scenarios.js`
+//! (schema version 1; each ends with a fresh device and checks every device's
+//! records) and `tests/watermelon/partners.js` (schema version 2: partner
+//! items between two linked people); every scenario checks that WatermelonDB
+//! logged no `[Sync]` diagnostic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "integration tests")]
 
@@ -38,7 +40,7 @@ async fn watermelondb_synchronize_keeps_deletions_and_converges_on_every_device(
     let app = TestApp::spawn().await;
 
     let output = tokio::process::Command::new("node")
-        .args(["--test-reporter=spec", "scenarios.js"])
+        .args(["--test-reporter=spec", "--test", "scenarios.js", "partners.js"])
         .current_dir(&dir)
         .env("ATTUNE_URL", &app.base_url)
         .env("NO_COLOR", "1")
@@ -57,7 +59,7 @@ async fn watermelondb_synchronize_keeps_deletions_and_converges_on_every_device(
             .find_map(|line| line.trim().strip_prefix(&format!("ℹ {label} "))?.trim().parse::<u32>().ok())
             .unwrap_or_else(|| panic!("no `{label}` count in node's summary:\n{stdout}"))
     };
-    assert!(count("pass") >= 25, "too few scenarios ran:\n{stdout}");
+    assert!(count("pass") >= 28, "too few scenarios ran:\n{stdout}");
     for label in ["fail", "cancelled", "skipped", "todo"] {
         assert_eq!(count(label), 0, "{label}:\n{stdout}");
     }

@@ -509,7 +509,16 @@ fn parse_changes(body: &Value) -> Result<Vec<TableChanges>, SyncError> {
             continue;
         };
         if table.read_only {
-            errors.add_for_record(name, "", "changes", format!("`{name}` is read-only: only its owner changes these"));
+            // WatermelonDB's push lists every table of the app's schema, a
+            // read-only one too, with empty lists: that is no change.
+            let changed = !table_changes.is_object()
+                || ["created", "updated", "deleted"].iter().any(|k| {
+                    table_changes.get(k).is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|r| !r.is_empty()))
+                });
+            if changed {
+                let message = format!("`{name}` is read-only: only its owner changes these");
+                errors.add_for_record(name, "", "changes", message);
+            }
             continue;
         }
         let mut out = TableChanges { table, created: vec![], updated: vec![], deleted: vec![] };

@@ -53,8 +53,11 @@ pub async fn next_version<C: ConnectionTrait>(txn: &C, user_id: Uuid, now_ms: i6
 /// of their ids, so two partners pushing at once never deadlock. (Moving the
 /// partner's version when nothing of theirs changed would tell their devices,
 /// through the pull's `timestamp`, when the other was active.)
-pub async fn lock_state<C: ConnectionTrait>(txn: &C, user_id: Uuid) -> Result<(), DbErr> {
-    ensure_state(txn, user_id, 0).await?;
+pub async fn lock_state<C: ConnectionTrait>(txn: &C, user_id: Uuid, now_ms: i64) -> Result<(), DbErr> {
+    // Created at `now_ms`, as a pull creates it: a first pull must never
+    // answer timestamp 0 (WatermelonDB refuses it: "pullChanges() returned
+    // invalid timestamp 0"), and linking creates this row before any pull.
+    ensure_state(txn, user_id, now_ms).await?;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     SyncState::update_many()
         .col_expr(sync_state::Column::Version, Expr::col(sync_state::Column::Version))
