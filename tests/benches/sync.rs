@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use attune_tests::{
     bench_support::{
-        BenchDatabase, build_release_binaries, command, free_port, register, reset_peak_rss, start_until_ready,
+        BenchDatabase, build_release_binaries, command, first_pull_latencies, free_port, register, reset_peak_rss,
+        start_until_ready,
     },
     load::peak_rss_mib,
 };
@@ -127,24 +128,10 @@ async fn plain_insert_rate(db: &DatabaseConnection, batch: usize) -> f64 {
 }
 
 async fn pull_latencies(base: &str, token: &str, expected: usize) -> (Duration, Duration) {
-    let client = reqwest::Client::new();
-    let mut times = Vec::new();
-    for _ in 0..PULL_ROUNDS {
-        let started = Instant::now();
-        let body: Value = client
-            .get(format!("{base}/v1/sync?last_pulled_at=null"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        times.push(started.elapsed());
+    first_pull_latencies(base, token, "", PULL_ROUNDS, |body| {
         assert_eq!(body["changes"]["checkins"]["updated"].as_array().unwrap().len(), expected);
-    }
-    times.sort_unstable();
-    (times[times.len() / 2], times[(times.len() * 99 / 100).min(times.len() - 1)])
+    })
+    .await
 }
 
 async fn push_all(base: &str, token: &str, count: usize) {

@@ -88,6 +88,28 @@ pub async fn start_until_ready(mut cmd: Command, port: u16) -> (Proc, Duration) 
     }
 }
 
+/// `rounds` first pulls (`last_pulled_at=null`, plus `query`) by `token`, each
+/// answer handed to `check`; returns (p50, p99).
+pub async fn first_pull_latencies(
+    base: &str,
+    token: &str,
+    query: &str,
+    rounds: usize,
+    check: impl Fn(&Value),
+) -> (Duration, Duration) {
+    let client = reqwest::Client::new();
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let response = client.get(format!("{base}/v1/sync?last_pulled_at=null{query}")).bearer_auth(token).send();
+        let body: Value = response.await.unwrap().json().await.unwrap();
+        times.push(started.elapsed());
+        check(&body);
+    }
+    times.sort_unstable();
+    (times[times.len() / 2], times[(times.len() * 99 / 100).min(times.len() - 1)])
+}
+
 /// Registers `email`; returns its access token and its `/v1/me` body.
 pub async fn register(base: &str, email: &str) -> (String, Value) {
     let client = reqwest::Client::new();
