@@ -196,7 +196,7 @@ fn wait_for_the_run(worker: &mut Proc, started: Instant) -> (Duration, i64) {
     std::thread::spawn(move || {
         for line in stdout.lines().map_while(Result::ok) {
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-            if event["message"] == "weekly reflections stored and announced" {
+            if event["message"] == "weekly reflections stored" {
                 let _ = tx.send((started.elapsed(), event["stored"].as_i64().unwrap_or(-1)));
                 return;
             }
