@@ -269,6 +269,18 @@ impl TestApp {
         body
     }
 
+    /// Links two people as partners: `inviter` makes an invitation, `invitee`
+    /// accepts its code.
+    pub async fn link_partners(&self, inviter: &TestUser, invitee: &TestUser) {
+        let (status, _, invitation) =
+            read(self.post("/v1/partner/invitations").bearer_auth(&inviter.access_token).send().await.expect("invite"))
+                .await;
+        assert_eq!(status, StatusCode::CREATED, "{invitation}");
+        let code = invitation["code"].as_str().expect("a code");
+        let accept = self.post(&format!("/v1/partner/invitations/{code}/accept")).bearer_auth(&invitee.access_token);
+        assert_eq!(accept.send().await.expect("accept").status(), StatusCode::CREATED);
+    }
+
     /// Enrolls `user` in the program, solo, at `pace`.
     pub async fn enroll(&self, user: &TestUser, pace: &str) {
         let response = self

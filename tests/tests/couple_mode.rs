@@ -17,14 +17,6 @@ use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn link(app: &TestApp, inviter: &TestUser, invitee: &TestUser) {
-    let (_, _, invitation) =
-        read(app.post("/v1/partner/invitations").bearer_auth(&inviter.access_token).send().await.unwrap()).await;
-    let code = invitation["code"].as_str().unwrap();
-    let accept = app.post(&format!("/v1/partner/invitations/{code}/accept")).bearer_auth(&invitee.access_token);
-    assert_eq!(accept.send().await.unwrap().status(), StatusCode::CREATED);
-}
-
 async fn enroll(app: &TestApp, user: &TestUser, mode: &str) {
     let response = app
         .post("/v1/enrollments")
@@ -96,7 +88,7 @@ async fn exercises_for_two_need_both_and_step_aside_for_both_without_saying_why(
     let app = TestApp::spawn().await;
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     enroll(&app, &ana, "couple").await;
     enroll(&app, &ben, "solo").await;
     did_the_solo_exercises(&app, &ana, "ana-").await;
@@ -145,7 +137,7 @@ async fn after_unlinking_today_says_kindly_that_couple_mode_became_partnered() {
     let app = TestApp::spawn().await;
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     enroll(&app, &ana, "couple").await;
     enroll(&app, &ben, "couple").await;
     did_the_solo_exercises(&app, &ana, "ana-").await;

@@ -53,14 +53,6 @@ fn deleted(pulled: &Value) -> BTreeSet<String> {
     ids.iter().map(|id| id.as_str().unwrap().to_owned()).collect()
 }
 
-async fn link(app: &TestApp, inviter: &TestUser, invitee: &TestUser) {
-    let (_, _, invitation) =
-        read(app.post("/v1/partner/invitations").bearer_auth(&inviter.access_token).send().await.unwrap()).await;
-    let code = invitation["code"].as_str().unwrap();
-    let accept = app.post(&format!("/v1/partner/invitations/{code}/accept")).bearer_auth(&invitee.access_token);
-    assert_eq!(accept.send().await.unwrap().status(), StatusCode::CREATED);
-}
-
 async fn unlink(app: &TestApp, user: &TestUser) {
     let response = app.request(Method::DELETE, "/v1/partner").bearer_auth(&user.access_token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -75,7 +67,7 @@ async fn a_first_pull_after_linking_answers_a_real_timestamp() {
     let app = TestApp::spawn().await;
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     for person in [&ana, &ben] {
         let first = pull(&app, person, None).await;
         assert!(first["timestamp"].as_i64().unwrap() > 0, "{}: {}", person.email, first["timestamp"]);
@@ -91,7 +83,7 @@ async fn shared_items_reach_the_partner_and_leave_when_unshared_deleted_or_unlin
     // Shared before linking: delivered at the link.
     push(&app, &ana, changes("boundaries", vec![boundary("b1", NAMED, true), boundary("b2", "mine", false)], vec![]))
         .await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     push(&app, &ana, changes("journal_entries", vec![entry(&app, "j1", "a shared page", true)], vec![])).await;
     let checkin = json!({"id": "c1", "occurred_at": app.clock.now_ms(), "mood": 1, "anxiety": 9, "comfort": 1,
                          "exercise_id": null, "completed": false, "note": "a hard day", "tags": ""});
@@ -168,7 +160,7 @@ async fn shared_items_reach_the_partner_and_leave_when_unshared_deleted_or_unlin
     assert!(items(&pull(&app, &ben, None).await).is_empty());
 
     // Re-linked with a new code: what Ana shares comes back.
-    link(&app, &ben, &ana).await;
+    app.link_partners(&ben, &ana).await;
     let relinked = pull(&app, &ben, unlinked["timestamp"].as_i64()).await;
     assert_eq!(items(&relinked).len(), 2, "b2 and b3: {relinked}");
 
@@ -188,7 +180,7 @@ async fn partner_items_are_read_only_and_stay_out_of_the_export() {
     let app = TestApp::spawn().await;
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     push(&app, &ana, changes("boundaries", vec![boundary("b1", NAMED, true)], vec![])).await;
     let item = json!({"id": "x1", "kind": "boundary", "boundary_kind": "physical", "text": "forged"});
     let body = expect_problem(
@@ -223,7 +215,7 @@ async fn an_item_shared_while_the_partner_pulls_is_in_that_pull_or_the_next() {
     let app = TestApp::spawn().await;
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     const SHARES: usize = 30;
     let sharing = async {
         for n in 0..SHARES {
@@ -257,7 +249,7 @@ async fn two_partners_pushing_at_once_never_deadlock() {
     let app = TestApp::spawn().await;
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     let writer = |user: &TestUser, prefix: &'static str| {
         let (app, user) = (&app, user.clone());
         async move {
@@ -281,7 +273,7 @@ async fn a_device_migrating_to_schema_2_receives_the_partner_items_and_the_new_c
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
     push(&app, &ben, changes("journal_entries", vec![entry(&app, "j1", "Ben's page", false)], vec![])).await;
-    link(&app, &ana, &ben).await;
+    app.link_partners(&ana, &ben).await;
     push(&app, &ana, changes("boundaries", vec![boundary("b1", NAMED, true)], vec![])).await;
     // Ben's device synced on schema 1 after all of that.
     let v1 = app.pull(&ben, None).await;

@@ -54,11 +54,7 @@ async fn couple(now: DateTime<Utc>) -> Couple {
     fake.set_application_server_key(key["public_key"].as_str().unwrap());
     let ana = app.register("ana@example.org").await;
     let ben = app.register("ben@example.org").await;
-    let (_, _, invitation) =
-        read(app.post("/v1/partner/invitations").bearer_auth(&ana.access_token).send().await.unwrap()).await;
-    let code = invitation["code"].as_str().unwrap();
-    let accept = app.post(&format!("/v1/partner/invitations/{code}/accept")).bearer_auth(&ben.access_token);
-    assert_eq!(accept.send().await.unwrap().status(), StatusCode::CREATED);
+    app.link_partners(&ana, &ben).await;
     let ana_device = subscribe(&app, &fake, &ana).await;
     let ben_device = subscribe(&app, &fake, &ben).await;
     let queue = JobQueue::connect(&app.settings).await.unwrap();
@@ -222,7 +218,8 @@ async fn two_workers_at_once_send_one_notice() {
     let ben_id = c.ben.id.parse().unwrap();
     // As if two shares' jobs ran at the same moment on two workers.
     let (a, b) = futures::join!(partner_update::run(&deps, ben_id), partner_update::run(&deps, ben_id));
-    (a.unwrap(), b.unwrap());
+    a.unwrap();
+    b.unwrap();
     assert_eq!(c.delivered().await.len(), 1);
     // A day later, the next one may go.
     c.set_clocks(noon + chrono::Duration::hours(24));

@@ -168,4 +168,31 @@ class Device {
   }
 }
 
-module.exports = { api, SyncRejected, PASSWORD, newPerson, Device }
+// The synced tables and their columns at sync schema version 1, as the README
+// gives them; version 2 (partners.js) adds to them.
+const COLUMNS_V1 = {
+  checkins: [
+    { name: 'occurred_at', type: 'number' },
+    { name: 'mood', type: 'number' },
+    { name: 'anxiety', type: 'number' },
+    { name: 'comfort', type: 'number' },
+    { name: 'exercise_id', type: 'string', isOptional: true },
+    { name: 'completed', type: 'boolean' },
+    { name: 'note', type: 'string', isOptional: true },
+    { name: 'tags', type: 'string', isOptional: true },
+  ],
+  journal_entries: [
+    { name: 'step', type: 'number', isOptional: true },
+    { name: 'prompt_id', type: 'string', isOptional: true },
+    { name: 'body', type: 'string' },
+    { name: 'occurred_at', type: 'number' },
+  ],
+  boundaries: [
+    { name: 'kind', type: 'string' },
+    { name: 'text', type: 'string' },
+    { name: 'shared_with_partner', type: 'boolean' },
+    { name: 'active', type: 'boolean' },
+  ],
+}
+
+module.exports = { api, SyncRejected, PASSWORD, newPerson, Device, COLUMNS_V1 }

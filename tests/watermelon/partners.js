@@ -21,44 +21,17 @@ const PARTNER_ITEM_COLUMNS = [
   { name: 'text', type: 'string' },
 ]
 
+const SHARED_WITH_PARTNER = { name: 'shared_with_partner', type: 'boolean', isOptional: true }
+
 // Version 2 of the app's schema: version 1 plus what partners need.
+const COLUMNS_V2 = {
+  ...client.COLUMNS_V1,
+  journal_entries: [...client.COLUMNS_V1.journal_entries, SHARED_WITH_PARTNER],
+  partner_items: PARTNER_ITEM_COLUMNS,
+}
 const schema = appSchema({
   version: 2,
-  tables: [
-    tableSchema({
-      name: 'checkins',
-      columns: [
-        { name: 'occurred_at', type: 'number' },
-        { name: 'mood', type: 'number' },
-        { name: 'anxiety', type: 'number' },
-        { name: 'comfort', type: 'number' },
-        { name: 'exercise_id', type: 'string', isOptional: true },
-        { name: 'completed', type: 'boolean' },
-        { name: 'note', type: 'string', isOptional: true },
-        { name: 'tags', type: 'string', isOptional: true },
-      ],
-    }),
-    tableSchema({
-      name: 'journal_entries',
-      columns: [
-        { name: 'step', type: 'number', isOptional: true },
-        { name: 'prompt_id', type: 'string', isOptional: true },
-        { name: 'body', type: 'string' },
-        { name: 'occurred_at', type: 'number' },
-        { name: 'shared_with_partner', type: 'boolean', isOptional: true },
-      ],
-    }),
-    tableSchema({
-      name: 'boundaries',
-      columns: [
-        { name: 'kind', type: 'string' },
-        { name: 'text', type: 'string' },
-        { name: 'shared_with_partner', type: 'boolean' },
-        { name: 'active', type: 'boolean' },
-      ],
-    }),
-    tableSchema({ name: 'partner_items', columns: PARTNER_ITEM_COLUMNS }),
-  ],
+  tables: Object.entries(COLUMNS_V2).map(([name, columns]) => tableSchema({ name, columns })),
 })
 
 const migrations = schemaMigrations({
@@ -66,10 +39,7 @@ const migrations = schemaMigrations({
     {
       toVersion: 2,
       steps: [
-        addColumns({
-          table: 'journal_entries',
-          columns: [{ name: 'shared_with_partner', type: 'boolean', isOptional: true }],
-        }),
+        addColumns({ table: 'journal_entries', columns: [SHARED_WITH_PARTNER] }),
         createTable({ name: 'partner_items', columns: PARTNER_ITEM_COLUMNS }),
       ],
     },

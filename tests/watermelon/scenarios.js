@@ -21,39 +21,7 @@ const { SyncRejected } = client
 // The app's schema, version 1: the synced tables and columns of the README.
 const schema = appSchema({
   version: 1,
-  tables: [
-    tableSchema({
-      name: 'checkins',
-      columns: [
-        { name: 'occurred_at', type: 'number' },
-        { name: 'mood', type: 'number' },
-        { name: 'anxiety', type: 'number' },
-        { name: 'comfort', type: 'number' },
-        { name: 'exercise_id', type: 'string', isOptional: true },
-        { name: 'completed', type: 'boolean' },
-        { name: 'note', type: 'string', isOptional: true },
-        { name: 'tags', type: 'string', isOptional: true },
-      ],
-    }),
-    tableSchema({
-      name: 'journal_entries',
-      columns: [
-        { name: 'step', type: 'number', isOptional: true },
-        { name: 'prompt_id', type: 'string', isOptional: true },
-        { name: 'body', type: 'string' },
-        { name: 'occurred_at', type: 'number' },
-      ],
-    }),
-    tableSchema({
-      name: 'boundaries',
-      columns: [
-        { name: 'kind', type: 'string' },
-        { name: 'text', type: 'string' },
-        { name: 'shared_with_partner', type: 'boolean' },
-        { name: 'active', type: 'boolean' },
-      ],
-    }),
-  ],
+  tables: Object.entries(client.COLUMNS_V1).map(([name, columns]) => tableSchema({ name, columns })),
 })
 
 class Checkin extends Model {
