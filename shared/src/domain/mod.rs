@@ -4,6 +4,7 @@ pub mod account;
 pub mod client_address;
 pub mod couple;
 pub mod device_label;
+pub mod history;
 pub mod invitation_code;
 pub mod notification_choices;
 pub mod pacing;

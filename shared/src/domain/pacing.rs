@@ -5,6 +5,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::history::CheckinSummary;
+
 /// How often a person wants to practise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -74,9 +76,10 @@ impl CheckinFact {
 }
 
 /// Whether any check-in in `(now - window, now]` signals distress. Check-ins dated
-/// in the future (a device clock ahead) count as now.
+/// in the future (a device clock ahead) count as now. Over a whole history; the
+/// store reads [`CheckinSummary::distress_within`].
 pub fn distress_within(checkins: &[CheckinFact], now: DateTime<Utc>, window: Duration) -> bool {
-    checkins.iter().any(|c| c.is_distress() && c.occurred_at > now - window)
+    CheckinSummary::of(checkins).distress_within(now, window)
 }
 
 /// The local week (Monday 00:00 to the next Monday 00:00) containing `now`, in
@@ -100,17 +103,11 @@ pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
-/// Sessions in the week of `now`: local days with at least one completed exercise.
+/// Sessions in the week of `now`: local days with at least one completed
+/// exercise. Over a whole history; the store reads
+/// [`CheckinSummary::sessions_this_week`].
 pub fn sessions_this_week(checkins: &[CheckinFact], now: DateTime<Utc>, tz: Tz) -> u32 {
-    let (start, end) = week_of(now, tz);
-    let mut days: Vec<NaiveDate> = checkins
-        .iter()
-        .filter(|c| c.completed && c.exercise_id.is_some() && c.occurred_at >= start && c.occurred_at < end)
-        .map(|c| c.occurred_at.with_timezone(&tz).date_naive())
-        .collect();
-    days.sort_unstable();
-    days.dedup();
-    days.len() as u32
+    CheckinSummary::of(checkins).sessions_this_week(now, tz)
 }
 
 #[cfg(test)]
@@ -178,6 +175,21 @@ mod tests {
         // The week of 2026-03-29, when Berlin springs forward, is 167 hours long.
         let (start, end) = week_of(at(berlin, 2026, 3, 25, 12, 0), berlin);
         assert_eq!(end - start, Duration::hours(167));
+    }
+
+    /// What lets the stored summary count sessions by quarter-hour slot
+    /// (`history::SLOT`): in every zone, every week from 2000 to 2100 starts on
+    /// a quarter hour.
+    #[test]
+    fn local_midnights_fall_on_quarter_hours() {
+        let quarter = super::super::history::SLOT.num_milliseconds();
+        let first = NaiveDate::from_ymd_opt(2000, 1, 3).unwrap(); // a Monday
+        for tz in chrono_tz::TZ_VARIANTS {
+            for week in 0..(100 * 53) {
+                let start = local_midnight(first + Duration::weeks(week), tz);
+                assert_eq!(start.timestamp_millis().rem_euclid(quarter), 0, "{tz} week of {start}");
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::pacing::{CheckinFact, Pace, distress_within};
+use super::history::CheckinSummary;
+use super::pacing::{CheckinFact, Pace};
 use crate::content::Program;
 
 /// Completed exercises of the current step needed before advancing.
@@ -60,25 +61,32 @@ impl UnmetReason {
     }
 }
 
-/// Distinct exercises of `step` with a completed check-in.
+/// Distinct exercises of `step` with a completed check-in, over a whole history.
 pub fn completed_in_step(program: &Program, step: u8, checkins: &[CheckinFact]) -> usize {
-    let Some(step) = program.step(step) else { return 0 };
-    let mut done: Vec<&str> = checkins
-        .iter()
-        .filter(|c| c.completed)
-        .filter_map(|c| c.exercise_id.as_deref())
-        .filter(|id| step.exercises.iter().any(|e| e.id == *id))
-        .collect();
-    done.sort_unstable();
-    done.dedup();
-    done.len()
+    completed_in(program, step, &CheckinSummary::of(checkins))
 }
 
-/// Every reason advancing is not possible now; empty when it is.
+/// Distinct exercises of `step` with a completed check-in.
+pub fn completed_in(program: &Program, step: u8, summary: &CheckinSummary) -> usize {
+    let Some(step) = program.step(step) else { return 0 };
+    step.exercises.iter().filter(|e| summary.completed(&e.id).is_some()).count()
+}
+
+/// Every reason advancing is not possible now, over a whole history.
 pub fn advance_blockers(
     position: &Position,
     program: &Program,
     checkins: &[CheckinFact],
+    now: DateTime<Utc>,
+) -> Vec<UnmetReason> {
+    blockers(position, program, &CheckinSummary::of(checkins), now)
+}
+
+/// Every reason advancing is not possible now; empty when it is.
+pub fn blockers(
+    position: &Position,
+    program: &Program,
+    summary: &CheckinSummary,
     now: DateTime<Utc>,
 ) -> Vec<UnmetReason> {
     let mut unmet = Vec::new();
@@ -104,7 +112,7 @@ pub fn advance_blockers(
         reason.available_at = Some(ready_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         unmet.push(reason);
     }
-    let completed = completed_in_step(program, position.step, checkins);
+    let completed = completed_in(program, position.step, summary);
     if completed < REQUIRED_PRACTICE {
         let mut reason = UnmetReason::new(
             UnmetCode::Practice,
@@ -114,7 +122,7 @@ pub fn advance_blockers(
         reason.required = Some(REQUIRED_PRACTICE);
         unmet.push(reason);
     }
-    if distress_within(checkins, now, CALM_BEFORE_ADVANCING) {
+    if summary.distress_within(now, CALM_BEFORE_ADVANCING) {
         unmet.push(UnmetReason::new(
             UnmetCode::RecentDistress,
             "A recent check-in said things felt hard. Let's stay here for now and be gentle with yourself.",

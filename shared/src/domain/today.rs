@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::couple::PartnerExercises;
-use super::pacing::{CheckinFact, distress_within, sessions_this_week};
+use super::history::CheckinSummary;
+use super::pacing::CheckinFact;
 use super::progress::Position;
 use crate::content::{Exercise, ExerciseKind, Program, Step};
 
@@ -70,14 +71,19 @@ pub struct TodayPlan<'a> {
     pub max_intensity: u8,
 }
 
+/// The ladder over a whole history ([`ladder`]).
+pub fn max_intensity(program: &Program, checkins: &[CheckinFact]) -> u8 {
+    ladder(program, &CheckinSummary::of(checkins))
+}
+
 /// The ladder: at most one level above the highest intensity completed with
 /// comfort of at least 3; level 1 until then.
-pub fn max_intensity(program: &Program, checkins: &[CheckinFact]) -> u8 {
-    let highest = checkins
+pub fn ladder(program: &Program, summary: &CheckinSummary) -> u8 {
+    let highest = program
+        .steps
         .iter()
-        .filter(|c| c.completed && c.comfort >= COMFORTABLE)
-        .filter_map(|c| c.exercise_id.as_deref())
-        .filter_map(|id| program.steps.iter().flat_map(|s| &s.exercises).find(|e| e.id == id))
+        .flat_map(|s| &s.exercises)
+        .filter(|e| summary.completed(&e.id).is_some_and(|tally| tally.comfortable > 0))
         .map(|e| e.intensity.get())
         .max()
         .unwrap_or(0);
@@ -100,8 +106,7 @@ fn allowed(together: Together, step: &Step, exercise: &Exercise, sessions: u32) 
     }
 }
 
-/// Today's suggestion. Each person's own step, pace, ladder and distress decide
-/// it; in couple mode, exercises for two also keep within `together`'s limits.
+/// Today's suggestion over a whole history ([`plan`]).
 pub fn plan_today<'a>(
     program: &'a Program,
     position: &Position,
@@ -110,7 +115,20 @@ pub fn plan_today<'a>(
     now: DateTime<Utc>,
     tz: Tz,
 ) -> TodayPlan<'a> {
-    let mut plan = plan_alone_or_together(program, position, together, checkins, now, tz);
+    plan(program, position, together, &CheckinSummary::of(checkins), now, tz)
+}
+
+/// Today's suggestion. Each person's own step, pace, ladder and distress decide
+/// it; in couple mode, exercises for two also keep within `together`'s limits.
+pub fn plan<'a>(
+    program: &'a Program,
+    position: &Position,
+    together: Together,
+    summary: &CheckinSummary,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> TodayPlan<'a> {
+    let mut plan = plan_alone_or_together(program, position, together, summary, now, tz);
     if together == Together::CoupleEnded && plan.kind != TodayKind::Grounding {
         plan.reasons.insert(0, COUPLE_ENDED_REASON.into());
     }
@@ -121,13 +139,13 @@ fn plan_alone_or_together<'a>(
     program: &'a Program,
     position: &Position,
     together: Together,
-    checkins: &[CheckinFact],
+    summary: &CheckinSummary,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> TodayPlan<'a> {
-    let sessions = sessions_this_week(checkins, now, tz);
+    let sessions = summary.sessions_this_week(now, tz);
     let per_week = position.pace.sessions_per_week();
-    let ceiling = max_intensity(program, checkins);
+    let ceiling = ladder(program, summary);
     let mut plan = TodayPlan {
         kind: TodayKind::Exercise,
         exercise: None,
@@ -145,7 +163,7 @@ fn plan_alone_or_together<'a>(
         return plan;
     }
 
-    if distress_within(checkins, now, DISTRESS_WINDOW) {
+    if summary.distress_within(now, DISTRESS_WINDOW) {
         plan.kind = TodayKind::Grounding;
         plan.support = true;
         plan.exercise = grounding_exercise(program, position.step);
@@ -172,7 +190,7 @@ fn plan_alone_or_together<'a>(
         plan.message = "There is nothing to suggest right now.".into();
         return plan;
     };
-    plan.exercise = next_exercise(step, together, ceiling, sessions, checkins).map(|e| (step, e));
+    plan.exercise = next_exercise(step, together, ceiling, sessions, summary).map(|e| (step, e));
     if let Some((_, exercise)) = plan.exercise {
         plan.message = format!("Today, if it feels right: {}. About {} minutes.", exercise.title, exercise.minutes);
         plan.reasons.push(format!("Step {}: {}.", step.number, step.title));
@@ -199,20 +217,14 @@ fn next_exercise<'a>(
     together: Together,
     ceiling: u8,
     sessions: u32,
-    checkins: &[CheckinFact],
+    summary: &CheckinSummary,
 ) -> Option<&'a Exercise> {
     let eligible: Vec<&Exercise> = step
         .exercises
         .iter()
         .filter(|e| e.intensity.get() <= ceiling && allowed(together, step, e, sessions))
         .collect();
-    let last_done = |exercise: &Exercise| {
-        checkins
-            .iter()
-            .filter(|c| c.completed && c.exercise_id.as_deref() == Some(exercise.id.as_str()))
-            .map(|c| c.occurred_at)
-            .max()
-    };
+    let last_done = |exercise: &Exercise| summary.completed(&exercise.id).map(|tally| tally.last_completed_at);
     eligible
         .iter()
         .filter(|e| last_done(e).is_none())
