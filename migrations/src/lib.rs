@@ -20,6 +20,7 @@ mod m20261202_000013_native_push;
 mod m20261202_000014_mail;
 mod m20261202_000015_partners;
 mod m20261202_000016_couple_mode;
+mod m20261202_000017_checkin_summary;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_mail::Migration),
             Box::new(m20261202_000015_partners::Migration),
             Box::new(m20261202_000016_couple_mode::Migration),
+            Box::new(m20261202_000017_checkin_summary::Migration),
         ]
     }
 }

@@ -17,15 +17,16 @@ use crate::{
     domain::{
         ValidationErrors,
         couple::{CoupleMember, partner_exercises},
-        pacing::distress_within,
-        pacing::{CheckinFact, Pace},
-        progress::{LAST_STEP, Position, UnmetReason, advance_blockers},
-        today::{DISTRESS_WINDOW, TodayPlan, Together, max_intensity, plan_today},
+        history::CheckinSummary,
+        pacing::{Pace, week_of},
+        progress::{LAST_STEP, Position, UnmetReason, blockers},
+        today::{DISTRESS_WINDOW, TodayPlan, Together, ladder, plan},
     },
     entities::{
         enrollment::{self, Entity as Enrollment, StoredMode},
         partner_link, step_change, user,
     },
+    sync::summary,
 };
 
 /// How long `today` says, kindly, that couple mode ended with the link.
@@ -247,8 +248,8 @@ impl Enrollments {
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn advance(&self, user_id: Uuid) -> Result<Current, EnrollmentError> {
         let current = self.current(user_id).await?;
-        let checkins = self.checkin_facts(user_id).await?;
-        let unmet = advance_blockers(&current.position(), current.program, &checkins, self.clock.now());
+        let summary = summary::read(&self.db, user_id, None).await?;
+        let unmet = blockers(&current.position(), current.program, &summary, self.clock.now());
         if !unmet.is_empty() {
             return Err(EnrollmentError::NotReady(unmet));
         }
@@ -301,19 +302,14 @@ impl Enrollments {
     /// connection).
     pub async fn today(&self, conn: &impl ConnectionTrait, user: &user::Model) -> Result<Today, EnrollmentError> {
         let current = current_on(conn, user.id).await?;
-        let checkins = checkin_facts_on(conn, user.id).await?;
         let tz: chrono_tz::Tz = user.timezone.parse().unwrap_or(chrono_tz::UTC);
         let now = self.clock.now();
-        let together = together(conn, &current, &checkins, now).await?;
-        let plan = plan_today(current.program, &current.position(), together, &checkins, now, tz);
+        let summary = summary::read(conn, user.id, Some(week_of(now, tz))).await?;
+        let together = together(conn, &current, &summary, now).await?;
+        let plan = plan(current.program, &current.position(), together, &summary, now, tz);
         let resources =
             plan.support.then(|| catalog().map(|c| c.resources_for(user.country.as_deref()))).transpose()?;
         Ok(Today { plan, resources, local_date: now.with_timezone(&tz).date_naive() })
-    }
-
-    /// What the rules need of the user's check-ins: never their notes.
-    pub async fn checkin_facts(&self, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
-        checkin_facts_on(&self.db, user_id).await
     }
 }
 
@@ -324,7 +320,7 @@ impl Enrollments {
 async fn together(
     conn: &impl ConnectionTrait,
     current: &Current,
-    checkins: &[CheckinFact],
+    summary: &CheckinSummary,
     now: DateTime<Utc>,
 ) -> Result<Together, EnrollmentError> {
     let ended_lately = |at: Option<i64>| at.is_some_and(|at| now - ms_to_time(at) < COUPLE_ENDED_NOTE);
@@ -348,29 +344,16 @@ async fn together(
     {
         return Ok(Together::Couple(None));
     }
-    let partner_checkins = checkin_facts_on(conn, link.partner_id).await?;
-    let member = |c: &Current, facts: &[CheckinFact]| CoupleMember {
+    // Neither the partner's sessions nor their zone matter here: only their
+    // step, ladder, pace and distress.
+    let partner_summary = summary::read(conn, link.partner_id, None).await?;
+    let member = |c: &Current, summary: &CheckinSummary| CoupleMember {
         step: c.position().step,
-        max_intensity: max_intensity(c.program, facts),
+        max_intensity: ladder(c.program, summary),
         pace: c.pace,
-        distressed: distress_within(facts, now, DISTRESS_WINDOW),
+        distressed: summary.distress_within(now, DISTRESS_WINDOW),
     };
-    Ok(Together::Couple(partner_exercises(member(current, checkins), member(&partner, &partner_checkins))))
-}
-
-/// [`Enrollments::checkin_facts`] read on `conn`.
-async fn checkin_facts_on(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
-    let rows = crate::sync::sql::checkin_facts(conn, user_id).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| CheckinFact {
-            occurred_at: ms_to_time(row.occurred_at),
-            anxiety: row.anxiety,
-            comfort: row.comfort,
-            exercise_id: row.exercise_id,
-            completed: row.completed,
-        })
-        .collect())
+    Ok(Together::Couple(partner_exercises(member(current, summary), member(&partner, &partner_summary))))
 }
 
 /// The person's enrollment, read on `conn` (the pool, or a caller's transaction).

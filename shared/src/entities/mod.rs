@@ -1,6 +1,9 @@
 //! sea-orm entities. Times are epoch milliseconds (see `attune-migrations`).
 
 pub mod boundary;
+pub mod checkin_distress;
+pub mod checkin_exercise_tally;
+pub mod checkin_session_slot;
 pub mod enrollment;
 pub mod journal_entry;
 pub mod login_throttle;

@@ -24,6 +24,7 @@
 pub mod partner_items;
 mod rotate;
 pub mod sql;
+pub mod summary;
 pub mod tables;
 
 pub use rotate::rotate_keys;
@@ -39,7 +40,7 @@ use uuid::Uuid;
 use crate::{
     Clock,
     crypto::{Binding, CryptoError, DataCipher},
-    domain::ValidationErrors,
+    domain::{ValidationErrors, history::SummaryDelta, pacing::CheckinFact},
 };
 use sql::{PageCursor, StoredRecord};
 use tables::{Cell, Kind, SyncTable, TABLES};
@@ -389,6 +390,7 @@ impl SyncService {
             return Err(SyncError::Conflict(conflicts));
         }
 
+        let summary = self.summary_delta(&txn, user_id, &changes).await?;
         for change in &changes {
             let upserts: Vec<StoredRecord> = change
                 .created
@@ -402,6 +404,7 @@ impl SyncService {
             let deleted: Vec<&str> = change.deleted.iter().map(String::as_str).collect();
             sql::delete(&txn, change.table, user_id, version, &deleted).await?;
         }
+        summary::apply(&txn, user_id, &summary).await?;
         txn.commit().await?;
         let count: usize = changes.iter().map(TableChanges::len).sum();
         tracing::info!(records = count, version, "push applied");
@@ -413,6 +416,27 @@ impl SyncService {
         let touched =
             changes.iter().map(|change| (change.table.name, change.all_ids().map(str::to_owned).collect())).collect();
         Ok(Pushed { version, written, touched })
+    }
+
+    /// How the push changes the summary the rules read (`summary`): the stored
+    /// check-ins it replaces or deletes come out, the ones it writes go in.
+    async fn summary_delta<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        user_id: Uuid,
+        changes: &[TableChanges],
+    ) -> Result<SummaryDelta, DbErr> {
+        let mut delta = SummaryDelta::default();
+        for change in changes.iter().filter(|c| c.table.name == tables::CHECKINS) {
+            let ids: Vec<&str> = change.all_ids().collect();
+            for row in sql::checkin_facts_of(txn, user_id, &ids).await? {
+                delta.remove(&summary::fact(row));
+            }
+            for record in change.created.iter().chain(&change.updated) {
+                delta.add(&checkin_fact(change.table, record));
+            }
+        }
+        Ok(delta)
     }
 
     fn seal(&self, user_id: Uuid, table: &SyncTable, record: &tables::Record) -> StoredRecord {
@@ -434,6 +458,25 @@ impl SyncService {
     /// Deletes tombstones past the retention period.
     pub async fn purge_tombstones(&self) -> Result<u64, DbErr> {
         sql::purge_tombstones(&self.db, self.clock.now_ms() - self.tombstone_retention_ms).await
+    }
+}
+
+/// What the rules read of a checked check-in (never its note).
+fn checkin_fact(table: &SyncTable, record: &tables::Record) -> CheckinFact {
+    let cell = |name: &str| table.columns.iter().position(|c| c.name == name).and_then(|i| record.cells.get(i));
+    let int = |name: &str| match cell(name) {
+        Some(Cell::Int(n)) => *n,
+        _ => 0,
+    };
+    CheckinFact {
+        occurred_at: chrono::DateTime::from_timestamp_millis(int("occurred_at")).unwrap_or_default(),
+        anxiety: int("anxiety"),
+        comfort: int("comfort"),
+        exercise_id: match cell("exercise_id") {
+            Some(Cell::Text(id)) => Some(id.clone()),
+            _ => None,
+        },
+        completed: matches!(cell("completed"), Some(Cell::Bool(true))),
     }
 }
 

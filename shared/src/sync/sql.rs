@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::tables::{Cell, Kind, SyncTable};
 use crate::{
     db::numbered,
+    domain::pacing::{DISTRESS_ANXIETY, DISTRESS_COMFORT},
     entities::{
         sync_state::{self, Entity as SyncState},
         sync_tombstone::{Column as Tombstone, Entity as SyncTombstone},
@@ -416,12 +417,76 @@ pub struct CheckinFactRow {
     pub completed: bool,
 }
 
-/// The facts of all of `user_id`'s check-ins.
+/// The facts of all of `user_id`'s check-ins: what the stored summary
+/// (`super::summary`) must equal; the program's rules read the summary.
 pub async fn checkin_facts<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<Vec<CheckinFactRow>, DbErr> {
-    let stmt = Query::select()
+    CheckinFactRow::find_by_statement(backend_build(db, &facts_query(user_id))).all(db).await
+}
+
+/// The facts of `user_id`'s check-ins among `ids`: what a push replaces or
+/// deletes, taken out of the summary before it writes.
+pub async fn checkin_facts_of<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    ids: &[&str],
+) -> Result<Vec<CheckinFactRow>, DbErr> {
+    let mut facts = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_CHUNK) {
+        let mut stmt = facts_query(user_id);
+        stmt.and_where(Expr::col(Alias::new("id")).is_in(chunk.iter().copied()));
+        facts.extend(CheckinFactRow::find_by_statement(backend_build(db, &stmt)).all(db).await?);
+    }
+    Ok(facts)
+}
+
+fn facts_query(user_id: Uuid) -> SelectStatement {
+    Query::select()
         .columns(["occurred_at", "anxiety", "comfort", "exercise_id", "completed"].map(Alias::new))
         .from(Alias::new("checkins"))
         .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .to_owned()
+}
+
+/// The condition of the partial index `idx_checkins_completions`, as its
+/// migration writes it: a query that repeats it literally can use the index
+/// (neither database matches a bound parameter to an index's condition).
+const COMPLETED: &str = "completed = TRUE";
+
+#[derive(Debug, FromQueryResult)]
+struct Instant {
+    occurred_at: i64,
+}
+
+/// The latest completed check-in of `exercise_id` (one step of the partial
+/// index `idx_checkins_completions`, whose condition this repeats).
+pub async fn latest_completion<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    exercise_id: &str,
+) -> Result<Option<i64>, DbErr> {
+    let stmt = Query::select()
+        .column(Alias::new("occurred_at"))
+        .from(Alias::new("checkins"))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .and_where(Expr::col(Alias::new("exercise_id")).eq(exercise_id))
+        .and_where(Expr::cust(COMPLETED))
+        .order_by(Alias::new("occurred_at"), Order::Desc)
+        .limit(1)
         .to_owned();
-    CheckinFactRow::find_by_statement(backend_build(db, &stmt)).all(db).await
+    Ok(Instant::find_by_statement(backend_build(db, &stmt)).one(db).await?.map(|row| row.occurred_at))
+}
+
+/// The latest check-in that signalled distress (one step of the partial index
+/// `idx_checkins_distress`, whose condition this repeats literally, as
+/// [`COMPLETED`] does).
+pub async fn latest_distress<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<Option<i64>, DbErr> {
+    let stmt = Query::select()
+        .column(Alias::new("occurred_at"))
+        .from(Alias::new("checkins"))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .and_where(Expr::cust(format!("anxiety >= {DISTRESS_ANXIETY} OR comfort <= {DISTRESS_COMFORT}")))
+        .order_by(Alias::new("occurred_at"), Order::Desc)
+        .limit(1)
+        .to_owned();
+    Ok(Instant::find_by_statement(backend_build(db, &stmt)).one(db).await?.map(|row| row.occurred_at))
 }

@@ -57,9 +57,13 @@ const fn col(name: &'static str, kind: Kind, nullable: bool) -> Column {
     Column { name, kind, nullable, since: 1 }
 }
 
+/// The check-ins table: the program's rules read a summary of it
+/// (`super::summary`), which every push keeps up to date.
+pub const CHECKINS: &str = "checkins";
+
 pub static TABLES: [SyncTable; 4] = [
     SyncTable {
-        name: "checkins",
+        name: CHECKINS,
         since: 1,
         read_only: false,
         columns: &[

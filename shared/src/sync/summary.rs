@@ -1,0 +1,233 @@
+//! The stored summary of each person's check-ins (`domain::history`): changed
+//! by every push that writes or deletes check-ins, in the push's transaction,
+//! and read, alone, by the program's rules (`today`, advancing, descriptive
+//! reminders). What is read is bounded by the catalog and one week.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+use uuid::Uuid;
+
+use super::sql;
+use crate::{
+    db,
+    domain::{
+        history::{CheckinSummary, ExerciseTally, SummaryDelta},
+        pacing::CheckinFact,
+    },
+    entities::{checkin_distress, checkin_exercise_tally as tally, checkin_session_slot as slot},
+};
+
+/// Slot rows per statement: a user id and two 8-byte numbers (14 bytes bound)
+/// (`db::MAX_STATEMENT_BYTES`).
+const SLOT_CHUNK: usize = db::rows_per_statement(db::UUID_BIND_BYTES + 2 * 14);
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+pub(crate) fn fact(row: sql::CheckinFactRow) -> CheckinFact {
+    CheckinFact {
+        occurred_at: time(row.occurred_at),
+        anxiety: row.anxiety,
+        comfort: row.comfort,
+        exercise_id: row.exercise_id,
+        completed: row.completed,
+    }
+}
+
+/// Every check-in of `user_id`, as the rules would see a whole history.
+pub async fn all_facts<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<Vec<CheckinFact>, DbErr> {
+    Ok(sql::checkin_facts(db, user_id).await?.into_iter().map(fact).collect())
+}
+
+/// Applies `delta` to `user_id`'s summary, on the push's transaction, after the
+/// check-ins are written: a latest completion or distress signal that was
+/// replaced or deleted is looked up again among what is stored now.
+pub async fn apply<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
+    if delta.is_empty() {
+        return Ok(());
+    }
+    apply_tallies(db, user_id, delta).await?;
+    apply_distress(db, user_id, delta).await?;
+    apply_slots(db, user_id, delta).await
+}
+
+async fn apply_tallies<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
+    if delta.exercises.is_empty() {
+        return Ok(());
+    }
+    let stored: HashMap<String, tally::Model> = tally::Entity::find()
+        .filter(tally::Column::UserId.eq(user_id))
+        .filter(tally::Column::ExerciseId.is_in(delta.exercises.keys().map(String::as_str)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.exercise_id.clone(), row))
+        .collect();
+    for (exercise_id, change) in &delta.exercises {
+        let before = stored.get(exercise_id);
+        let completions = before.map_or(0, |b| b.completions) + change.completions;
+        if completions <= 0 {
+            if before.is_some() {
+                tally::Entity::delete_by_id((user_id, exercise_id.clone())).exec(db).await?;
+            }
+            continue;
+        }
+        let lost_latest = change.latest_removed.is_some_and(|r| before.is_none_or(|b| ms(r) >= b.last_completed_at));
+        let last = if lost_latest {
+            sql::latest_completion(db, user_id, exercise_id).await?
+        } else {
+            before.map(|b| b.last_completed_at).into_iter().chain(change.latest_added.map(ms)).max()
+        };
+        let Some(last) = last else { continue };
+        let row = tally::ActiveModel {
+            user_id: Set(user_id),
+            exercise_id: Set(exercise_id.clone()),
+            completions: Set(completions),
+            comfortable: Set(before.map_or(0, |b| b.comfortable) + change.comfortable),
+            last_completed_at: Set(last),
+        };
+        tally::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([tally::Column::UserId, tally::Column::ExerciseId])
+                    .update_columns([
+                        tally::Column::Completions,
+                        tally::Column::Comfortable,
+                        tally::Column::LastCompletedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn apply_distress<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
+    let change = &delta.distress;
+    if change.latest_added.is_none() && change.latest_removed.is_none() {
+        return Ok(());
+    }
+    let before = checkin_distress::Entity::find_by_id(user_id).one(db).await?;
+    let count = before.as_ref().map_or(0, |b| b.checkins) + change.count;
+    if count <= 0 {
+        if before.is_some() {
+            checkin_distress::Entity::delete_by_id(user_id).exec(db).await?;
+        }
+        return Ok(());
+    }
+    let lost_latest = change.latest_removed.is_some_and(|r| before.as_ref().is_none_or(|b| ms(r) >= b.last_at));
+    let last = if lost_latest {
+        sql::latest_distress(db, user_id).await?
+    } else {
+        before.as_ref().map(|b| b.last_at).into_iter().chain(change.latest_added.map(ms)).max()
+    };
+    let Some(last) = last else { return Ok(()) };
+    checkin_distress::Entity::insert(checkin_distress::ActiveModel {
+        user_id: Set(user_id),
+        checkins: Set(count),
+        last_at: Set(last),
+    })
+    .on_conflict(
+        OnConflict::column(checkin_distress::Column::UserId)
+            .update_columns([checkin_distress::Column::Checkins, checkin_distress::Column::LastAt])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds each slot's change to what is stored (one statement per chunk), then
+/// drops the slots left empty.
+async fn apply_slots<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
+    let changed: Vec<(i64, i64)> =
+        delta.slots.iter().filter(|(_, n)| **n != 0).map(|(slot, n)| (ms(*slot), *n)).collect();
+    for chunk in changed.chunks(SLOT_CHUNK) {
+        let rows = chunk.iter().map(|(slot_at, n)| slot::ActiveModel {
+            user_id: Set(user_id),
+            slot_at: Set(*slot_at),
+            completions: Set(*n),
+        });
+        slot::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([slot::Column::UserId, slot::Column::SlotAt])
+                    .value(
+                        slot::Column::Completions,
+                        Expr::col((slot::Entity, slot::Column::Completions)).add(Expr::cust("excluded.completions")),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        if chunk.iter().any(|(_, n)| *n < 0) {
+            slot::Entity::delete_many()
+                .filter(slot::Column::UserId.eq(user_id))
+                .filter(slot::Column::SlotAt.is_in(chunk.iter().filter(|(_, n)| *n < 0).map(|(s, _)| *s)))
+                .filter(slot::Column::Completions.lte(0))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// What the rules read: every exercise tally, the distress signal, and the
+/// slots in `week` (`[start, end)`; none without one).
+pub async fn read<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    week: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<CheckinSummary, DbErr> {
+    let mut summary = read_tallies(db, user_id).await?;
+    if let Some((start, end)) = week {
+        let slots = slot::Entity::find()
+            .filter(slot::Column::UserId.eq(user_id))
+            .filter(slot::Column::SlotAt.gte(ms(start)))
+            .filter(slot::Column::SlotAt.lt(ms(end)))
+            .all(db)
+            .await?;
+        summary.session_slots = slots.into_iter().map(|s| (time(s.slot_at), s.completions)).collect();
+    }
+    Ok(summary)
+}
+
+/// The whole stored summary, every slot included (the property test compares it
+/// with [`CheckinSummary::of`] the stored check-ins).
+pub async fn read_all<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<CheckinSummary, DbErr> {
+    let mut summary = read_tallies(db, user_id).await?;
+    let slots = slot::Entity::find().filter(slot::Column::UserId.eq(user_id)).all(db).await?;
+    summary.session_slots = slots.into_iter().map(|s| (time(s.slot_at), s.completions)).collect();
+    Ok(summary)
+}
+
+async fn read_tallies<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<CheckinSummary, DbErr> {
+    let tallies = tally::Entity::find().filter(tally::Column::UserId.eq(user_id)).all(db).await?;
+    let distress = checkin_distress::Entity::find_by_id(user_id).one(db).await?;
+    Ok(CheckinSummary {
+        exercises: tallies
+            .into_iter()
+            .map(|t| {
+                let tally = ExerciseTally {
+                    completions: t.completions,
+                    comfortable: t.comfortable,
+                    last_completed_at: time(t.last_completed_at),
+                };
+                (t.exercise_id, tally)
+            })
+            .collect(),
+        distress_checkins: distress.as_ref().map_or(0, |d| d.checkins),
+        last_distress_at: distress.map(|d| time(d.last_at)),
+        session_slots: Default::default(),
+    })
+}
