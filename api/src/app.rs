@@ -10,6 +10,7 @@ use attune_shared::{
     services::{Migrate, Services},
 };
 use attune_worker::WorkerDeps;
+use axum::serve::ListenerExt;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},
@@ -118,7 +119,15 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, embedded = self.state.settings.is_embedded(), "Attune API listening");
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        // Responses go out as they are written: a streamed pull's pieces must not
+        // wait, piece by piece, for the client's delayed ACK (Nagle's algorithm,
+        // some 40 ms a response).
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+            }
+        });
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         tracing::info!("HTTP server stopped");
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {

@@ -283,6 +283,7 @@ impl From<SyncError> for ApiError {
             SyncError::Database(e) => Self::internal(e),
             SyncError::Crypto(e) => Self::internal(e),
             SyncError::Json(e) => Self::internal(e),
+            SyncError::PageRead(e) => Self::internal(e),
         }
     }
 }

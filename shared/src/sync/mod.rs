@@ -65,6 +65,10 @@ pub enum SyncError {
     /// A pull's JSON could not be written or read back.
     #[error("sync JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The task reading a pull's next page ended without an answer (it panicked,
+    /// or the runtime is shutting down).
+    #[error("a pull's page read stopped: {0}")]
+    PageRead(#[from] tokio::task::JoinError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -266,15 +270,24 @@ impl SyncService {
         changed_after: i64,
         tx: &mpsc::Sender<Result<Vec<u8>, SyncError>>,
     ) -> Result<bool, SyncError> {
-        let mut cursor: PageCursor = None;
+        // The next page is read while this one is encoded: the database's time
+        // and ours overlap, and at most two pages are held.
+        let fetch = |cursor: PageCursor| {
+            let (db, user_id, snapshot) = (self.db.clone(), plan.user_id, plan.snapshot);
+            tokio::spawn(async move {
+                sql::page_rows(&db, table, user_id, changed_after, snapshot, &cursor, PULL_PAGE).await
+            })
+        };
+        let mut next = Some(fetch(None));
         let mut first = true;
-        loop {
-            let rows =
-                sql::page_rows(&self.db, table, plan.user_id, changed_after, plan.snapshot, &cursor, PULL_PAGE).await?;
+        while let Some(page) = next.take() {
+            let rows = page.await??;
             let Some(last) = rows.last() else {
                 return Ok(true);
             };
-            cursor = Some(sql::row_cursor(last)?);
+            if rows.len() as u64 == PULL_PAGE {
+                next = Some(fetch(Some(sql::row_cursor(last)?)));
+            }
             let mut piece = Vec::with_capacity(rows.len() * 256);
             for row in &rows {
                 if !first {
@@ -284,14 +297,11 @@ impl SyncService {
                 let record = self.row_json(plan.user_id, table, row)?;
                 serde_json::to_writer(&mut piece, &record)?;
             }
-            let full = rows.len() as u64 == PULL_PAGE;
             if tx.send(Ok(piece)).await.is_err() {
                 return Ok(false);
             }
-            if !full {
-                return Ok(true);
-            }
         }
+        Ok(true)
     }
 
     async fn write_tombstones(

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ConnectionTrait, DbErr, EntityName, FromQueryResult, IdenStatic, QueryResult, Statement, Value,
-    sea_query::{Alias, Asterisk, Cond, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
 
@@ -303,11 +303,15 @@ pub async fn page_tombstones<C: ConnectionTrait>(
         .collect()
 }
 
+/// Rows after the cursor in `(version, id)` order, as a row-value comparison:
+/// both databases read it as a range of the `(user_id, version, id)` index, so
+/// each page starts where the last one ended. (Spelled `version > v OR (version
+/// = v AND id > last)`, PostgreSQL scanned the person's rows from the first for
+/// every page, and a pull's cost grew with the square of its size.)
 fn after_cursor(stmt: &mut SelectStatement, version: &str, id: &str, after: &PageCursor) {
     if let Some((v, last_id)) = after {
-        stmt.cond_where(Cond::any().add(Expr::col(Alias::new(version)).gt(*v)).add(
-            Cond::all().add(Expr::col(Alias::new(version)).eq(*v)).add(Expr::col(Alias::new(id)).gt(last_id.as_str())),
-        ));
+        let columns = Expr::tuple([Expr::col(Alias::new(version)), Expr::col(Alias::new(id))]);
+        stmt.and_where(columns.gt(Expr::tuple([Expr::val(*v), Expr::val(last_id.as_str())])));
     }
 }
 
@@ -360,13 +364,9 @@ pub async fn private_page<C: ConnectionTrait>(
     select.columns([Alias::new("user_id"), Alias::new("id")]).from(Alias::new(table.name));
     select.columns(private.iter().map(|c| Alias::new(*c)));
     if let Some((user, id)) = after {
-        select.cond_where(
-            Cond::any().add(Expr::col(Alias::new("user_id")).gt(*user)).add(
-                Cond::all()
-                    .add(Expr::col(Alias::new("user_id")).eq(*user))
-                    .add(Expr::col(Alias::new("id")).gt(id.as_str())),
-            ),
-        );
+        // A range of the primary key, as in `after_cursor`.
+        let key = Expr::tuple([Expr::col(Alias::new("user_id")), Expr::col(Alias::new("id"))]);
+        select.and_where(key.gt(Expr::tuple([Expr::val(*user), Expr::val(id.as_str())])));
     }
     select.order_by(Alias::new("user_id"), Order::Asc).order_by(Alias::new("id"), Order::Asc).limit(limit);
     db.query_all_raw(backend_build(db, &select))
