@@ -47,6 +47,17 @@ pub struct Target {
 }
 
 pub async fn run(target: Target, concurrency: usize, duration: Duration) -> LoadReport {
+    run_expecting(target, None, concurrency, duration).await
+}
+
+/// As [`run`], counting only answers with `status` (any success when `None`)
+/// as served: for a request whose measured answer is a refusal.
+pub async fn run_expecting(
+    target: Target,
+    status: Option<reqwest::StatusCode>,
+    concurrency: usize,
+    duration: Duration,
+) -> LoadReport {
     let client = Client::builder().pool_max_idle_per_host(concurrency).tcp_nodelay(true).build().unwrap_or_default();
     let started = Instant::now();
     let deadline = started + duration;
@@ -67,7 +78,10 @@ pub async fn run(target: Target, concurrency: usize, duration: Duration) -> Load
                 }
                 let sent = Instant::now();
                 let ok = match request.send().await {
-                    Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                    Ok(response) => {
+                        let expected = status.map_or(response.status().is_success(), |s| response.status() == s);
+                        expected && response.bytes().await.is_ok()
+                    }
                     Err(_) => false,
                 };
                 if ok {
