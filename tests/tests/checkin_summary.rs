@@ -11,7 +11,7 @@ use attune_shared::{
     Clock,
     content::catalog,
     domain::history::CheckinSummary,
-    sync::summary::{all_facts, read_all},
+    sync::summary::{self, all_facts, read_all},
 };
 use attune_tests::{TestApp, TestUser, read};
 use proptest::{
@@ -120,7 +120,17 @@ async fn check_sequence(app: &TestApp, user: &TestUser, pushes: &[Vec<Op>]) -> R
     let facts = all_facts(&app.db, user_id).await.unwrap();
     prop_assert_eq!(facts.len(), stored.len(), "every push was stored");
     let kept = read_all(&app.db, user_id).await.unwrap();
-    prop_assert_eq!(kept, CheckinSummary::of(&facts));
+    prop_assert_eq!(&kept, &CheckinSummary::of(&facts));
+    // What the rules read (one round trip): the same, with the slots of the
+    // asked range only.
+    let span = (app.clock.now() - chrono::Duration::days(11), app.clock.now());
+    prop_assert_eq!(&summary::read(&app.db, user_id, Some(span)).await.unwrap(), &kept);
+    let recent = (app.clock.now() - chrono::Duration::days(2), app.clock.now());
+    let mut expected = kept.clone();
+    expected.session_slots.retain(|slot, _| *slot >= recent.0 && *slot < recent.1);
+    prop_assert_eq!(&summary::read(&app.db, user_id, Some(recent)).await.unwrap(), &expected);
+    expected.session_slots.clear();
+    prop_assert_eq!(&summary::read(&app.db, user_id, None).await.unwrap(), &expected);
     Ok(())
 }
 

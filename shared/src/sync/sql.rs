@@ -490,3 +490,64 @@ pub async fn latest_distress<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Resul
         .to_owned();
     Ok(Instant::find_by_statement(backend_build(db, &stmt)).one(db).await?.map(|row| row.occurred_at))
 }
+
+/// One row of [`summary_rows`]: `kind` says which table it came from.
+#[derive(Debug, FromQueryResult)]
+pub struct SummaryRow {
+    /// `t`: an exercise tally (`exercise_id`, completions, comfortable, latest);
+    /// `d`: the distress count and latest (`a`, `c`); `s`: a session slot
+    /// (completions in `a`, the slot in `c`).
+    pub kind: String,
+    pub exercise_id: Option<String>,
+    pub a: i64,
+    pub b: i64,
+    pub c: i64,
+}
+
+/// What the rules read of a person's summary (`super::summary`) in one round
+/// trip: every exercise tally, the distress row, and the session slots in
+/// `[week.0, week.1)` when asked.
+pub async fn summary_rows<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    week: Option<(i64, i64)>,
+) -> Result<Vec<SummaryRow>, DbErr> {
+    use crate::entities::{
+        checkin_distress as distress, checkin_exercise_tally as tally, checkin_session_slot as slot,
+    };
+    let no_text: Option<String> = None;
+    let mut select = Query::select();
+    select
+        .expr_as(Expr::val("t"), Alias::new("kind"))
+        .expr_as(Expr::col(tally::Column::ExerciseId), Alias::new("exercise_id"))
+        .expr_as(Expr::col(tally::Column::Completions), Alias::new("a"))
+        .expr_as(Expr::col(tally::Column::Comfortable), Alias::new("b"))
+        .expr_as(Expr::col(tally::Column::LastCompletedAt), Alias::new("c"))
+        .from(tally::Entity)
+        .and_where(Expr::col(tally::Column::UserId).eq(user_id));
+    let distress = Query::select()
+        .expr(Expr::val("d"))
+        .expr(Expr::val(no_text.clone()))
+        .expr(Expr::col(distress::Column::Checkins))
+        .expr(Expr::val(0_i64))
+        .expr(Expr::col(distress::Column::LastAt))
+        .from(distress::Entity)
+        .and_where(Expr::col(distress::Column::UserId).eq(user_id))
+        .to_owned();
+    select.union(sea_orm::sea_query::UnionType::All, distress);
+    if let Some((start, end)) = week {
+        let slots = Query::select()
+            .expr(Expr::val("s"))
+            .expr(Expr::val(no_text))
+            .expr(Expr::col(slot::Column::Completions))
+            .expr(Expr::val(0_i64))
+            .expr(Expr::col(slot::Column::SlotAt))
+            .from(slot::Entity)
+            .and_where(Expr::col(slot::Column::UserId).eq(user_id))
+            .and_where(Expr::col(slot::Column::SlotAt).gte(start))
+            .and_where(Expr::col(slot::Column::SlotAt).lt(end))
+            .to_owned();
+        select.union(sea_orm::sea_query::UnionType::All, slots);
+    }
+    SummaryRow::find_by_statement(backend_build(db, &select)).all(db).await
+}

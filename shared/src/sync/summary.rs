@@ -182,22 +182,29 @@ async fn apply_slots<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryD
     Ok(())
 }
 
-/// What the rules read: every exercise tally, the distress signal, and the
-/// slots in `week` (`[start, end)`; none without one).
+/// What the rules read, in one round trip: every exercise tally, the distress
+/// signal, and the slots in `week` (`[start, end)`; none without one).
 pub async fn read<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     week: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<CheckinSummary, DbErr> {
-    let mut summary = read_tallies(db, user_id).await?;
-    if let Some((start, end)) = week {
-        let slots = slot::Entity::find()
-            .filter(slot::Column::UserId.eq(user_id))
-            .filter(slot::Column::SlotAt.gte(ms(start)))
-            .filter(slot::Column::SlotAt.lt(ms(end)))
-            .all(db)
-            .await?;
-        summary.session_slots = slots.into_iter().map(|s| (time(s.slot_at), s.completions)).collect();
+    let mut summary = CheckinSummary::default();
+    for row in sql::summary_rows(db, user_id, week.map(|(start, end)| (ms(start), ms(end)))).await? {
+        match (row.kind.as_str(), row.exercise_id) {
+            ("t", Some(id)) => {
+                let tally = ExerciseTally { completions: row.a, comfortable: row.b, last_completed_at: time(row.c) };
+                summary.exercises.insert(id, tally);
+            }
+            ("d", _) => {
+                summary.distress_checkins = row.a;
+                summary.last_distress_at = Some(time(row.c));
+            }
+            ("s", _) => {
+                summary.session_slots.insert(time(row.c), row.a);
+            }
+            _ => {}
+        }
     }
     Ok(summary)
 }
