@@ -97,6 +97,16 @@ impl QueueDepth {
 /// SQLite keeps a job's key as long as the job's row.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long a Redis command may take to answer before it counts as failed.
+///
+/// Why not redis-rs's default of 500 ms: every command of a process shares one
+/// multiplexed connection, and Redis runs scripts one at a time, so a command
+/// waits for all those queued before it. A reminder dispatch keeps up to 16 bulk
+/// pushes in flight (four lanes, [`ENQUEUE_CONCURRENCY`] each) of some 16 ms of
+/// Redis time each; on a busy machine the last of them passed 500 ms and failed
+/// the dispatch (measured with the reminders benchmark while other builds ran).
+const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Jobs per bulk push (one Redis script call or one SQLite transaction): large
 /// enough that round trips do not count, small enough not to stall Redis for
 /// other clients while one script runs.
@@ -171,7 +181,13 @@ impl JobQueue {
         let retention = settings.queue_retention();
         match &settings.redis_url {
             Some(url) => {
-                let conn = apalis_redis::connect(url.expose()).await.map_err(QueueError::unavailable)?;
+                let conn = redis::Client::open(url.expose())
+                    .map_err(QueueError::unavailable)?
+                    .get_connection_manager_with_config(
+                        redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT)),
+                    )
+                    .await
+                    .map_err(QueueError::unavailable)?;
                 let config = apalis_redis::Config::default()
                     .queue(&queue_name)
                     .heartbeat_interval(heartbeat)
