@@ -266,8 +266,7 @@ async fn baseline(conn: &DatabaseConnection, settings: &Settings, rows: i64) -> 
         attempt: 0,
     })
     .unwrap();
-    let client = redis::Client::open(BenchDatabase::redis_url()).unwrap();
-    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let mut redis = redis_connection().await;
     let key = format!("{}:baseline", settings.queue_namespace);
     let started = Instant::now();
     let mut pipe = redis::pipe();
@@ -296,10 +295,18 @@ async fn scalar(conn: &DatabaseConnection, sql: &str) -> i64 {
     row.try_get_by_index(0).unwrap()
 }
 
+/// A Redis connection that waits for slow answers: a `KEYS` over a dispatch's
+/// 200,000 keys, or the baseline's pipeline, can pass redis-rs's default 500 ms
+/// on a busy machine, which failed whole runs.
+async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(BenchDatabase::redis_url()).unwrap();
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(60)));
+    client.get_multiplexed_async_connection_with_config(&config).await.unwrap()
+}
+
 /// Deletes this run's keys (jobs, their metadata and idempotency keys, the baseline list).
 async fn delete_redis_prefix(prefix: &str) {
-    let client = redis::Client::open(BenchDatabase::redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis_connection().await;
     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap();
     for chunk in keys.chunks(10_000) {
         let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await.unwrap();
