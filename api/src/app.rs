@@ -7,6 +7,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use attune_shared::{
     Clock,
     config::Settings,
+    person_cache,
     services::{Migrate, Services},
 };
 use attune_worker::WorkerDeps;
@@ -61,6 +62,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     worker: Option<WorkerDeps>,
+    /// Scaled: hears the changes other replicas make (`person_cache`).
+    changes_listener: Option<person_cache::Listener>,
 }
 
 /// The longest any one request may run before it is answered 503. A shutdown waits
@@ -82,6 +85,14 @@ impl Application {
         let worker = if run_worker { Some(WorkerDeps::new(services.clone(), &settings)?) } else { None };
         // Install the process-wide recorder before the first request is counted.
         attune_shared::telemetry::metrics_recorder();
+        // Scaled, the other replicas announce the changes they make (`person_cache`).
+        let changes_listener = match &settings.redis_url {
+            Some(url) => {
+                let channel = person_cache::channel_name(&settings.queue_namespace);
+                Some(person_cache::listen(url.expose(), channel, services.changes.clone()).await)
+            }
+            None => None,
+        };
         let state = AppState(Arc::new(App {
             vapid_public_key: services.secrets.vapid_key.public_key_base64url().to_owned(),
             services,
@@ -89,7 +100,7 @@ impl Application {
             settings,
         }));
         let router = router(state.clone())?;
-        Ok(Self { listener, router, state, worker })
+        Ok(Self { listener, router, state, worker, changes_listener })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -128,6 +139,7 @@ impl Application {
             }
         });
         axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        drop(self.changes_listener);
         tracing::info!("HTTP server stopped");
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {

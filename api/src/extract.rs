@@ -34,7 +34,8 @@ pub struct Path<T>(pub T);
 pub struct Query<T>(pub T);
 
 /// The signed-in user, from `Authorization: Bearer <access token>`. The session is
-/// checked on every request, so a revoked token stops working at once.
+/// checked on every request (through the session cache: a revoked token stops
+/// working at once on the replica that revoked it, within a second on the others).
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Authenticated);
 

@@ -174,6 +174,15 @@ impl JobQueue {
         &self.backend
     }
 
+    /// The Redis connection of a queue on Redis, shared with whatever else the
+    /// process publishes there (the changes announced to the other replicas).
+    pub fn redis_connection(&self) -> Option<redis::aio::ConnectionManager> {
+        match &self.backend {
+            QueueBackend::Redis(storage) => Some(storage.clone().get_connection().clone()),
+            QueueBackend::Sqlite(_) => None,
+        }
+    }
+
     /// Connects to the queue the settings name and prepares it.
     pub async fn connect(settings: &Settings) -> Result<Self, QueueError> {
         let queue_name = format!("{}:jobs", settings.queue_namespace);

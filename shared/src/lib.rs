@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod mail;
 pub mod notifications;
 pub mod partners;
+pub mod person_cache;
 pub mod push;
 pub mod reflections;
 pub mod reminders;

@@ -17,6 +17,7 @@ use crate::{
     jobs::JobQueue,
     notifications::{Notifications, choices::NotificationSettings},
     partners::Partners,
+    person_cache::{self, Announcer, FreshCache, PersonChanges},
     push::PushPolicy,
     reflections::Reflections,
     reminders::Reminders,
@@ -39,6 +40,9 @@ pub struct Services {
     pub queue: JobQueue,
     pub clock: Arc<dyn Clock>,
     pub secrets: Secrets,
+    /// This process's caches of what requests read about the person asking,
+    /// and the announcement of changes to the other replicas (`person_cache`).
+    pub changes: PersonChanges,
     pub accounts: Accounts,
     /// Password reset, email verification and the notices that go by mail: the
     /// API queues them, the worker renders and sends them.
@@ -92,18 +96,27 @@ impl Services {
         );
         let notifications =
             Notifications::new(db.clone(), clock.clone(), PushPolicy::from_settings(settings), queue.clone());
-        let accounts = Accounts::new(db.clone(), clock.clone(), &secrets, queue.clone());
+        let sessions = Arc::new(FreshCache::new(clock.clone(), person_cache::CAPACITY));
+        let descriptive = Arc::new(FreshCache::new(clock.clone(), person_cache::CAPACITY));
+        // On Redis the other replicas hear of each change; embedded, this process is the only one.
+        let announcer = queue
+            .redis_connection()
+            .map(|conn| Announcer::new(conn, person_cache::channel_name(&settings.queue_namespace)));
+        let changes = PersonChanges::new(vec![sessions.clone(), descriptive.clone()], announcer);
+        let accounts = Accounts::new(db.clone(), clock.clone(), &secrets, queue.clone(), sessions, changes.clone());
         let enrollments = Enrollments::new(db.clone(), clock.clone());
-        let reminders = Reminders::new(db.clone(), clock.clone());
+        let reminders = Reminders::new(db.clone(), clock.clone(), changes.clone());
         let reflections = Reflections::new(db.clone(), clock.clone());
-        let notification_settings = NotificationSettings::new(db.clone(), reminders.clone());
-        let account_mail = AccountMail::new(db.clone(), clock.clone(), settings, &secrets, queue.clone())?;
+        let notification_settings = NotificationSettings::new(db.clone(), reminders.clone(), descriptive);
+        let account_mail =
+            AccountMail::new(db.clone(), clock.clone(), settings, &secrets, queue.clone(), changes.clone())?;
         let partners = Partners::new(db.clone(), clock.clone());
         Ok(Self {
             db,
             queue,
             clock,
             secrets,
+            changes,
             accounts,
             account_mail,
             sync,

@@ -94,7 +94,8 @@ impl Services {
     }
 
     /// Changes the profile; a new time zone moves the next reminder (reminders
-    /// fall at local times). A new email is re-authenticated before the
+    /// fall at local times). Once committed, the change is announced, so the next
+    /// request here reads the new profile, and other replicas' within a second. A new email is re-authenticated before the
     /// transaction opens, is refused (409) where no mail can be sent, and once
     /// committed gets a verification mail while the old address gets a notice
     /// (queued after the commit: the queue is not the database).
@@ -119,6 +120,7 @@ impl Services {
             self.reminders.recompute(&txn, user.id).await?;
         }
         txn.commit().await?;
+        self.changes.changed(user.id).await;
         if new_email {
             self.account_mail.queue_verification(user.id).await;
             if let Err(error) = self.account_mail.queue_email_changed_notice(user.id, &who.user.email).await {
@@ -157,8 +159,9 @@ impl Services {
 
     /// Deletes the account: re-authenticated first; then, in one transaction, the
     /// account is closed (no sign-in, every token dead, the email released) and
-    /// its reminders stop. Once committed, the purge of every row it had is
-    /// queued (the worker's sweep catches a purge that could not be queued).
+    /// its reminders stop. Once committed, the change is announced to every
+    /// replica and the purge of every row it had is queued (the worker's sweep
+    /// catches a purge that could not be queued).
     pub async fn delete_account(
         &self,
         who: &Authenticated,
@@ -174,6 +177,7 @@ impl Services {
         self.unlink_on(&txn, who.user.id, partner).await?;
         self.partners.forget(&txn, who.user.id).await?;
         txn.commit().await?;
+        self.changes.changed(who.user.id).await;
         self.accounts.enqueue_purge(who.user.id).await;
         tracing::info!(user_id = %who.user.id, "account deleted; purge queued");
         Ok(())

@@ -15,6 +15,7 @@ pub mod fake_fcm;
 pub mod fake_push;
 pub mod fake_smtp;
 pub mod load;
+pub mod replicas;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

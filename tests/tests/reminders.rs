@@ -16,6 +16,7 @@ use attune_shared::{
     domain::Timezone,
     entities::reminder_delivery,
     jobs::{Job, JobQueue, UniqueJob},
+    person_cache::PersonChanges,
     reminders::{REMINDER_TTL_SECS, Reminders, delivery_id},
 };
 use attune_tests::{PASSWORD, TestApp, TestUser, expect_problem, fake_push::FakePushService, problem_fields, read};
@@ -449,7 +450,7 @@ async fn a_claim_that_never_commits_loses_nothing() {
     let deps = app.worker_deps().await;
 
     // The worker dies inside its claim's transaction.
-    let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()));
+    let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()), PersonChanges::none());
     let txn = app.db.begin().await.unwrap();
     assert_eq!(reminders.claim_due(&txn, app.clock.now(), 100).await.unwrap().len(), 1);
     drop(txn);
@@ -745,7 +746,7 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
         .unwrap();
     }
 
-    let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()));
+    let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()), PersonChanges::none());
     let txn = app.db.begin().await.unwrap();
     let due = reminders.claim_due(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
     txn.commit().await.unwrap();

@@ -35,6 +35,7 @@ use crate::{
     },
     jobs::{Job, JobQueue, QueueError},
     mail::{MailConfigError, MailMessage, Mailer, texts},
+    person_cache::PersonChanges,
     secrets::Secrets,
 };
 
@@ -90,6 +91,8 @@ pub struct AccountMail {
     cipher: DataCipher,
     queue: JobQueue,
     mailer: Mailer,
+    /// Told when a reset or a verification changes the person.
+    changes: PersonChanges,
 }
 
 impl std::fmt::Debug for AccountMail {
@@ -106,9 +109,10 @@ impl AccountMail {
         settings: &Settings,
         secrets: &Secrets,
         queue: JobQueue,
+        changes: PersonChanges,
     ) -> Result<Self, MailConfigError> {
         let mailer = Mailer::from_settings(settings)?;
-        Ok(Self { db, clock, cipher: DataCipher::new(secrets.data_keys.clone()), queue, mailer })
+        Ok(Self { db, clock, cipher: DataCipher::new(secrets.data_keys.clone()), queue, mailer, changes })
     }
 
     pub fn mailer(&self) -> &Mailer {
@@ -166,6 +170,7 @@ impl AccountMail {
         let ended = revoke_sessions(&txn, session::Column::UserId.eq(user.id), now).await?;
         one_time::retire_all(&txn, user.id, Purpose::PasswordReset, now).await?;
         txn.commit().await?;
+        self.changes.changed(user.id).await;
         // Whoever was guessing the old password is locked out by the reset itself.
         throttle::clear(&self.db, &throttle::account_key(&user.email)).await?;
         tracing::info!(user_id = %user.id, ended, "password reset; every session ended");
@@ -185,6 +190,7 @@ impl AccountMail {
             model.update(&txn).await?;
         }
         txn.commit().await?;
+        self.changes.changed(user.id).await;
         tracing::info!(user_id = %user.id, "email verified");
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Accounts: registration, sign-in, token rotation, profile, deletion and purge.
 
+mod authentication;
 pub mod mail;
 pub mod one_time;
 pub mod password;
@@ -25,8 +26,10 @@ use crate::{
         user::{self, Entity as User},
     },
     jobs::{Job, JobQueue},
+    person_cache::PersonChanges,
     secrets::Secrets,
 };
+pub use authentication::{CachedSession, SessionCache};
 pub use reauth::{ReauthProof, ReauthToken};
 pub use sessions::SessionSummary;
 use tokens::{ACCESS_TOKEN_TTL, SESSION_IDLE_TTL, TokenKeys};
@@ -145,6 +148,10 @@ pub struct Accounts {
     clock: Arc<dyn Clock>,
     keys: TokenKeys,
     queue: JobQueue,
+    /// Live sessions read within the last second (`authentication`).
+    sessions: Arc<SessionCache>,
+    /// Told of every change to a person's sessions or profile, once committed.
+    changes: PersonChanges,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -154,8 +161,15 @@ impl std::fmt::Debug for Accounts {
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, secrets: &Secrets, queue: JobQueue) -> Self {
-        Self { db, clock, keys: TokenKeys::new(&secrets.jwt_secret), queue }
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        secrets: &Secrets,
+        queue: JobQueue,
+        sessions: Arc<SessionCache>,
+        changes: PersonChanges,
+    ) -> Self {
+        Self { db, clock, keys: TokenKeys::new(&secrets.jwt_secret), queue, sessions, changes }
     }
 
     #[tracing::instrument(skip_all)]
@@ -262,6 +276,7 @@ impl Accounts {
         if token.used_at.is_some() || claimed.rows_affected == 0 {
             revoke_sessions(&txn, session::Column::Id.eq(session.id), now).await?;
             txn.commit().await?;
+            self.changes.changed(session.user_id).await;
             tracing::warn!(user_id = %session.user_id, session_id = %session.id, "refresh token reused; session revoked");
             return Err(AccountError::InvalidRefreshToken);
         }
@@ -279,29 +294,10 @@ impl Accounts {
         Ok((user, tokens))
     }
 
-    /// Resolves a bearer token to its user, checking the session is still live, so
-    /// logout and account deletion end access tokens at once.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Authenticated, AccountError> {
-        let now = self.clock.now();
-        let claims = self.keys.verify(bearer, now.timestamp()).ok_or(AccountError::Unauthenticated)?;
-        let Some((session, Some(user))) = Session::find_by_id(claims.sid).find_also_related(User).one(&self.db).await?
-        else {
-            return Err(AccountError::Unauthenticated);
-        };
-        let live = session.user_id == claims.sub
-            && session.revoked_at.is_none()
-            && session.expires_at > now.timestamp_millis()
-            && user.deleted_at.is_none();
-        if !live {
-            return Err(AccountError::Unauthenticated);
-        }
-        sessions::touch(&self.db, &session, now.timestamp_millis()).await;
-        Ok(Authenticated { user, session_id: session.id })
-    }
-
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
     pub async fn logout(&self, who: &Authenticated) -> Result<(), AccountError> {
         revoke_sessions(&self.db, session::Column::Id.eq(who.session_id), self.clock.now_ms()).await?;
+        self.changes.changed(who.user.id).await;
         Ok(())
     }
 
@@ -349,7 +345,7 @@ impl Accounts {
     }
 
     /// Stores a checked profile change on `conn`: a step of the use case
-    /// `Services::update_profile`.
+    /// `Services::update_profile`, which announces the change once committed.
     pub async fn save_profile(
         &self,
         conn: &impl ConnectionTrait,
@@ -364,7 +360,8 @@ impl Accounts {
     }
 
     /// What `GET /v1/me/export` returns: it holds every private note decrypted, so
-    /// it takes a fresh re-authentication.
+    /// it takes a fresh re-authentication. The profile is read afresh, not taken
+    /// from the session cache.
     pub async fn export(
         &self,
         who: &Authenticated,
@@ -372,18 +369,24 @@ impl Accounts {
         client_address: &str,
     ) -> Result<AccountExport, AccountError> {
         self.reauthenticate(who, proof, client_address).await?;
+        let user = User::find_by_id(who.user.id)
+            .filter(user::Column::DeletedAt.is_null())
+            .one(&self.db)
+            .await?
+            .ok_or(AccountError::Unauthenticated)?;
         let sessions = Session::find()
             .filter(session::Column::UserId.eq(who.user.id))
             .order_by_asc(session::Column::CreatedAt)
             .all(&self.db)
             .await?;
-        Ok(AccountExport { user: who.user.clone(), sessions })
+        Ok(AccountExport { user, sessions })
     }
 
     /// Deletes the account on `conn`: from this moment it cannot sign in and
     /// every token it holds is dead. Its email is released at once, so the person
     /// may start afresh. A step of the use case `Services::delete_account`, which
-    /// re-authenticates first and enqueues the purge of every row once committed.
+    /// re-authenticates first and, once committed, announces the change and
+    /// enqueues the purge of every row.
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
     pub async fn mark_deleted(&self, conn: &impl ConnectionTrait, who: &Authenticated) -> Result<(), AccountError> {
         let now = self.clock.now_ms();

@@ -2,7 +2,10 @@
 //! picked it up, would use (export, deletion, a new email, a new password) takes
 //! the current password again, or a token that proves it was given moments ago.
 
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
 use super::{AccountError, Accounts, Authenticated, password, throttle, tokens::REAUTH_TOKEN_TTL};
+use crate::entities::user::{self, Entity as User};
 
 /// What a request offers as proof that the person, not just their phone, is there.
 #[derive(Clone, Default)]
@@ -77,7 +80,16 @@ impl Accounts {
                 let account_key = throttle::account_key(&who.user.email);
                 let address_key = throttle::address_key(client_address);
                 self.count_attempt(&account_key, &address_key, now).await?;
-                let ok = password::verify(&given, Some(&who.user.password_hash)).await?;
+                // The stored hash, not the copy read with the session (up to a
+                // second old): a password just changed elsewhere counts at once.
+                let stored = User::find_by_id(who.user.id)
+                    .select_only()
+                    .column(user::Column::PasswordHash)
+                    .filter(user::Column::DeletedAt.is_null())
+                    .into_tuple::<String>()
+                    .one(&self.db)
+                    .await?;
+                let ok = password::verify(&given, stored.as_deref()).await?;
                 if !ok {
                     tracing::info!("re-authentication refused");
                     return Err(AccountError::ReauthenticationRequired);

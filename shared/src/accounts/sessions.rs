@@ -32,21 +32,19 @@ pub struct SessionSummary {
     pub current: bool,
 }
 
-/// Moves `last_used_at` forward when it is older than the resolution. Conditional
-/// on the stored value, so concurrent requests write it once. A failure is only
-/// logged: the request it rides on must not fail for it.
-pub(super) async fn touch(db: &DatabaseConnection, session: &session::Model, now_ms: i64) {
-    if now_ms - session.last_used_at < LAST_USED_RESOLUTION_MS {
-        return;
-    }
+/// Moves `last_used_at` forward when it is older than the resolution; the caller
+/// asks only when its copy says so (`authentication`). Conditional on the stored
+/// value, so concurrent requests (on several replicas too) write it once. A
+/// failure is only logged: the request it rides on must not fail for it.
+pub(super) async fn touch(db: &DatabaseConnection, session_id: Uuid, now_ms: i64) {
     let result = Session::update_many()
         .col_expr(session::Column::LastUsedAt, Expr::value(now_ms))
-        .filter(session::Column::Id.eq(session.id))
+        .filter(session::Column::Id.eq(session_id))
         .filter(session::Column::LastUsedAt.lte(now_ms - LAST_USED_RESOLUTION_MS))
         .exec(db)
         .await;
     if let Err(error) = result {
-        tracing::warn!(%error, session_id = %session.id, "could not record the session's last use");
+        tracing::warn!(%error, %session_id, "could not record the session's last use");
     }
 }
 
@@ -92,6 +90,7 @@ impl Accounts {
         if ended == 0 {
             return Err(AccountError::SessionNotFound);
         }
+        self.changes.changed(who.user.id).await;
         tracing::info!(%session_id, "session ended");
         Ok(())
     }
@@ -100,6 +99,7 @@ impl Accounts {
     #[tracing::instrument(skip_all, fields(user_id = %who.user.id))]
     pub async fn end_other_sessions(&self, who: &Authenticated) -> Result<u64, AccountError> {
         let ended = revoke_sessions(&self.db, others(who), self.clock.now_ms()).await?;
+        self.changes.changed(who.user.id).await;
         tracing::info!(ended, "other sessions ended");
         Ok(ended)
     }
@@ -132,6 +132,7 @@ impl Accounts {
         .await?;
         let ended = revoke_sessions(&txn, others(who), now).await?;
         txn.commit().await?;
+        self.changes.changed(who.user.id).await;
         tracing::info!(ended, "password changed; other sessions ended");
         Ok(())
     }

@@ -11,7 +11,7 @@
 //! naming only the user id, and counts in [`INVALID_SETTINGS_METRIC`]. It is never
 //! read as the defaults: the defaults may be exactly what the person turned off.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -31,6 +31,7 @@ use crate::{
         notification_setting::{self, Entity as NotificationSetting},
         user::{self, Entity as User},
     },
+    person_cache::FreshCache,
     reminders::Reminders,
 };
 
@@ -188,6 +189,9 @@ pub enum ChoicesError {
 pub struct NotificationSettings {
     db: DatabaseConnection,
     reminders: Reminders,
+    /// `descriptive` by person, read within the last second: every profile
+    /// shows it. A change of the choices forgets it (`Reminders::store`'s callers).
+    descriptive: Arc<FreshCache<bool>>,
 }
 
 impl std::fmt::Debug for NotificationSettings {
@@ -197,8 +201,8 @@ impl std::fmt::Debug for NotificationSettings {
 }
 
 impl NotificationSettings {
-    pub fn new(db: DatabaseConnection, reminders: Reminders) -> Self {
-        Self { db, reminders }
+    pub fn new(db: DatabaseConnection, reminders: Reminders, descriptive: Arc<FreshCache<bool>>) -> Self {
+        Self { db, reminders, descriptive }
     }
 
     /// The person's choices (the defaults until changed).
@@ -223,9 +227,17 @@ impl NotificationSettings {
     }
 
     /// Whether texts may say what they are about; discreet (`false`) while the
-    /// stored choices cannot be read.
+    /// stored choices cannot be read. For showing on the profile: up to a second
+    /// old when changed on another replica (`person_cache`); senders read the
+    /// stored choices themselves.
     pub async fn descriptive(&self, user_id: Uuid) -> Result<bool, DbErr> {
-        Ok(load(&self.db, user_id).await?.is_ok_and(|choices| choices.descriptive))
+        if let Some(descriptive) = self.descriptive.get(user_id) {
+            return Ok(descriptive);
+        }
+        let start = self.descriptive.begin_read();
+        let descriptive = load(&self.db, user_id).await?.is_ok_and(|choices| choices.descriptive);
+        self.descriptive.keep(start, user_id, user_id, descriptive);
+        Ok(descriptive)
     }
 
     /// Sets `descriptive` alone (the profile's deprecated

@@ -37,6 +37,7 @@ use crate::{
         user::{self, Entity as User},
     },
     notifications::choices::{self, Unreadable},
+    person_cache::PersonChanges,
     push::{PushKind, PushMessage, PushPayload, Topic, Urgency},
 };
 
@@ -92,6 +93,8 @@ pub struct Reminders {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
     enrollments: Enrollments,
+    /// Told when the notification choices change (`descriptive` shows on the profile).
+    changes: PersonChanges,
 }
 
 impl std::fmt::Debug for Reminders {
@@ -161,9 +164,10 @@ struct Change {
 }
 
 impl Reminders {
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+    /// `changes`: [`PersonChanges::none`] where no request is served from a cache.
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, changes: PersonChanges) -> Self {
         let enrollments = Enrollments::new(db.clone(), clock.clone());
-        Self { db, clock, enrollments }
+        Self { db, clock, enrollments, changes }
     }
 
     /// The person's settings (the defaults when none are stored) and next reminder.
@@ -200,8 +204,12 @@ impl Reminders {
         let settings = ReminderSettings::parse_over(input, &current).map_err(ReminderError::Validation)?;
         let updated = settings.onto(&current);
         let choices = (updated != current || names_every_choice).then_some(updated);
+        let changes_choices = choices.is_some();
         let next_reminder_at =
             self.store(&self.db, user_id, Change { plan: Some(settings.plan()), choices, ..Change::default() }).await?;
+        if changes_choices {
+            self.changes.changed(user_id).await;
+        }
         Ok(ReminderView { settings, next_reminder_at })
     }
 
@@ -210,6 +218,7 @@ impl Reminders {
     #[tracing::instrument(skip_all, fields(%user_id))]
     pub async fn put_choices(&self, user_id: Uuid, choices: NotificationChoices) -> Result<(), DbErr> {
         self.store(&self.db, user_id, Change { choices: Some(choices), ..Change::default() }).await?;
+        self.changes.changed(user_id).await;
         Ok(())
     }
 
