@@ -440,26 +440,30 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let pg = self.pg.take();
-        let redis = self.redis.take();
-        if pg.is_none() && redis.is_none() {
-            return;
-        }
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Some(pg) = pg {
-                    drop_database(&pg).await;
-                }
-                if let Some((url, prefix)) = redis {
-                    delete_redis_prefix(&url, &prefix).await;
-                }
-            });
-        })
-        .join();
+        clean_up_blocking(self.pg.take(), self.redis.take());
     }
+}
+
+/// Drops a test's PostgreSQL database and deletes its Redis keys from a `Drop`
+/// (on a thread of its own, which may block on a runtime of its own).
+fn clean_up_blocking(pg: Option<PgDatabase>, redis: Option<(String, String)>) {
+    if pg.is_none() && redis.is_none() {
+        return;
+    }
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        runtime.block_on(async move {
+            if let Some(pg) = pg {
+                drop_database(&pg).await;
+            }
+            if let Some((url, prefix)) = redis {
+                delete_redis_prefix(&url, &prefix).await;
+            }
+        });
+    })
+    .join();
 }
 
 impl TestUser {

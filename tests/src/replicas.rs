@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::{
     PASSWORD, PgDatabase, TEST_DATA_KEYS, TEST_JWT_SECRET, TestUser,
     bench_support::{Proc, free_port},
-    delete_redis_prefix, drop_database, env_nonempty, poll_until, replace_database,
+    clean_up_blocking, delete_redis_prefix, drop_database, env_nonempty, poll_until, replace_database,
 };
 
 /// One running `attune-api` process.
@@ -149,24 +149,7 @@ impl Drop for Replicas {
     // A test that panicked before `stop` still cleans up after itself.
     fn drop(&mut self) {
         self.replicas.clear();
-        let (pg, redis) = (self.pg.take(), self.redis.take());
-        if pg.is_none() && redis.is_none() {
-            return;
-        }
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Some(pg) = pg {
-                    drop_database(&pg).await;
-                }
-                if let Some((url, prefix)) = redis {
-                    delete_redis_prefix(&url, &prefix).await;
-                }
-            });
-        })
-        .join();
+        clean_up_blocking(self.pg.take(), self.redis.take());
     }
 }
 
