@@ -138,6 +138,11 @@ async fn providers_and_devices_of_every_kind_without_their_tokens() {
     assert_eq!(listed[2]["push_service"], "fcm.googleapis.com");
     let text = listed.to_string();
     assert!(!text.contains(&apns) && !text.contains(&fcm), "tokens are never shown: {text}");
+    // The export lists the same devices, and no token either.
+    let (status, _, export) = read(app.export(&sam).await).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    assert_eq!(export["devices"], listed);
+    assert!(!export.to_string().contains(&apns) && !export.to_string().contains(&fcm));
 
     // A phone handed on: its token moves to the new owner.
     let alex = app.register("alex@example.org").await;

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{UserView, rfc3339};
+use super::{UserView, push::SubscriptionView, rfc3339};
 use crate::{
     error::{ApiResult, Problem},
     extract::{ClientAddress, CurrentUser, Json, OptionalJson, ReauthTokenHeader},
@@ -99,6 +99,9 @@ pub struct AccountExportView {
     pub reflections: Vec<Reflection>,
     /// The notification settings; null while the stored ones cannot be read.
     pub notification_settings: Option<NotificationChoices>,
+    /// The devices that receive notifications, as `GET /v1/push/subscriptions`
+    /// shows them: kind and push service, never an endpoint, key or token.
+    pub devices: Vec<SubscriptionView>,
 }
 
 /// The signed-in person's profile.
@@ -197,6 +200,7 @@ async fn export_me(
     let export = state.accounts.export(&who, ReauthProof::from_parts(None, token), &address).await?;
     let records = state.sync.pull_value(who.user.id, &Default::default()).await?;
     let reflections = state.reflections.all(who.user.id).await?;
+    let devices = state.notifications.list(who.user.id).await?.iter().map(SubscriptionView::from).collect();
     let notification_settings = match state.notification_settings.get(who.user.id).await {
         Ok(choices) => Some(choices),
         Err(ChoicesError::Unreadable(_)) => None,
@@ -220,6 +224,7 @@ async fn export_me(
         records: records_by_table(&records["changes"]),
         reflections,
         notification_settings,
+        devices,
     }))
 }
 

@@ -8,7 +8,7 @@ use attune_shared::{
     push::{ApnsEnvironment, DeviceKind, DeviceRegistrationJson},
 };
 use axum::{http::StatusCode, response::IntoResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -77,6 +77,91 @@ pub struct TestQueued {
     pub devices: usize,
 }
 
+// The contract's view of the body. The handler reads `DeviceRegistrationJson`,
+// whose fields are all optional, so that a missing or wrong field is answered
+// with a 422 naming it rather than "matches none of three schemas".
+/// A device to notify: a browser's Web Push subscription, an APNs device token
+/// or an FCM registration token.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(title = "DeviceRegistration")]
+#[allow(dead_code, reason = "describes the request body in the OpenAPI document; never constructed")]
+enum DeviceRegistration {
+    Web(WebPushRegistration),
+    Apns(ApnsRegistration),
+    Fcm(FcmRegistration),
+}
+
+/// A browser's `PushSubscription.toJSON()` as it is.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code, reason = "documentation only")]
+struct WebPushRegistration {
+    /// `web`, or left out.
+    kind: Option<WebKind>,
+    /// The push service URL (HTTPS, a known push service).
+    endpoint: String,
+    /// When the subscription expires, in milliseconds since the epoch, or null.
+    #[serde(rename = "expirationTime")]
+    expiration_time: Option<f64>,
+    keys: WebPushKeys,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code, reason = "documentation only")]
+struct WebPushKeys {
+    /// The browser's P-256 public key: base64url of the 65-byte uncompressed point.
+    p256dh: String,
+    /// The 16-byte authentication secret, base64url.
+    auth: String,
+}
+
+/// An iPhone's or iPad's APNs device token.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code, reason = "documentation only")]
+struct ApnsRegistration {
+    kind: ApnsKind,
+    /// The device token in hexadecimal.
+    #[schema(pattern = "^[0-9A-Fa-f]{64,200}$", min_length = 64, max_length = 200)]
+    token: String,
+    /// `sandbox` for a development build's token.
+    environment: ApnsEnvironment,
+}
+
+/// An Android (or Firebase-on-iOS) app's FCM registration token.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code, reason = "documentation only")]
+struct FcmRegistration {
+    kind: FcmKind,
+    /// The registration token, as `getToken()` gives it.
+    #[schema(pattern = "^[A-Za-z0-9_:.-]{32,4096}$", min_length = 32, max_length = 4096)]
+    token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documentation only")]
+enum WebKind {
+    Web,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documentation only")]
+enum ApnsKind {
+    Apns,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documentation only")]
+enum FcmKind {
+    Fcm,
+}
+
 /// The application server key browsers subscribe with.
 #[utoipa::path(get, path = "/v1/push/vapid-public-key", tag = "push", operation_id = "getVapidPublicKey",
     responses((status = 200, description = "The key", body = VapidPublicKey)))]
@@ -96,7 +181,7 @@ async fn providers(state: AppState) -> Json<PushProviders> {
 /// "token"}`. The same endpoint or token again updates it, and moves it to the
 /// caller if it was someone else's.
 #[utoipa::path(post, path = "/v1/push/subscriptions", tag = "push", operation_id = "subscribePush", security(("bearer" = [])),
-    request_body(content = DeviceRegistrationJson,
+    request_body(content = DeviceRegistration,
         description = "One of three bodies. Web Push: the browser's `PushSubscription.toJSON()` as it is, e.g. \
             `{\"endpoint\": \"https://fcm.googleapis.com/fcm/send/…\", \"expirationTime\": null, \"keys\": {\"p256dh\": \"…\", \"auth\": \"…\"}}`. \
             APNs: `{\"kind\": \"apns\", \"token\": \"<64–200 hex>\", \"environment\": \"production\"|\"sandbox\"}` (the example). \
@@ -155,4 +240,33 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(subscribe, list))
         .routes(routes!(unsubscribe))
         .routes(routes!(send_test))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use serde_json::json;
+
+    use super::DeviceRegistration;
+
+    /// The documented shapes (serde reads them as the schema describes them:
+    /// untagged, no unknown fields) take each body the server takes, as its kind.
+    #[test]
+    fn each_accepted_body_is_exactly_its_documented_shape() {
+        let web = json!({"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "expirationTime": null,
+            "keys": {"p256dh": "BOr3", "auth": "x4Hq"}});
+        let apns = json!({"kind": "apns", "token": "ab".repeat(32), "environment": "sandbox"});
+        let fcm = json!({"kind": "fcm", "token": "c".repeat(40)});
+        assert!(matches!(serde_json::from_value(web).unwrap(), DeviceRegistration::Web(_)));
+        assert!(matches!(serde_json::from_value(apns).unwrap(), DeviceRegistration::Apns(_)));
+        assert!(matches!(serde_json::from_value(fcm).unwrap(), DeviceRegistration::Fcm(_)));
+        for mixed in [
+            json!({"kind": "apns", "token": "ab".repeat(32)}),
+            json!({"kind": "fcm", "token": "c".repeat(40), "environment": "production"}),
+            json!({"kind": "web", "token": "c".repeat(40)}),
+        ] {
+            assert!(serde_json::from_value::<DeviceRegistration>(mixed.clone()).is_err(), "{mixed}");
+        }
+    }
 }

@@ -113,7 +113,7 @@ impl NativeServices {
 /// is (kind `web` implied), or `{"kind": "apns", "token", "environment"}`, or
 /// `{"kind": "fcm", "token"}`. Every field is optional here so that a missing one
 /// is reported by name.
-#[derive(Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct DeviceRegistrationJson {
     /// `web` (the default), `apns` or `fcm`.
     #[serde(default)]

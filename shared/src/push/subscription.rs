@@ -17,7 +17,7 @@ use crate::domain::ValidationErrors;
 
 /// `PushSubscription.toJSON()` as a browser sends it. Every field is optional here
 /// so that a missing one is reported by name rather than as unreadable JSON.
-#[derive(Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct PushSubscriptionJson {
     /// The push service URL to POST messages to.
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct PushSubscriptionJson {
     pub keys: Option<PushSubscriptionKeysJson>,
 }
 
-#[derive(Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct PushSubscriptionKeysJson {
     /// The browser's P-256 public key, base64url of the 65-byte uncompressed point.
     #[serde(default)]
