@@ -37,6 +37,10 @@ pub struct AccessClaims {
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// What an access token must satisfy, built once: every authenticated
+    /// request checks one, and building a `Validation` allocates.
+    access: std::sync::Arc<Validation>,
+    reauth: std::sync::Arc<Validation>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -50,6 +54,8 @@ impl TokenKeys {
         Self {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            access: std::sync::Arc::new(validation(ISSUER)),
+            reauth: std::sync::Arc::new(validation(REAUTH_ISSUER)),
         }
     }
 
@@ -60,7 +66,7 @@ impl TokenKeys {
     /// Checks signature, issuer and expiry against `now_secs` (the injected clock,
     /// not the library's).
     pub fn verify(&self, token: &str, now_secs: i64) -> Option<AccessClaims> {
-        self.check(token, now_secs, ISSUER)
+        self.check(token, now_secs, &self.access)
     }
 
     /// A re-authentication token: proof that the person behind `session_id` gave
@@ -75,7 +81,7 @@ impl TokenKeys {
     }
 
     pub fn verify_reauth(&self, token: &str, now_secs: i64) -> Option<AccessClaims> {
-        self.check(token, now_secs, REAUTH_ISSUER)
+        self.check(token, now_secs, &self.reauth)
     }
 
     fn sign(
@@ -96,14 +102,20 @@ impl TokenKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
-    fn check(&self, token: &str, now_secs: i64, issuer: &str) -> Option<AccessClaims> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_exp = false;
-        validation.required_spec_claims = ["exp", "sub", "iss"].iter().map(|s| (*s).to_owned()).collect();
-        validation.set_issuer(&[issuer]);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).ok()?.claims;
+    fn check(&self, token: &str, now_secs: i64, validation: &Validation) -> Option<AccessClaims> {
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, validation).ok()?.claims;
         (claims.exp > now_secs).then_some(claims)
     }
+}
+
+/// HS256, this issuer, `exp`, `sub` and `iss` required; expiry is checked
+/// against the injected clock in [`TokenKeys::check`], not the library's.
+fn validation(issuer: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.required_spec_claims = ["exp", "sub", "iss"].iter().map(|s| (*s).to_owned()).collect();
+    validation.set_issuer(&[issuer]);
+    validation
 }
 
 /// A new opaque refresh token: 256 random bits.
