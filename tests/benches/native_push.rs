@@ -34,6 +34,11 @@ use attune_tests::{
 };
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 
+/// The worker's allocator (`worker/src/main.rs`), so that the sends measured
+/// here cost what they cost in `attune-worker`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[path = "support/https_sink.rs"]
 #[allow(dead_code, reason = "its Web Push routes are the other benchmarks'")]
 mod https_sink;
@@ -51,6 +56,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "--list" || a == "--test") {
         return;
+    }
+    if std::env::var_os("ATTUNE_BENCH_LOG").is_some() {
+        tracing_subscriber::fmt().with_env_filter("warn").with_writer(std::io::stderr).init();
     }
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
 }
@@ -70,7 +78,14 @@ fn routes() -> axum::Router {
         .route("/token", post(|| async { Json(serde_json::json!({"access_token": "ya29.bench", "expires_in": 3599})) }))
         .route(
             "/v1/projects/{project}/{action}",
-            post(|| async { Json(serde_json::json!({"name": "projects/bench/messages/1"})) }),
+            // The body is read, as FCM does: a handler that answers without
+            // reading it leaves hyper to reset each stream, and after 1,024
+            // such resets h2 closes the connection (its rapid-reset guard),
+            // failing every send in flight on it.
+            post(|body: axum::body::Bytes| async move {
+                assert!(body.starts_with(br#"{"message""#));
+                Json(serde_json::json!({"name": "projects/bench/messages/1"}))
+            }),
         )
 }
 

@@ -178,10 +178,18 @@ struct ProviderClaims<'a> {
     iat: i64,
 }
 
+/// HTTP/2 connections per APNs host. Apple: "You can establish multiple
+/// connections to APNs servers to improve performance"; one connection's
+/// streams all pass through one connection task on each side, so a few
+/// connections let a busy worker use more than one core.
+pub const APNS_CONNECTIONS: usize = 4;
+
 /// Sends to APNs. Cheap to clone; clones share connections and the token.
 #[derive(Clone)]
 pub struct ApnsClient {
-    http: Client,
+    /// [`APNS_CONNECTIONS`] clients of one connection each, taken in turn.
+    http: std::sync::Arc<[Client]>,
+    next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     policy: PushPolicy,
     config: std::sync::Arc<ApnsConfig>,
     token: std::sync::Arc<Mutex<Option<ProviderToken>>>,
@@ -199,8 +207,11 @@ impl ApnsClient {
         policy: PushPolicy,
         roots: Vec<reqwest::Certificate>,
     ) -> Result<Self, reqwest::Error> {
+        let http =
+            (0..APNS_CONNECTIONS).map(|_| http_client(&policy, roots.clone(), true)).collect::<Result<_, _>>()?;
         Ok(Self {
-            http: http_client(&policy, roots, true)?,
+            http,
+            next: Default::default(),
             policy,
             config: std::sync::Arc::new(config),
             token: Default::default(),
@@ -264,8 +275,8 @@ impl ApnsClient {
                 });
             }
         };
-        let mut request = self
-            .http
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.http.len();
+        let mut request = self.http[turn]
             .post(url)
             .header(AUTHORIZATION, authorization)
             .header(CONTENT_TYPE, "application/json")
