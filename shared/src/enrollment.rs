@@ -18,7 +18,7 @@ use crate::{
         ValidationErrors,
         couple::{CoupleMember, partner_exercises},
         history::CheckinSummary,
-        pacing::{Pace, week_of},
+        pacing::{Pace, week_days},
         progress::{LAST_STEP, Position, UnmetReason, blockers},
         today::{DISTRESS_WINDOW, TodayPlan, Together, ladder, plan},
     },
@@ -304,7 +304,7 @@ impl Enrollments {
         let current = current_on(conn, user.id).await?;
         let tz: chrono_tz::Tz = user.timezone.parse().unwrap_or(chrono_tz::UTC);
         let now = self.clock.now();
-        let summary = summary::read(conn, user.id, Some(week_of(now, tz))).await?;
+        let summary = summary::read(conn, user.id, Some(&week_days(now, tz))).await?;
         let together = together(conn, &current, &summary, now).await?;
         let plan = plan(current.program, &current.position(), together, &summary, now, tz);
         let resources =

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use attune_shared::{
     Clock,
     content::catalog,
-    domain::history::CheckinSummary,
+    domain::{history::CheckinSummary, pacing::week_days},
     sync::summary::{self, all_facts, read_all},
 };
 use attune_tests::{TestApp, TestUser, read};
@@ -121,14 +121,27 @@ async fn check_sequence(app: &TestApp, user: &TestUser, pushes: &[Vec<Op>]) -> R
     prop_assert_eq!(facts.len(), stored.len(), "every push was stored");
     let kept = read_all(&app.db, user_id).await.unwrap();
     prop_assert_eq!(&kept, &CheckinSummary::of(&facts));
-    // What the rules read (one round trip): the same, with the slots of the
-    // asked range only.
-    let span = (app.clock.now() - chrono::Duration::days(11), app.clock.now());
-    prop_assert_eq!(&summary::read(&app.db, user_id, Some(span)).await.unwrap(), &kept);
-    let recent = (app.clock.now() - chrono::Duration::days(2), app.clock.now());
+    // What the rules read (one round trip): the same tallies and distress, and
+    // of the week's slots the first with a completion of each local day, in
+    // zones whose midnights fall on whole, half and quarter hours of UTC; this
+    // week (its days so far) and the last (all seven, the check-ins reaching ten
+    // days back).
+    let now = app.clock.now();
+    let zones = [chrono_tz::UTC, chrono_tz::America::Los_Angeles, chrono_tz::Asia::Kolkata, chrono_tz::Asia::Kathmandu];
+    for (tz, now) in zones.into_iter().flat_map(|tz| [(tz, now), (tz, now - chrono::Duration::days(7))]) {
+        let days = week_days(now, tz);
+        let mut expected = kept.clone();
+        expected.session_slots = days
+            .windows(2)
+            .filter_map(|day| {
+                kept.session_slots.range(day[0]..day[1]).find(|(_, n)| **n > 0).map(|(slot, _)| (*slot, 1))
+            })
+            .collect();
+        let read = summary::read(&app.db, user_id, Some(&days)).await.unwrap();
+        prop_assert_eq!(&read, &expected, "{} {}", tz, now);
+        prop_assert_eq!(read.sessions_this_week(now, tz), kept.sessions_this_week(now, tz), "{} {}", tz, now);
+    }
     let mut expected = kept.clone();
-    expected.session_slots.retain(|slot, _| *slot >= recent.0 && *slot < recent.1);
-    prop_assert_eq!(&summary::read(&app.db, user_id, Some(recent)).await.unwrap(), &expected);
     expected.session_slots.clear();
     prop_assert_eq!(&summary::read(&app.db, user_id, None).await.unwrap(), &expected);
     Ok(())

@@ -85,9 +85,16 @@ pub fn distress_within(checkins: &[CheckinFact], now: DateTime<Utc>, window: Dur
 /// The local week (Monday 00:00 to the next Monday 00:00) containing `now`, in
 /// the person's zone, as UTC instants `[start, end)`.
 pub fn week_of(now: DateTime<Utc>, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    let days = week_days(now, tz);
+    (days[0], days[7])
+}
+
+/// The local midnights of the week containing `now`: Monday's, each following
+/// day's, and the next Monday's, as UTC instants. Day `i` is `[days[i], days[i + 1])`.
+pub fn week_days(now: DateTime<Utc>, tz: Tz) -> [DateTime<Utc>; 8] {
     let local_date = now.with_timezone(&tz).date_naive();
     let monday = local_date - Duration::days(i64::from(local_date.weekday().num_days_from_monday()));
-    (local_midnight(monday, tz), local_midnight(monday + Duration::days(7), tz))
+    std::array::from_fn(|day| local_midnight(monday + Duration::days(day as i64), tz))
 }
 
 /// The first instant of `date` in `tz` (midnight, or the first valid time when a

@@ -495,8 +495,8 @@ pub async fn latest_distress<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Resul
 #[derive(Debug, FromQueryResult)]
 pub struct SummaryRow {
     /// `t`: an exercise tally (`exercise_id`, completions, comfortable, latest);
-    /// `d`: the distress count and latest (`a`, `c`); `s`: a session slot
-    /// (completions in `a`, the slot in `c`).
+    /// `d`: the distress count and latest (`a`, `c`); `s`: the first slot with
+    /// a completion of one local day (1 in `a`, the slot in `c`).
     pub kind: String,
     pub exercise_id: Option<String>,
     pub a: i64,
@@ -505,12 +505,14 @@ pub struct SummaryRow {
 }
 
 /// What the rules read of a person's summary (`super::summary`) in one round
-/// trip: every exercise tally, the distress row, and the session slots in
-/// `[week.0, week.1)` when asked.
+/// trip: every exercise tally, the distress row, and, when the week's local
+/// midnights are given (`week[0]` Monday's to `week[7]` the next Monday's),
+/// one slot for each of its days with a completed exercise: at most seven
+/// rows, however many sessions the week held.
 pub async fn summary_rows<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    week: Option<(i64, i64)>,
+    week: Option<[i64; 8]>,
 ) -> Result<Vec<SummaryRow>, DbErr> {
     use crate::entities::{
         checkin_distress as distress, checkin_exercise_tally as tally, checkin_session_slot as slot,
@@ -535,17 +537,25 @@ pub async fn summary_rows<C: ConnectionTrait>(
         .and_where(Expr::col(distress::Column::UserId).eq(user_id))
         .to_owned();
     select.union(sea_orm::sea_query::UnionType::All, distress);
-    if let Some((start, end)) = week {
+    if let Some(days) = week {
+        // The day of the week a slot falls in (0 Monday … 6 Sunday); local
+        // midnights fall on slot boundaries, so a slot is in exactly one day.
+        let mut day = Expr::case(Expr::col(slot::Column::SlotAt).lt(days[1]), 0_i64);
+        for (index, next_midnight) in days.iter().enumerate().take(7).skip(2) {
+            day = day.case(Expr::col(slot::Column::SlotAt).lt(*next_midnight), index as i64 - 1);
+        }
         let slots = Query::select()
             .expr(Expr::val("s"))
             .expr(Expr::val(no_text))
-            .expr(Expr::col(slot::Column::Completions))
+            .expr(Expr::val(1_i64))
             .expr(Expr::val(0_i64))
-            .expr(Expr::col(slot::Column::SlotAt))
+            .expr(Expr::col(slot::Column::SlotAt).min())
             .from(slot::Entity)
             .and_where(Expr::col(slot::Column::UserId).eq(user_id))
-            .and_where(Expr::col(slot::Column::SlotAt).gte(start))
-            .and_where(Expr::col(slot::Column::SlotAt).lt(end))
+            .and_where(Expr::col(slot::Column::SlotAt).gte(days[0]))
+            .and_where(Expr::col(slot::Column::SlotAt).lt(days[7]))
+            .and_where(Expr::col(slot::Column::Completions).gt(0))
+            .add_group_by([day.finally(6_i64).into()])
             .to_owned();
         select.union(sea_orm::sea_query::UnionType::All, slots);
     }

@@ -183,14 +183,17 @@ async fn apply_slots<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryD
 }
 
 /// What the rules read, in one round trip: every exercise tally, the distress
-/// signal, and the slots in `week` (`[start, end)`; none without one).
+/// signal, and, given the week's local midnights (`pacing::week_days`), the
+/// first slot with a completion of each local day of that week. That is all
+/// `CheckinSummary::sessions_this_week` counts (days), and it keeps the read at
+/// most seven slots however many sessions the week held; none without a week.
 pub async fn read<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    week: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    week: Option<&[DateTime<Utc>; 8]>,
 ) -> Result<CheckinSummary, DbErr> {
     let mut summary = CheckinSummary::default();
-    for row in sql::summary_rows(db, user_id, week.map(|(start, end)| (ms(start), ms(end)))).await? {
+    for row in sql::summary_rows(db, user_id, week.map(|days| days.map(ms))).await? {
         match (row.kind.as_str(), row.exercise_id) {
             ("t", Some(id)) => {
                 let tally = ExerciseTally { completions: row.a, comfortable: row.b, last_completed_at: time(row.c) };
