@@ -9,7 +9,8 @@
 //! Run: `cargo bench -p attune-tests --bench native_push` (needs `node` and
 //! `npm`: the peer's pinned packages, `tests/bench-apn/package-lock.json`, are
 //! installed with `npm ci` when missing; without them the peer is skipped with
-//! a note).
+//! a note). `ATTUNE_BENCH_LOG=1` prints the senders' warnings on stderr, which
+//! say why a send failed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: failing loudly is right")]
 
