@@ -246,7 +246,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
-    use serde_json::json;
+    use attune_shared::push::{DeviceError, DeviceRegistrationJson, PushPolicy, ValidDevice};
+    use serde_json::{Value, json};
 
     use super::DeviceRegistration;
 
@@ -267,6 +268,47 @@ mod tests {
             json!({"kind": "web", "token": "c".repeat(40)}),
         ] {
             assert!(serde_json::from_value::<DeviceRegistration>(mixed.clone()).is_err(), "{mixed}");
+        }
+    }
+
+    /// Whether `token` fits the documented `schema` (its pattern and lengths).
+    fn documented_accepts(schema: &Value, token: &str) -> bool {
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let chars = token.chars().count() as u64;
+        pattern.is_match(token)
+            && chars >= schema["minLength"].as_u64().unwrap()
+            && chars <= schema["maxLength"].as_u64().unwrap()
+    }
+
+    /// The documented token bounds are literals (utoipa takes no constants);
+    /// this keeps them the validator's: at and beyond each bound, and with a
+    /// character outside each alphabet, the document and `ValidDevice::parse`
+    /// agree on every token.
+    #[test]
+    fn the_documented_token_bounds_are_the_validators() {
+        let document = crate::openapi::document().unwrap();
+        let schemas = &document["components"]["schemas"];
+        let policy = PushPolicy::new(&[], false);
+        let cases = [
+            ("apns", "ApnsRegistration", 'a', [63, 64, 200, 201], "g"),
+            ("fcm", "FcmRegistration", 'c', [31, 32, 4096, 4097], "!"),
+        ];
+        for (kind, schema, filler, lengths, stranger) in cases {
+            let schema = &schemas[schema]["properties"]["token"];
+            let tokens = lengths
+                .iter()
+                .map(|n| filler.to_string().repeat(*n))
+                .chain([format!("{}{stranger}", filler.to_string().repeat(63))]);
+            for token in tokens {
+                let body = DeviceRegistrationJson {
+                    kind: Some(kind.into()),
+                    token: Some(token.clone()),
+                    environment: (kind == "apns").then(|| "production".into()),
+                    ..Default::default()
+                };
+                let valid = !matches!(ValidDevice::parse(&body, &policy), Err(DeviceError::Invalid(_)));
+                assert_eq!(documented_accepts(schema, &token), valid, "{kind} token of {} characters", token.len());
+            }
         }
     }
 }
