@@ -26,6 +26,7 @@ use crate::{
         enrollment::{self, Entity as Enrollment, StoredMode},
         partner_link, step_change, user,
     },
+    person_cache::{FreshCache, PersonChanges},
     sync::summary,
 };
 
@@ -99,10 +100,17 @@ pub struct Today {
     pub local_date: chrono::NaiveDate,
 }
 
+/// What `today` reads, kept per person for a second (`person_cache`).
+pub type ProgramCache = FreshCache<Arc<TodayInputs>>;
+
 #[derive(Clone)]
 pub struct Enrollments {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
+    cache: Arc<ProgramCache>,
+    /// Told of every step change once it commits (the program cache here and
+    /// on the other replicas).
+    changes: PersonChanges,
 }
 
 impl std::fmt::Debug for Enrollments {
@@ -137,8 +145,14 @@ fn parse_mode(raw: &str, program: &Program, linked: bool) -> Result<ProgramMode,
 }
 
 impl Enrollments {
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// `cache`: the program cache, one of those `changes` forgets a person in.
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        cache: Arc<ProgramCache>,
+        changes: PersonChanges,
+    ) -> Self {
+        Self { db, clock, cache, changes }
     }
 
     /// Enrolls at step 1, on `conn`: a step of the use case `Services::enroll`,
@@ -292,68 +306,132 @@ impl Enrollments {
         .insert(&txn)
         .await?;
         txn.commit().await?;
+        self.changes.changed(current.model.user_id).await;
         tracing::info!(from = current.model.step, to, "step changed");
         self.current(current.model.user_id).await
     }
 
-    /// Today's suggestion for `user`, in their time zone, with resources when the
-    /// plan calls for support. Read on `conn`: the pool, or a caller's
-    /// transaction (the reminder claim's, which on SQLite holds the only
-    /// connection).
-    pub async fn today(&self, conn: &impl ConnectionTrait, user: &user::Model) -> Result<Today, EnrollmentError> {
-        let current = current_on(conn, user.id).await?;
-        let tz: chrono_tz::Tz = user.timezone.parse().unwrap_or(chrono_tz::UTC);
-        let now = self.clock.now();
-        let summary = summary::read(conn, user.id, Some(&week_days(now, tz))).await?;
-        let together = together(conn, &current, &summary, now).await?;
-        let plan = plan(current.program, &current.position(), together, &summary, now, tz);
+    /// [`today`] for a request: what the plan is computed from is
+    /// kept in this process's program cache (`person_cache`) and served while
+    /// fresh, so an app opening (or its widget refreshing) costs one read a
+    /// second. Every change to what it holds (a pushed check-in, the
+    /// enrollment, the partner link, the partner's own) forgets it here before
+    /// the change is answered, and on the other replicas when Redis delivers
+    /// the announcement. The plan itself is computed anew on every call, at
+    /// this moment.
+    pub async fn today_for_request(&self, user: &user::Model) -> Result<Today, EnrollmentError> {
+        let (now, tz) = (self.clock.now(), zone(user));
+        let week = week_days(now, tz);
+        let inputs = match self.cache.get(user.id).filter(|kept| kept.week == week) {
+            Some(kept) => kept,
+            None => {
+                let start = self.cache.begin_read();
+                let inputs = Arc::new(TodayInputs::read(&self.db, user.id, week).await?);
+                self.cache.keep_for(start, user.id, user.id, inputs.partner_id, inputs.clone());
+                inputs
+            }
+        };
+        inputs.today(user, now, tz)
+    }
+}
+
+/// Today's suggestion for `user` at `now`, in their time zone, with resources
+/// when the plan calls for support. Read on `conn`: the pool, or a caller's
+/// transaction (the reminder claim's, which on SQLite holds the only
+/// connection).
+pub async fn today(
+    conn: &impl ConnectionTrait,
+    user: &user::Model,
+    now: DateTime<Utc>,
+) -> Result<Today, EnrollmentError> {
+    let tz = zone(user);
+    let inputs = TodayInputs::read(conn, user.id, week_days(now, tz)).await?;
+    inputs.today(user, now, tz)
+}
+
+fn zone(user: &user::Model) -> chrono_tz::Tz {
+    user.timezone.parse().unwrap_or(chrono_tz::UTC)
+}
+
+/// Everything today's plan is computed from, read in one go: the enrollment,
+/// this week's summary (`week`: its local midnights) and, in couple mode, the
+/// linked partner's enrollment and summary when they are in couple mode too.
+/// No clock reading is in it: the plan is computed from it at the moment asked.
+#[derive(Debug)]
+pub struct TodayInputs {
+    current: Current,
+    week: [DateTime<Utc>; 8],
+    summary: CheckinSummary,
+    /// The linked partner (couple mode only): whose changes make this stale.
+    partner_id: Option<Uuid>,
+    /// Their state, when partner exercises are possible at all: linked, in
+    /// couple mode, in the same program and not paused. Neither their sessions
+    /// nor their zone matter: only their step, ladder, pace and distress.
+    partner: Option<(Current, CheckinSummary)>,
+}
+
+impl TodayInputs {
+    async fn read(
+        conn: &impl ConnectionTrait,
+        user_id: Uuid,
+        week: [DateTime<Utc>; 8],
+    ) -> Result<Self, EnrollmentError> {
+        let current = current_on(conn, user_id).await?;
+        let summary = summary::read(conn, user_id, Some(&week)).await?;
+        let mut inputs = Self { current, week, summary, partner_id: None, partner: None };
+        if inputs.current.mode != ProgramMode::Couple {
+            return Ok(inputs);
+        }
+        let Some(link) = partner_link::Entity::find_by_id(user_id).one(conn).await? else { return Ok(inputs) };
+        inputs.partner_id = Some(link.partner_id);
+        let partner = match current_on(conn, link.partner_id).await {
+            Ok(partner) => partner,
+            Err(EnrollmentError::NotEnrolled | EnrollmentError::Unknown(_)) => return Ok(inputs),
+            Err(error) => return Err(error),
+        };
+        if partner.mode == ProgramMode::Couple
+            && partner.model.program == inputs.current.model.program
+            && partner.model.paused_at.is_none()
+        {
+            let partner_summary = summary::read(conn, link.partner_id, None).await?;
+            inputs.partner = Some((partner, partner_summary));
+        }
+        Ok(inputs)
+    }
+
+    fn today(&self, user: &user::Model, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<Today, EnrollmentError> {
+        let current = &self.current;
+        let plan = plan(current.program, &current.position(), self.together(now), &self.summary, now, tz);
         let resources =
             plan.support.then(|| catalog().map(|c| c.resources_for(user.country.as_deref()))).transpose()?;
         Ok(Today { plan, resources, local_date: now.with_timezone(&tz).date_naive() })
     }
-}
 
-/// Whom today's exercise may involve. In couple mode, partner exercises need
-/// the partner linked and enrolled, in couple mode too, in the same program and
-/// not paused; then they keep within what both share (`domain::couple`). What is
-/// read of the partner decides only that; nothing of it is shown.
-async fn together(
-    conn: &impl ConnectionTrait,
-    current: &Current,
-    summary: &CheckinSummary,
-    now: DateTime<Utc>,
-) -> Result<Together, EnrollmentError> {
-    let ended_lately = |at: Option<i64>| at.is_some_and(|at| now - ms_to_time(at) < COUPLE_ENDED_NOTE);
-    match current.mode {
-        ProgramMode::Solo => return Ok(Together::Alone),
-        ProgramMode::Partnered if ended_lately(current.model.couple_ended_at) => return Ok(Together::CoupleEnded),
-        ProgramMode::Partnered => return Ok(Together::Partnered),
-        ProgramMode::Couple => {}
+    /// Whom today's exercise may involve. In couple mode, partner exercises
+    /// need the partner linked and enrolled, in couple mode too, in the same
+    /// program and not paused; then they keep within what both share
+    /// (`domain::couple`). What is read of the partner decides only that;
+    /// nothing of it is shown.
+    fn together(&self, now: DateTime<Utc>) -> Together {
+        let current = &self.current;
+        let ended_lately = |at: Option<i64>| at.is_some_and(|at| now - ms_to_time(at) < COUPLE_ENDED_NOTE);
+        match current.mode {
+            ProgramMode::Solo => Together::Alone,
+            ProgramMode::Partnered if ended_lately(current.model.couple_ended_at) => Together::CoupleEnded,
+            ProgramMode::Partnered => Together::Partnered,
+            ProgramMode::Couple => {
+                let member = |c: &Current, summary: &CheckinSummary| CoupleMember {
+                    step: c.position().step,
+                    max_intensity: ladder(c.program, summary),
+                    pace: c.pace,
+                    distressed: summary.distress_within(now, DISTRESS_WINDOW),
+                };
+                Together::Couple(self.partner.as_ref().and_then(|(partner, partner_summary)| {
+                    partner_exercises(member(current, &self.summary), member(partner, partner_summary))
+                }))
+            }
+        }
     }
-    let Some(link) = partner_link::Entity::find_by_id(current.model.user_id).one(conn).await? else {
-        return Ok(Together::Couple(None));
-    };
-    let partner = match current_on(conn, link.partner_id).await {
-        Ok(partner) => partner,
-        Err(EnrollmentError::NotEnrolled | EnrollmentError::Unknown(_)) => return Ok(Together::Couple(None)),
-        Err(error) => return Err(error),
-    };
-    if partner.mode != ProgramMode::Couple
-        || partner.model.program != current.model.program
-        || partner.model.paused_at.is_some()
-    {
-        return Ok(Together::Couple(None));
-    }
-    // Neither the partner's sessions nor their zone matter here: only their
-    // step, ladder, pace and distress.
-    let partner_summary = summary::read(conn, link.partner_id, None).await?;
-    let member = |c: &Current, summary: &CheckinSummary| CoupleMember {
-        step: c.position().step,
-        max_intensity: ladder(c.program, summary),
-        pace: c.pace,
-        distressed: summary.distress_within(now, DISTRESS_WINDOW),
-    };
-    Ok(Together::Couple(partner_exercises(member(current, summary), member(&partner, &partner_summary))))
 }
 
 /// The person's enrollment, read on `conn` (the pool, or a caller's transaction).

@@ -102,9 +102,10 @@ impl Services {
         let announcer = queue
             .redis_connection()
             .map(|conn| Announcer::new(conn, person_cache::channel_name(&settings.queue_namespace)));
-        let changes = PersonChanges::new(vec![sessions.clone(), descriptive.clone()], announcer);
+        let program = Arc::new(FreshCache::new(clock.clone(), person_cache::CAPACITY));
+        let changes = PersonChanges::new(vec![sessions.clone(), descriptive.clone(), program.clone()], announcer);
         let accounts = Accounts::new(db.clone(), clock.clone(), &secrets, queue.clone(), sessions, changes.clone());
-        let enrollments = Enrollments::new(db.clone(), clock.clone());
+        let enrollments = Enrollments::new(db.clone(), clock.clone(), program, changes.clone());
         let reminders = Reminders::new(db.clone(), clock.clone(), changes.clone());
         let reflections = Reflections::new(db.clone(), clock.clone());
         let notification_settings = NotificationSettings::new(db.clone(), reminders.clone(), descriptive);

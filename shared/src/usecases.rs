@@ -25,7 +25,7 @@ use crate::{
     entities::user,
     notifications::choices::ChoicesError,
     services::Services,
-    sync::{Pushed, SyncError},
+    sync::{Pushed, SyncError, tables::CHECKINS},
 };
 
 /// Why a profile change was refused.
@@ -79,6 +79,7 @@ impl Services {
         let current = self.enrollments.enroll(&txn, user_id, program, mode, pace, linked).await?;
         self.reminders.recompute(&txn, user_id).await?;
         txn.commit().await?;
+        self.changes.changed(user_id).await;
         Ok(current)
     }
 
@@ -90,6 +91,7 @@ impl Services {
         let current = self.enrollments.update(&txn, user_id, patch, linked).await?;
         self.reminders.recompute(&txn, user_id).await?;
         txn.commit().await?;
+        self.changes.changed(user_id).await;
         Ok(current)
     }
 
@@ -151,6 +153,10 @@ impl Services {
             None => 0,
         };
         txn.commit().await?;
+        if pushed.touched_table(CHECKINS) {
+            // What `today` reads of the person (and of them as a partner) changed.
+            self.changes.changed(user_id).await;
+        }
         if let Some(partner) = partner.filter(|_| newly_shared > 0) {
             self.queue_partner_update(partner).await;
         }
@@ -178,6 +184,10 @@ impl Services {
         self.partners.forget(&txn, who.user.id).await?;
         txn.commit().await?;
         self.changes.changed(who.user.id).await;
+        if let Some(partner) = partner {
+            // Their couple mode ended with the link.
+            self.changes.changed(partner).await;
+        }
         self.accounts.enqueue_purge(who.user.id).await;
         tracing::info!(user_id = %who.user.id, "account deleted; purge queued");
         Ok(())

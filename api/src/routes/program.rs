@@ -274,7 +274,7 @@ pub struct TodayView {
         (status = 404, description = "Not enrolled", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn today(state: AppState, CurrentUser(who): CurrentUser) -> ApiResult<Json<TodayView>> {
-    let today = state.enrollments.today(&state.db, &who.user).await?;
+    let today = state.enrollments.today_for_request(&who.user).await?;
     let plan = today.plan;
     Ok(Json(TodayView {
         date: today.local_date.to_string(),

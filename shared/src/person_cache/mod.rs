@@ -66,6 +66,9 @@ struct Inner<V> {
 
 struct Entry<V> {
     person: Uuid,
+    /// A second person whose change makes the entry stale too (a partner whose
+    /// state went into it).
+    also: Option<Uuid>,
     read_at_ms: i64,
     value: V,
 }
@@ -116,6 +119,12 @@ impl<V: Clone> FreshCache<V> {
     /// Keeps `value`, read for `person` since `start`, unless someone was
     /// forgotten meanwhile (it may predate that change) or it is stale already.
     pub fn keep(&self, start: ReadStart, key: Uuid, person: Uuid, value: V) {
+        self.keep_for(start, key, person, None, value);
+    }
+
+    /// Like [`FreshCache::keep`], for a value that also depends on `also`:
+    /// forgetting either person drops it.
+    pub fn keep_for(&self, start: ReadStart, key: Uuid, person: Uuid, also: Option<Uuid>, value: V) {
         let now = self.clock.now_ms();
         if !fresh(start.at_ms, now) {
             return;
@@ -127,7 +136,7 @@ impl<V: Clone> FreshCache<V> {
         if inner.entries.len() >= self.capacity && !inner.entries.contains_key(&key) {
             inner.make_room(now, self.capacity);
         }
-        inner.entries.insert(key, Entry { person, read_at_ms: start.at_ms, value });
+        inner.entries.insert(key, Entry { person, also, read_at_ms: start.at_ms, value });
     }
 
     /// Changes the fresh value kept for `key` in place; `None` when there is none.
@@ -175,7 +184,7 @@ impl<V: Clone + Send> Forget for FreshCache<V> {
     fn forget(&self, person: Uuid) {
         let mut inner = self.lock();
         inner.epoch += 1;
-        inner.entries.retain(|_, entry| entry.person != person);
+        inner.entries.retain(|_, entry| entry.person != person && entry.also != Some(person));
     }
 
     fn forget_all(&self) {
@@ -316,6 +325,21 @@ mod tests {
         assert_eq!(cache.get(kim_phone), Some("kim's phone"));
         cache.forget_all();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn an_entry_kept_for_two_people_is_dropped_when_either_changes() {
+        let (_, cache) = cache(10);
+        let (sam, kim, lee) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let keep_sam = || cache.keep_for(cache.begin_read(), sam, sam, Some(kim), "sam's, with kim's");
+        keep_sam();
+        cache.forget(lee);
+        assert_eq!(cache.get(sam), Some("sam's, with kim's"), "a third person's change leaves it");
+        cache.forget(kim);
+        assert_eq!(cache.get(sam), None, "the partner's change drops it");
+        keep_sam();
+        cache.forget(sam);
+        assert_eq!(cache.get(sam), None, "the person's own change drops it");
     }
 
     #[test]

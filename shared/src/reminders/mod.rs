@@ -28,7 +28,7 @@ use crate::{
             ReminderPlan, ReminderSettings, ReminderSettingsInput, Spacing, next_slot, recompute_after, reminder_text,
         },
     },
-    enrollment::Enrollments,
+    enrollment::today,
     entities::{
         enrollment::{self, Entity as Enrollment, StoredPace},
         notification_setting::{self, Entity as NotificationSetting},
@@ -92,7 +92,6 @@ pub struct DueReminder {
 pub struct Reminders {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
-    enrollments: Enrollments,
     /// Told when the notification choices change (`descriptive` shows on the profile).
     changes: PersonChanges,
 }
@@ -166,8 +165,7 @@ struct Change {
 impl Reminders {
     /// `changes`: [`PersonChanges::none`] where no request is served from a cache.
     pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, changes: PersonChanges) -> Self {
-        let enrollments = Enrollments::new(db.clone(), clock.clone());
-        Self { db, clock, enrollments, changes }
+        Self { db, clock, changes }
     }
 
     /// The person's settings (the defaults when none are stored) and next reminder.
@@ -407,7 +405,7 @@ impl Reminders {
 
     async fn todays_suggestion(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Option<String> {
         let user = User::find_by_id(user_id).one(conn).await.ok().flatten()?;
-        let today = self.enrollments.today(conn, &user).await.ok()?;
+        let today = today(conn, &user, self.clock.now()).await.ok()?;
         today.plan.exercise.map(|(_, exercise)| exercise.title.clone())
     }
 }

@@ -135,6 +135,11 @@ impl Pushed {
     pub fn wrote(&self, table: &str) -> bool {
         self.written.contains(&table)
     }
+
+    /// Whether records of `table` were created, updated or deleted.
+    pub fn touched_table(&self, table: &str) -> bool {
+        self.touched.iter().any(|(name, ids)| *name == table && !ids.is_empty())
+    }
 }
 
 #[derive(Clone)]

@@ -63,6 +63,9 @@ impl Services {
         self.sync.deliver_all_to_partner(&txn, who, invitation.inviter_id).await?;
         self.sync.deliver_all_to_partner(&txn, invitation.inviter_id, who).await?;
         txn.commit().await?;
+        // Couple mode's partner exercises may now be possible for either.
+        self.changes.changed(who).await;
+        self.changes.changed(invitation.inviter_id).await;
         Ok(link)
     }
 
@@ -82,6 +85,11 @@ impl Services {
         let (txn, partner) = self.begin_with_partner(who).await?;
         self.unlink_on(&txn, who, partner).await?;
         txn.commit().await?;
+        // Couple mode ended for both (`Enrollments::leave_couple_mode`).
+        self.changes.changed(who).await;
+        if let Some(partner) = partner {
+            self.changes.changed(partner).await;
+        }
         Ok(())
     }
 
