@@ -205,7 +205,7 @@ async fn run() {
     apns_settings.apns_topic = Some("org.attune.bench".into());
     apns_settings.apns_endpoint = Some(origin.clone());
     let apns_config = ApnsConfig::from_settings(&apns_settings, &policy).unwrap().unwrap();
-    let apns = ApnsClient::new(apns_config, policy.clone(), roots.clone()).unwrap();
+    let apns = ApnsClient::new(apns_config, policy.clone(), vec![sink.cert_der.clone()]).unwrap();
     let iphone = Arc::new(
         NativeDevice::from_stored(
             attune_shared::push::DeviceKind::Apns,

@@ -14,29 +14,52 @@
 //!   replaces an older one as with Web Push.
 //!
 //! Why not the `a2` crate: it brings its own HTTP/2 stack (hyper 0.14-era
-//! client and OpenSSL or its own TLS setup) beside reqwest's, takes its key
-//! from a reader at construction without our allow-list check before each
-//! request, and gives no hook to inject a clock for the token's lifetime. The
-//! protocol is one POST with six headers; reqwest (HTTP/2 already enabled) and
-//! jsonwebtoken (ES256 already in the tree) cover it in this file.
+//! client and OpenSSL or its own TLS setup), takes its key from a reader at
+//! construction without our allow-list check before each request, and gives no
+//! hook to inject a clock for the token's lifetime. The protocol is one POST
+//! with a few headers; jsonwebtoken (ES256 already in the tree) signs the token.
+//!
+//! Why `h2` directly rather than reqwest (which this client used before, over
+//! the same h2 crate): reqwest's general-purpose path costs more per request
+//! than the request itself: a URL parsed and converted to a URI per send, a
+//! header map built and merged with the defaults, a pool checkout keyed by
+//! origin, a timer, and hyper's dispatch channel to the connection task. APNs
+//! is one origin, one method and a handful of headers, so [`ApnsClient`] keeps
+//! `APNS_CONNECTIONS` `h2` connections per origin (`apns_conn.rs`, which
+//! also says what of reqwest's setup it keeps: resolver, timeouts, TLS roots,
+//! HTTP/2 settings), checks the configured base URL against the push policy
+//! once per environment (it is configuration; a device token of anything but
+//! letters and digits is joined and checked per send, as before), and builds
+//! each request from header values made once.
 
-use std::{fmt, sync::Mutex};
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
 
+use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use http::{
+    Method, Request, StatusCode, Version,
+    header::{
+        ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+        USER_AGENT,
+    },
+    uri::PathAndQuery,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use reqwest::{
-    Client, StatusCode,
-    header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER},
-};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use tokio_rustls::rustls;
 use url::Url;
 
 use super::{
-    ApnsEnvironment, DeviceKind, NativeDevice, NativePushError, PushMessage, PushPolicy, Rejection, SendOutcome,
-    Urgency, parse_retry_after,
-    send::{http_client, loggable, read_body},
+    ApnsEnvironment, DeviceKind, EndpointError, NativeDevice, NativePushError, PushKind, PushMessage, PushPolicy,
+    Rejection, SendOutcome, Urgency,
+    apns_conn::{BoxError, Origin, tls_config},
+    parse_retry_after,
+    send::{MAX_RESPONSE_BODY, REQUEST_TIMEOUT, loggable},
 };
 use crate::config::Settings;
 
@@ -57,6 +80,7 @@ pub struct ApnsConfig {
     key_id: String,
     team_id: String,
     topic: String,
+    topic_header: HeaderValue,
     /// `ATTUNE_APNS_ENDPOINT`, for both environments; Apple's hosts otherwise.
     endpoint: Option<Url>,
 }
@@ -131,11 +155,14 @@ impl ApnsConfig {
                 None
             }
         };
+        let topic_header = HeaderValue::from_str(topic)
+            .map_err(|_| NativePushError::Invalid("ATTUNE_APNS_TOPIC", "must be the app's bundle id".into()))?;
         Ok(Some(Self {
             key: EncodingKey::from_ec_der(der.as_bytes()),
             key_id: key_id.to_owned(),
             team_id: team_id.to_owned(),
             topic: topic.to_owned(),
+            topic_header,
             endpoint,
         }))
     }
@@ -178,50 +205,74 @@ struct ProviderClaims<'a> {
     iat: i64,
 }
 
-/// HTTP/2 connections per APNs host. Apple: "You can establish multiple
-/// connections to APNs servers to improve performance"; one connection's
-/// streams all pass through one connection task on each side, so a few
-/// connections let a busy worker use more than one core.
-pub const APNS_CONNECTIONS: usize = 4;
+/// Where one environment's notifications go.
+struct Target {
+    /// The configured base (or Apple's host).
+    base: Url,
+    /// The configured base joined with `3/device/`: what the policy checks,
+    /// and the start of every request's path.
+    prefix: Url,
+    /// The policy's verdict on `prefix`. It looks at the scheme, credentials,
+    /// host and port only, which a device token appended to the path cannot
+    /// change, and the base is configuration: one verdict holds for every send.
+    allowed: Result<(), EndpointError>,
+    /// The connections, or why there can be none (reported per send).
+    origin: Result<Origin, String>,
+}
 
 /// Sends to APNs. Cheap to clone; clones share connections and the token.
 #[derive(Clone)]
 pub struct ApnsClient {
-    /// [`APNS_CONNECTIONS`] clients of one connection each, taken in turn.
-    http: std::sync::Arc<[Client]>,
-    next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     policy: PushPolicy,
-    config: std::sync::Arc<ApnsConfig>,
-    token: std::sync::Arc<Mutex<Option<ProviderToken>>>,
+    config: ApnsConfig,
+    token: Mutex<Option<ProviderToken>>,
+    /// Production's and the sandbox's (the same one under `ATTUNE_APNS_ENDPOINT`);
+    /// `None` if the base URL could not be made.
+    production: Option<Arc<Target>>,
+    sandbox: Option<Arc<Target>>,
 }
 
 impl fmt::Debug for ApnsClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApnsClient").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("ApnsClient").field("config", &self.inner.config).finish_non_exhaustive()
     }
 }
 
+const USER_AGENT_VALUE: HeaderValue = HeaderValue::from_static(concat!("attune/", env!("CARGO_PKG_VERSION")));
+const APNS_TOPIC: HeaderName = HeaderName::from_static("apns-topic");
+const APNS_PUSH_TYPE: HeaderName = HeaderName::from_static("apns-push-type");
+const APNS_PRIORITY: HeaderName = HeaderName::from_static("apns-priority");
+const APNS_EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
+const APNS_COLLAPSE_ID: HeaderName = HeaderName::from_static("apns-collapse-id");
+
 impl ApnsClient {
-    pub fn new(
-        config: ApnsConfig,
-        policy: PushPolicy,
-        roots: Vec<reqwest::Certificate>,
-    ) -> Result<Self, reqwest::Error> {
-        let http =
-            (0..APNS_CONNECTIONS).map(|_| http_client(&policy, roots.clone(), true)).collect::<Result<_, _>>()?;
-        Ok(Self {
-            http,
-            next: Default::default(),
-            policy,
-            config: std::sync::Arc::new(config),
-            token: Default::default(),
-        })
+    /// `roots`: certificates (DER) trusted besides Mozilla's, for a local
+    /// HTTPS sink in tests and benchmarks.
+    pub fn new(config: ApnsConfig, policy: PushPolicy, roots: Vec<Vec<u8>>) -> Result<Self, rustls::Error> {
+        let tls = tls_config(&roots)?;
+        let target = |environment| {
+            let base = config.base_url(environment).ok()?;
+            let prefix = base.join("3/device/").ok()?;
+            let allowed = policy.check_endpoint(&prefix);
+            let origin = Origin::new(&prefix, &tls).map_err(|error| error.to_string());
+            Some(Arc::new(Target { base, prefix, allowed, origin }))
+        };
+        let production = target(ApnsEnvironment::Production);
+        let sandbox = match &production {
+            Some(production) if config.endpoint.is_some() => Some(production.clone()),
+            _ => target(ApnsEnvironment::Sandbox),
+        };
+        Ok(Self { inner: Arc::new(Inner { policy, config, token: Mutex::default(), production, sandbox }) })
     }
 
     /// The `authorization` header: the cached provider token while it is
     /// younger than [`PROVIDER_TOKEN_RENEW_AFTER`], a new one otherwise.
     pub fn authorization(&self, now: DateTime<Utc>) -> Result<HeaderValue, jsonwebtoken::errors::Error> {
-        let mut cached = self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cached = self.inner.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(token) = cached.as_ref() {
             let age = now - token.issued_at;
             if age >= ChronoDuration::zero() && age < PROVIDER_TOKEN_RENEW_AFTER {
@@ -229,9 +280,9 @@ impl ApnsClient {
             }
         }
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.config.key_id.clone());
-        let claims = ProviderClaims { iss: &self.config.team_id, iat: now.timestamp() };
-        let jwt = jsonwebtoken::encode(&header, &claims, &self.config.key)?;
+        header.kid = Some(self.inner.config.key_id.clone());
+        let claims = ProviderClaims { iss: &self.inner.config.team_id, iat: now.timestamp() };
+        let jwt = jsonwebtoken::encode(&header, &claims, &self.inner.config.key)?;
         let value = HeaderValue::from_str(&format!("bearer {jwt}"))
             .map_err(|_| jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidToken))?;
         *cached = Some(ProviderToken { header: value.clone(), issued_at: now });
@@ -242,7 +293,7 @@ impl ApnsClient {
     /// is too young to be replaced (then the clocks disagree; the operator sees
     /// the 403s in the log).
     fn forget_expired_token(&self, now: DateTime<Utc>) {
-        let mut cached = self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cached = self.inner.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if cached.as_ref().is_some_and(|token| now - token.issued_at >= PROVIDER_TOKEN_MIN_AGE) {
             *cached = None;
         }
@@ -252,19 +303,28 @@ impl ApnsClient {
     /// never returns an error: every failure is an outcome.
     #[tracing::instrument(name = "push.send", skip_all, fields(push.service = "apns"))]
     pub async fn send(&self, device: &NativeDevice, message: &PushMessage, now: DateTime<Utc>) -> SendOutcome {
-        let Some(environment) = device.environment() else {
+        let target = match device.environment() {
+            Some(ApnsEnvironment::Production) => self.inner.production.as_ref(),
+            Some(ApnsEnvironment::Sandbox) => self.inner.sandbox.as_ref(),
+            None => None,
+        };
+        let Some(target) = target else {
             return SendOutcome::Rejected(Rejection::Status(StatusCode::BAD_REQUEST));
         };
-        let url =
-            match self.config.base_url(environment).and_then(|base| base.join(&format!("3/device/{}", device.token())))
-            {
-                Ok(url) => url,
-                Err(_) => return SendOutcome::Rejected(Rejection::Status(StatusCode::BAD_REQUEST)),
-            };
-        if let Err(refused) = self.policy.check_endpoint(&url) {
-            tracing::warn!(reason = %refused, "APNs host refused by policy; nothing sent");
-            return SendOutcome::Rejected(Rejection::EndpointNotAllowed(refused));
-        }
+        let path = match self.path(target, device) {
+            Ok(path) => path,
+            Err(outcome) => return outcome,
+        };
+        let origin = match &target.origin {
+            Ok(origin) => origin,
+            Err(error) => {
+                tracing::warn!(%error, "APNs request failed; will retry");
+                return SendOutcome::Retry { after: None };
+            }
+        };
+        let Ok(uri) = origin.uri(path) else {
+            return SendOutcome::Rejected(Rejection::Status(StatusCode::BAD_REQUEST));
+        };
         let authorization = match self.authorization(now) {
             Ok(value) => value,
             Err(error) => {
@@ -275,30 +335,42 @@ impl ApnsClient {
                 });
             }
         };
-        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.http.len();
-        let mut request = self.http[turn]
-            .post(url)
-            .header(AUTHORIZATION, authorization)
-            .header(CONTENT_TYPE, "application/json")
-            .header("apns-topic", &self.config.topic)
-            .header("apns-push-type", "alert")
-            .header("apns-priority", priority(message.urgency))
-            .header("apns-expiration", expiration(message, now).to_string());
-        if let Some(topic) = &message.topic {
-            let collapse: String = topic.as_str().chars().take(MAX_COLLAPSE_ID).collect();
-            request = request.header("apns-collapse-id", collapse);
-        }
-        let response = match request.body(request_body(message).to_string()).send().await {
-            Ok(response) => response,
+        let body = match serde_json::to_vec(&RequestBody::of(message)) {
+            Ok(body) => Bytes::from(body),
             Err(error) => {
-                tracing::warn!(error = %error.without_url(), "APNs request failed; will retry");
-                return SendOutcome::Retry { after: None };
+                tracing::error!(%error, "APNs request body could not be made");
+                return SendOutcome::Rejected(Rejection::Status(StatusCode::BAD_REQUEST));
             }
         };
-        let status = response.status();
-        let retry_after =
-            response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, now));
-        let body = read_body(response).await;
+        let mut headers = HeaderMap::with_capacity(12);
+        headers.insert(USER_AGENT, USER_AGENT_VALUE);
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        headers.insert(AUTHORIZATION, authorization);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        headers.insert(APNS_TOPIC, self.inner.config.topic_header.clone());
+        headers.insert(APNS_PUSH_TYPE, HeaderValue::from_static("alert"));
+        headers.insert(APNS_PRIORITY, HeaderValue::from_static(priority(message.urgency)));
+        headers.insert(APNS_EXPIRATION, HeaderValue::from(expiration(message, now)));
+        if let Some(topic) = &message.topic {
+            let collapse: String = topic.as_str().chars().take(MAX_COLLAPSE_ID).collect();
+            if let Ok(value) = HeaderValue::from_str(&collapse) {
+                headers.insert(APNS_COLLAPSE_ID, value);
+            }
+        }
+        let (status, retry_after, body) =
+            match tokio::time::timeout(REQUEST_TIMEOUT, exchange(origin, uri, headers, body)).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "APNs request failed; will retry");
+                    return SendOutcome::Retry { after: None };
+                }
+                Err(_) => {
+                    tracing::warn!("APNs request timed out; will retry");
+                    return SendOutcome::Retry { after: None };
+                }
+            };
+        let retry_after = retry_after.as_ref().and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, now));
         let reason = serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| v.get("reason").and_then(Value::as_str).map(loggable))
@@ -322,6 +394,80 @@ impl ApnsClient {
         }
         outcome
     }
+
+    /// The request's path for `device` on `target`, or the outcome if the
+    /// policy refuses it or no path can be made of the token.
+    fn path(&self, target: &Target, device: &NativeDevice) -> Result<PathAndQuery, SendOutcome> {
+        let token = device.token();
+        let path = if !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            if let Err(refused) = target.allowed {
+                tracing::warn!(reason = %refused, "APNs host refused by policy; nothing sent");
+                return Err(SendOutcome::Rejected(Rejection::EndpointNotAllowed(refused)));
+            }
+            PathAndQuery::try_from(format!("{}{token}", target.prefix.path()))
+        } else {
+            // Anything else as before: joined to the base as a URL, and that
+            // URL checked.
+            let bad_request = SendOutcome::Rejected(Rejection::Status(StatusCode::BAD_REQUEST));
+            let url = target.base.join(&format!("3/device/{token}")).map_err(|_| bad_request.clone())?;
+            if let Err(refused) = self.inner.policy.check_endpoint(&url) {
+                tracing::warn!(reason = %refused, "APNs host refused by policy; nothing sent");
+                return Err(SendOutcome::Rejected(Rejection::EndpointNotAllowed(refused)));
+            }
+            if url.origin() != target.prefix.origin() {
+                return Err(bad_request);
+            }
+            PathAndQuery::try_from(&url[url::Position::BeforePath..url::Position::AfterQuery])
+        };
+        path.map_err(|_| SendOutcome::Rejected(Rejection::Status(StatusCode::BAD_REQUEST)))
+    }
+}
+
+/// POSTs on one of `origin`'s connections and reads the answer: the status,
+/// `Retry-After` and the start of the body. A connection that fails before the
+/// request leaves is replaced and the request sent once more on a new one (as
+/// hyper's pool did); a failure after that is the caller's to retry.
+async fn exchange(
+    origin: &Origin,
+    uri: http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Option<HeaderValue>, Vec<u8>), BoxError> {
+    let mut request = Request::new(());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_2;
+    *request.headers_mut() = headers;
+    let mut tries = 0;
+    let (mut send, lease) = loop {
+        tries += 1;
+        let (send, lease) = origin.checkout().await?;
+        match send.ready().await {
+            Ok(send) => break (send, lease),
+            Err(error) => {
+                Origin::failed(&lease);
+                if tries == 2 {
+                    return Err(error.into());
+                }
+            }
+        }
+    };
+    let (response, mut stream) = send.send_request(request, false).inspect_err(|_| Origin::failed(&lease))?;
+    stream.send_data(body, true)?;
+    let response = response.await?;
+    let status = response.status();
+    let retry_after = response.headers().get(RETRY_AFTER).cloned();
+    let mut received = response.into_body();
+    let mut body = Vec::new();
+    while let Some(Ok(chunk)) = received.data().await {
+        let _ = received.flow_control().release_capacity(chunk.len());
+        let room = MAX_RESPONSE_BODY.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if room <= chunk.len() {
+            break;
+        }
+    }
+    Ok((status, retry_after, body))
 }
 
 /// Apple's answer as an outcome: 200 delivered; 410, and 400 for a dead token,
@@ -354,15 +500,50 @@ fn expiration(message: &PushMessage, now: DateTime<Utc>) -> i64 {
 
 /// The JSON Apple delivers: the alert (the lock-screen text, the same as every
 /// kind's) and beside `aps` the keys the app reads, as in the Web Push payload.
+/// Serialized straight from the message.
+#[derive(Serialize)]
+struct RequestBody<'a> {
+    aps: Aps<'a>,
+    r#type: PushKind,
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery_id: Option<uuid::Uuid>,
+}
+
+#[derive(Serialize)]
+struct Aps<'a> {
+    alert: Alert<'a>,
+}
+
+#[derive(Serialize)]
+struct Alert<'a> {
+    title: &'a str,
+    body: &'a str,
+}
+
+impl<'a> RequestBody<'a> {
+    fn of(message: &'a PushMessage) -> Self {
+        let payload = &message.payload;
+        Self {
+            aps: Aps { alert: Alert { title: &payload.title, body: &payload.body } },
+            r#type: payload.r#type,
+            url: &payload.url,
+            delivery_id: payload.delivery_id,
+        }
+    }
+}
+
+/// [`RequestBody`] written out as a `Value`, for the tests to hold it to.
+#[cfg(test)]
 pub fn request_body(message: &PushMessage) -> Value {
     let payload = &message.payload;
-    let mut body = json!({
+    let mut body = serde_json::json!({
         "aps": {"alert": {"title": payload.title, "body": payload.body}},
         "type": payload.r#type,
         "url": payload.url,
     });
     if let Some(delivery_id) = payload.delivery_id {
-        body["delivery_id"] = json!(delivery_id);
+        body["delivery_id"] = serde_json::json!(delivery_id);
     }
     body
 }

@@ -158,6 +158,13 @@ fn the_body_carries_the_alert_and_the_apps_keys_and_the_headers_follow_the_messa
         serde_json::json!({"aps": {"alert": {"title": "A moment for you", "body": "Ready when you are."}},
             "type": "reminder", "url": "/today", "delivery_id": Uuid::nil()})
     );
+    let sent: Value = serde_json::from_slice(&serde_json::to_vec(&RequestBody::of(&message)).unwrap()).unwrap();
+    assert_eq!(sent, request_body(&message), "what is sent is the body above");
+    let anonymous =
+        PushMessage { payload: PushPayload { delivery_id: None, ..message.payload.clone() }, ..message.clone() };
+    let sent: Value = serde_json::from_slice(&serde_json::to_vec(&RequestBody::of(&anonymous)).unwrap()).unwrap();
+    assert_eq!(sent, request_body(&anonymous));
+    assert!(sent.get("delivery_id").is_none());
     let now = Utc::now();
     assert_eq!(expiration(&message, now), now.timestamp() + 3600);
     assert_eq!(expiration(&PushMessage { ttl_secs: 0, ..message.clone() }, now), 0);

@@ -179,12 +179,7 @@ impl FcmClient {
         policy: PushPolicy,
         roots: Vec<reqwest::Certificate>,
     ) -> Result<Self, reqwest::Error> {
-        Ok(Self {
-            http: http_client(&policy, roots, false)?,
-            policy,
-            config: Arc::new(config),
-            token: Default::default(),
-        })
+        Ok(Self { http: http_client(&policy, roots)?, policy, config: Arc::new(config), token: Default::default() })
     }
 
     /// A usable access token: the cached one unless it is near its expiry or is

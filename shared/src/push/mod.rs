@@ -29,6 +29,7 @@
 //! URLs (which are bearer capabilities); logs name the push service's host only.
 
 mod apns;
+mod apns_conn;
 /// A user agent's side of RFC 8291, for the fake push service and tests only.
 #[cfg(any(test, feature = "testing"))]
 mod decrypt;

@@ -2,7 +2,10 @@
 //! (a partial one stops the start naming what is missing), and the clients the
 //! worker sends with.
 
-use super::{ApnsClient, ApnsConfig, FcmClient, FcmConfig, PushPolicy, send::test_roots};
+use super::{
+    ApnsClient, ApnsConfig, FcmClient, FcmConfig, PushPolicy,
+    send::{test_root_ders, test_roots},
+};
 use crate::config::Settings;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +50,7 @@ impl NativeSenders {
         let policy = PushPolicy::from_settings(settings);
         let roots = test_roots(settings);
         Ok(Self {
-            apns: config.apns.map(|c| ApnsClient::new(c, policy.clone(), roots.clone())).transpose()?,
+            apns: config.apns.map(|c| ApnsClient::new(c, policy.clone(), test_root_ders(settings))).transpose()?,
             fcm: config.fcm.map(|c| FcmClient::new(c, policy, roots)).transpose()?,
         })
     }

@@ -32,7 +32,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 60 * 60);
 /// failed together do not arrive together.
 const JITTER: f64 = 0.1;
 /// Enough of an error body to log its reason, not enough to be a sink.
-const MAX_RESPONSE_BODY: usize = 4096;
+pub(crate) const MAX_RESPONSE_BODY: usize = 4096;
 
 /// What became of a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ impl PushClient {
     }
 
     fn build(policy: PushPolicy, roots: Vec<Certificate>) -> Result<Self, reqwest::Error> {
-        Ok(Self { http: http_client(&policy, roots, false)?, policy })
+        Ok(Self { http: http_client(&policy, roots)?, policy })
     }
 
     pub fn policy(&self) -> &PushPolicy {
@@ -184,9 +184,9 @@ impl PushClient {
 
 /// The HTTP client every push service is reached with: pooled connections,
 /// bounded timeouts, no redirects (one would lead past the allow list), https
-/// only unless the policy allows http. `http2_only` for APNs, which speaks
-/// nothing else.
-pub(crate) fn http_client(policy: &PushPolicy, roots: Vec<Certificate>, http2_only: bool) -> reqwest::Result<Client> {
+/// only unless the policy allows http. (APNs has its own HTTP/2 client,
+/// `apns_conn.rs`, set up the same way.)
+pub(crate) fn http_client(policy: &PushPolicy, roots: Vec<Certificate>) -> reqwest::Result<Client> {
     let mut builder = Client::builder()
         .user_agent(concat!("attune/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
@@ -196,9 +196,6 @@ pub(crate) fn http_client(policy: &PushPolicy, roots: Vec<Certificate>, http2_on
         .https_only(!policy.allow_http())
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_keepalive(Duration::from_secs(60));
-    if http2_only {
-        builder = builder.http2_prior_knowledge();
-    }
     for root in roots {
         builder = builder.add_root_certificate(root);
     }
@@ -206,13 +203,18 @@ pub(crate) fn http_client(policy: &PushPolicy, roots: Vec<Certificate>, http2_on
 }
 
 /// The extra roots a test put in the settings (none outside the `testing` feature).
-#[cfg(feature = "testing")]
 pub(crate) fn test_roots(settings: &crate::config::Settings) -> Vec<Certificate> {
-    settings.push_test_roots.iter().filter_map(|der| Certificate::from_der(der).ok()).collect()
+    test_root_ders(settings).iter().filter_map(|der| Certificate::from_der(der).ok()).collect()
+}
+
+/// [`test_roots`] as DER.
+#[cfg(feature = "testing")]
+pub(crate) fn test_root_ders(settings: &crate::config::Settings) -> Vec<Vec<u8>> {
+    settings.push_test_roots.clone()
 }
 
 #[cfg(not(feature = "testing"))]
-pub(crate) fn test_roots(_settings: &crate::config::Settings) -> Vec<Certificate> {
+pub(crate) fn test_root_ders(_settings: &crate::config::Settings) -> Vec<Vec<u8>> {
     Vec::new()
 }
 
