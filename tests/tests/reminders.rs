@@ -24,7 +24,7 @@ use attune_worker::{
     WorkerDeps,
     jobs::dispatch_reminders::{claim_and_queue_in, dispatch_due_reminders},
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Statement, TransactionTrait};
@@ -285,6 +285,9 @@ async fn send_next(app: &TestApp, user: &TestUser, deps: &WorkerDeps) -> (DateTi
 #[tokio::test]
 async fn unanswered_reminders_space_out_and_a_checkin_or_opening_one_resets_that() {
     let (app, _fake, _) = setup().await;
+    // A Monday morning: the steady pace's Mon, Wed, Fri then give two-day gaps
+    // before the weekend's three-day one, whatever day the test runs on.
+    app.clock.set(Utc.with_ymd_and_hms(2027, 1, 4, 9, 0, 0).unwrap());
     let user = app.register("backoff@example.org").await;
     app.enroll(&user, "steady").await;
     put_settings(&app, &user, &every_day(("19:00", "21:00"))).await;
