@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, SqlErr, TransactionTrait, sea_query::Expr,
+    EntityTrait, QueryFilter, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -283,7 +283,7 @@ impl Enrollments {
     async fn move_to(&self, current: &Current, to: i64) -> Result<Current, EnrollmentError> {
         let to = to.clamp(1, i64::from(LAST_STEP));
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         // Conditional on the step read, so two taps at once move one step, not two.
         let moved = Enrollment::update_many()
             .col_expr(enrollment::Column::Step, Expr::value(to))

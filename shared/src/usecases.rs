@@ -13,7 +13,7 @@ mod partners;
 
 pub use partners::Partnership;
 
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::DbErr;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -74,7 +74,7 @@ impl Services {
         mode: &str,
         pace: &str,
     ) -> Result<Current, EnrollmentError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let linked = self.partners.partner_of(&txn, user_id).await?.is_some();
         let current = self.enrollments.enroll(&txn, user_id, program, mode, pace, linked).await?;
         self.reminders.recompute(&txn, user_id).await?;
@@ -86,7 +86,7 @@ impl Services {
     /// Changes pace or mode, pauses or resumes, and moves the next reminder to
     /// match (pace and the pause decide when reminders fall).
     pub async fn update_enrollment(&self, user_id: Uuid, patch: EnrollmentPatch) -> Result<Current, EnrollmentError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let linked = self.partners.partner_of(&txn, user_id).await?.is_some();
         let current = self.enrollments.update(&txn, user_id, patch, linked).await?;
         self.reminders.recompute(&txn, user_id).await?;
@@ -113,7 +113,7 @@ impl Services {
         if new_email && !self.account_mail.mailer().can_send() {
             return Err(AccountMailError::MailNotConfigured.into());
         }
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let user = self.accounts.save_profile(&txn, change).await?;
         if let Some(descriptive) = update.descriptive {
             self.notification_settings.set_descriptive(&txn, user.id, descriptive).await?;

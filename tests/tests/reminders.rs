@@ -27,7 +27,7 @@ use attune_worker::{
 use chrono::{DateTime, TimeZone, Utc};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Statement};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -427,7 +427,7 @@ async fn a_worker_killed_after_queuing_but_before_its_claim_commits_doubles_none
 
     // The crash window: the pushes are on the queue, and the worker dies before
     // its claim commits. The push still goes out.
-    let txn = app.db.begin().await.unwrap();
+    let txn = attune_shared::db::begin(&app.db).await.unwrap();
     assert_eq!(claim_and_queue_in(&one, &txn, app.clock.now(), 100).await.unwrap(), 1);
     drop(txn);
     let pushed = fake.wait_for_deliveries(1, WAIT).await;
@@ -454,7 +454,7 @@ async fn a_claim_that_never_commits_loses_nothing() {
 
     // The worker dies inside its claim's transaction.
     let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()), PersonChanges::none());
-    let txn = app.db.begin().await.unwrap();
+    let txn = attune_shared::db::begin(&app.db).await.unwrap();
     assert_eq!(reminders.claim_due(&txn, app.clock.now(), 100).await.unwrap().len(), 1);
     drop(txn);
 
@@ -750,7 +750,7 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
     }
 
     let reminders = Reminders::new(app.db.clone(), Arc::new(app.clock.clone()), PersonChanges::none());
-    let txn = app.db.begin().await.unwrap();
+    let txn = attune_shared::db::begin(&app.db).await.unwrap();
     let due = reminders.claim_due(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
     txn.commit().await.unwrap();
     assert_eq!(due.len(), MAX_CLAIM_BATCH as usize, "a whole batch claimed");
@@ -762,7 +762,7 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
         .unwrap();
     assert_eq!(moved, MAX_CLAIM_BATCH, "every claimed schedule moved to a later slot");
 
-    let txn = app.db.begin().await.unwrap();
+    let txn = attune_shared::db::begin(&app.db).await.unwrap();
     let rest = reminders.claim_due(&txn, app.clock.now(), MAX_CLAIM_BATCH).await.unwrap();
     txn.commit().await.unwrap();
     assert_eq!(rest.len(), 1, "the one left over is claimed next");

@@ -12,10 +12,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -159,7 +156,7 @@ impl AccountMail {
         // A code that cannot work costs no password hash.
         self.check(token, Purpose::PasswordReset, now).await?;
         let hash = password::hash(&new_password).await.map_err(|e| AccountMailError::Internal(e.to_string()))?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let user = self.claim(&txn, token, Purpose::PasswordReset, now).await?;
         let mut model: user::ActiveModel = user.clone().into();
         model.password_hash = Set(hash);
@@ -181,7 +178,7 @@ impl AccountMail {
     #[tracing::instrument(skip_all)]
     pub async fn verify_email(&self, token: &str) -> Result<(), AccountMailError> {
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let user = self.claim(&txn, token, Purpose::VerifyEmail, now).await?;
         if user.email_verified_at.is_none() {
             let mut model: user::ActiveModel = user.clone().into();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
+    QueryFilter, QueryOrder, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -186,7 +186,7 @@ impl Accounts {
         errors.into_result()?;
         let password_hash = password::hash(&password).await?;
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let user = user::ActiveModel {
             id: Set(Uuid::now_v7()),
             email: Set(email.as_str().to_owned()),
@@ -241,7 +241,7 @@ impl Accounts {
         };
         throttle::clear(&self.db, &account_key).await?;
         throttle::release(&self.db, &address_key).await?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let tokens = self.start_session(&txn, user.id, device, now).await?;
         txn.commit().await?;
         tracing::info!(user_id = %user.id, "signed in");
@@ -254,7 +254,7 @@ impl Accounts {
     pub async fn refresh(&self, presented: &str) -> Result<(user::Model, IssuedTokens), AccountError> {
         let now = self.clock.now_ms();
         let hash = tokens::hash_refresh_token(presented);
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let Some((token, Some(session))) = RefreshToken::find()
             .filter(refresh_token::Column::TokenHash.eq(hash))
             .find_also_related(Session)

@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, TransactionTrait, sea_query::Expr,
+    QueryOrder, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -121,7 +121,7 @@ impl Accounts {
             Password::parse(new_password).map_err(|message| ValidationErrors::single("new_password", message))?;
         let hash = password::hash(&new_password).await?;
         let now = self.clock.now_ms();
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         user::ActiveModel {
             id: Set(who.user.id),
             password_hash: Set(hash),

@@ -239,7 +239,7 @@ impl Reminders {
     /// normal. The mark and the new spacing are one transaction.
     #[tracing::instrument(skip_all, fields(%user_id, %delivery_id))]
     pub async fn opened(&self, user_id: Uuid, delivery_id: Uuid) -> Result<(), ReminderError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let delivery = ReminderDelivery::find_by_id(delivery_id)
             .filter(reminder_delivery::Column::UserId.eq(user_id))
             .one(&txn)
@@ -287,7 +287,7 @@ impl Reminders {
     where
         C: ConnectionTrait + TransactionTrait,
     {
-        let txn = conn.begin().await?;
+        let txn = crate::db::begin(conn).await?;
         let row = ReminderSchedule::find_by_id(user_id).lock_exclusive().one(&txn).await?;
         if let Some(choices) = &change.choices {
             choices::save(&txn, user_id, choices, self.clock.now_ms()).await?;

@@ -381,7 +381,7 @@ impl SyncService {
     {
         let changes = parse_changes(body)?;
         let since = last_pulled_at.unwrap_or(0);
-        let txn = conn.begin().await?;
+        let txn = crate::db::begin(conn).await?;
         let version = sql::next_version(&txn, user_id, self.clock.now_ms()).await?;
 
         let mut conflicts = Vec::new();

@@ -2,7 +2,7 @@
 //! against guessing), leaving a link, and queueing the opt-in notice of a new
 //! share.
 
-use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use crate::{
@@ -57,7 +57,7 @@ impl Services {
         client_address: &str,
     ) -> Result<Link, PartnerError> {
         let (code, invitation) = self.find_invitation(who, typed, client_address).await?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         lock_pair(&txn, who, Some(invitation.inviter_id), self.clock.now_ms()).await?;
         let link = self.partners.link(&txn, who, &invitation, &code).await?;
         self.sync.deliver_all_to_partner(&txn, who, invitation.inviter_id).await?;
@@ -72,7 +72,7 @@ impl Services {
     /// The person's link and what each shares (read in one transaction, so
     /// the counts belong to that link).
     pub async fn partnership(&self, who: Uuid) -> Result<Partnership, PartnerError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin(&self.db).await?;
         let link = self.partners.current(&txn, who).await?.ok_or(PartnerError::NotLinked)?;
         let sharing = self.partners.sharing(&txn, &link, who).await?;
         txn.commit().await?;
@@ -133,7 +133,7 @@ impl Services {
     pub(crate) async fn begin_with_partner(&self, who: Uuid) -> Result<(DatabaseTransaction, Option<Uuid>), DbErr> {
         let mut partner = self.partners.partner_of(&self.db, who).await?;
         loop {
-            let txn = self.db.begin().await?;
+            let txn = crate::db::begin(&self.db).await?;
             lock_pair(&txn, who, partner, self.clock.now_ms()).await?;
             let now = self.partners.partner_of(&txn, who).await?;
             if now == partner {

@@ -9,7 +9,7 @@ use attune_shared::{
 };
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 
 use crate::WorkerDeps;
 
@@ -41,7 +41,7 @@ pub async fn dispatch_due_reminders(deps: &WorkerDeps, now: DateTime<Utc>, batch
 async fn claim_and_queue(deps: &WorkerDeps, now: DateTime<Utc>, batch: u64) -> anyhow::Result<usize> {
     let mut sent = 0;
     loop {
-        let txn = deps.db.begin().await?;
+        let txn = attune_shared::db::begin(&deps.db).await?;
         let queued = claim_and_queue_in(deps, &txn, now, batch).await?;
         txn.commit().await?;
         sent += queued;

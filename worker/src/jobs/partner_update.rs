@@ -10,7 +10,6 @@ use attune_shared::{
     notifications::{choices, devices_by_user},
     partners::updates,
 };
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use crate::WorkerDeps;
@@ -37,7 +36,7 @@ pub async fn run(deps: &WorkerDeps, user_id: Uuid) -> anyhow::Result<()> {
         }
         Delivery::Now => {}
     }
-    let txn = deps.db.begin().await?;
+    let txn = attune_shared::db::begin(&deps.db).await?;
     // Unlinked since, or told already today: nothing.
     if !deps.partners.claim_update_notice(&txn, user_id).await? {
         count("withheld");
