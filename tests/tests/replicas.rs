@@ -3,6 +3,9 @@
 //! second; a session ended through one, in any of the ways a session ends, is
 //! refused at once by that one and within a second by the other, and a profile
 //! changed through one is read at once there and within a second on the other.
+//! What today's suggestion is computed from is cached the same way: a check-in
+//! pushed through one replica changes today at once there and within a second
+//! on the other.
 //! PostgreSQL + Redis only (`ATTUNE_TEST_DATABASE_URL`, `ATTUNE_TEST_REDIS_URL`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "integration tests")]
@@ -162,5 +165,47 @@ async fn a_profile_change_is_read_at_once_where_it_was_made_and_within_a_second_
         }
     })
     .await;
+    replicas.stop().await;
+}
+
+/// `GET /v1/today` as `user` on `replica`: the kind of suggestion.
+async fn today_kind(replica: &Replica, user: &TestUser) -> String {
+    let response = replica.request(Method::GET, "/v1/today").bearer_auth(&user.access_token).send();
+    let (status, _, today) = attune_tests::read(response.await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{today}");
+    today["kind"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_hard_check_in_turns_today_gentle_at_once_where_it_was_pushed_and_within_a_second_elsewhere() {
+    let Some(replicas) = started().await else { return };
+    let (a, b) = (replicas.replica(0), replicas.replica(1));
+    let sam = a.register("today@example.org").await;
+    let enrollment = json!({"program": "closer", "mode": "solo", "pace": "gentle"});
+    assert_eq!(send(a, Method::POST, "/v1/enrollments", &sam, Some(enrollment)).await, StatusCode::CREATED);
+    // Both replicas hold what today is computed from now.
+    assert_eq!(today_kind(b, &sam).await, "exercise");
+    assert_eq!(today_kind(a, &sam).await, "exercise");
+    let announced_before = b.metric(ANNOUNCEMENTS_RECEIVED_METRIC).await;
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let hard = json!({"id": "hard", "occurred_at": now, "mood": 2, "anxiety": 9, "comfort": 2,
+                      "exercise_id": null, "completed": false, "note": null, "tags": ""});
+    let changes = json!({"checkins": {"created": [hard], "updated": [], "deleted": []}});
+    let pushed = a.request(Method::POST, "/v1/sync?last_pulled_at=null").bearer_auth(&sam.access_token);
+    let pushed = pushed.json(&json!({"changes": changes})).send().await.unwrap();
+    assert_eq!(pushed.status(), StatusCode::OK);
+    assert_eq!(today_kind(a, &sam).await, "grounding", "read at once where it was pushed");
+
+    poll_until("the other replica to suggest grounding", WITHIN, || async {
+        match today_kind(b, &sam).await.as_str() {
+            "grounding" => Ok(()),
+            other => Err(format!("it suggested {other}")),
+        }
+    })
+    .await;
+    // Told, not left to expire: the cache keeps for a second too.
+    let announced = b.metric(ANNOUNCEMENTS_RECEIVED_METRIC).await - announced_before;
+    assert!(announced >= 1.0, "B heard {announced} announcements");
     replicas.stop().await;
 }
