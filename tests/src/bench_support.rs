@@ -88,26 +88,51 @@ pub async fn start_until_ready(mut cmd: Command, port: u16) -> (Proc, Duration) 
     }
 }
 
+/// (p50, p99) of a set of latencies.
+#[derive(Debug, Clone, Copy)]
+pub struct Percentiles {
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+impl Percentiles {
+    fn of(mut times: Vec<Duration>) -> Self {
+        times.sort_unstable();
+        Self { p50: times[times.len() / 2], p99: times[(times.len() * 99 / 100).min(times.len() - 1)] }
+    }
+}
+
+/// A first pull's latencies: `served`, from the request to the answer's last
+/// byte (the server's work and the transfer); `parsed`, with the benchmark's
+/// own parse of the body into a `serde_json::Value` added (the client's work,
+/// which earlier figures included).
+#[derive(Debug, Clone, Copy)]
+pub struct PullLatencies {
+    pub served: Percentiles,
+    pub parsed: Percentiles,
+}
+
 /// `rounds` first pulls (`last_pulled_at=null`, plus `query`) by `token`, each
-/// answer handed to `check`; returns (p50, p99).
+/// answer handed to `check`.
 pub async fn first_pull_latencies(
     base: &str,
     token: &str,
     query: &str,
     rounds: usize,
     check: impl Fn(&Value),
-) -> (Duration, Duration) {
+) -> PullLatencies {
     let client = reqwest::Client::new();
-    let mut times = Vec::with_capacity(rounds);
+    let (mut served, mut parsed) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for _ in 0..rounds {
         let started = Instant::now();
         let response = client.get(format!("{base}/v1/sync?last_pulled_at=null{query}")).bearer_auth(token).send();
-        let body: Value = response.await.unwrap().json().await.unwrap();
-        times.push(started.elapsed());
+        let bytes = response.await.unwrap().bytes().await.unwrap();
+        served.push(started.elapsed());
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        parsed.push(started.elapsed());
         check(&body);
     }
-    times.sort_unstable();
-    (times[times.len() / 2], times[(times.len() * 99 / 100).min(times.len() - 1)])
+    PullLatencies { served: Percentiles::of(served), parsed: Percentiles::of(parsed) }
 }
 
 /// Registers `email`; returns its access token and its `/v1/me` body.

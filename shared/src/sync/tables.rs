@@ -262,6 +262,16 @@ mod tests {
 
     use super::*;
 
+    /// A pull writes column names into its JSON unescaped (`SyncService::write_row`).
+    #[test]
+    fn column_names_need_no_escaping_in_json() {
+        for table in &TABLES {
+            for column in table.columns {
+                assert!(column.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{}", column.name);
+            }
+        }
+    }
+
     fn checkins() -> &'static SyncTable {
         table("checkins").unwrap()
     }
