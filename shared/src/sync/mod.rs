@@ -361,7 +361,7 @@ impl SyncService {
             out.extend_from_slice(b"\":");
             match sql::read_cell(row, column.name, column.kind)? {
                 Cell::Null => out.extend_from_slice(b"null"),
-                Cell::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Cell::Int(n) => serde_json::to_writer(&mut *out, &n)?,
                 Cell::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
                 Cell::Text(text) => match column.kind {
                     Kind::Private { .. } => {
