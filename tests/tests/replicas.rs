@@ -192,9 +192,8 @@ async fn a_hard_check_in_turns_today_gentle_at_once_where_it_was_pushed_and_with
     let hard = json!({"id": "hard", "occurred_at": now, "mood": 2, "anxiety": 9, "comfort": 2,
                       "exercise_id": null, "completed": false, "note": null, "tags": ""});
     let changes = json!({"checkins": {"created": [hard], "updated": [], "deleted": []}});
-    let pushed = a.request(Method::POST, "/v1/sync?last_pulled_at=null").bearer_auth(&sam.access_token);
-    let pushed = pushed.json(&json!({"changes": changes})).send().await.unwrap();
-    assert_eq!(pushed.status(), StatusCode::OK);
+    let pushed = send(a, Method::POST, "/v1/sync?last_pulled_at=null", &sam, Some(json!({"changes": changes})));
+    assert_eq!(pushed.await, StatusCode::OK);
     assert_eq!(today_kind(a, &sam).await, "grounding", "read at once where it was pushed");
 
     poll_until("the other replica to suggest grounding", WITHIN, || async {
