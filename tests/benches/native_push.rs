@@ -45,6 +45,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod https_sink;
 
 const SECONDS: u64 = 10;
+/// Turns of each APNs sender; the medians are the figures.
+const ROUNDS: usize = 3;
 const CONCURRENCY: usize = 64;
 const APNS_TOKEN: &str = "740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad";
 
@@ -229,13 +231,12 @@ async fn run() {
     );
 
     reset_peak_rss(std::process::id());
-    let (apns_rate, apns_failed) = {
+    let apns_once = || {
         let (apns, iphone, message) = (apns.clone(), iphone.clone(), message.clone());
         per_second(move || {
             let (apns, iphone, message) = (apns.clone(), iphone.clone(), message.clone());
             async move { apns.send(&iphone, &message, chrono::Utc::now()).await }
         })
-        .await
     };
     let (fcm_rate, fcm_failed) = {
         let (fcm, android, message) = (fcm.clone(), android.clone(), message.clone());
@@ -245,21 +246,50 @@ async fn run() {
         })
         .await
     };
+    // The two APNs senders take turns, so that a change in the machine's speed
+    // over the minutes of the run reaches both alike.
+    let mut apns_rates = Vec::with_capacity(ROUNDS);
+    let mut apns_failed = 0;
+    let mut node_rates = Vec::with_capacity(ROUNDS);
+    let mut node = Ok(String::new());
+    for _ in 0..ROUNDS {
+        let (rate, failed) = apns_once().await;
+        apns_rates.push(rate);
+        apns_failed += failed;
+        if node.is_ok() {
+            node = node_apn_per_second(sink.port, &pem).map(|(rate, detail)| {
+                node_rates.push(rate);
+                detail
+            });
+        }
+    }
     let peak = peak_rss_mib(std::process::id()).unwrap_or(f64::NAN);
-    let node = node_apn_per_second(sink.port, &pem);
     drop(sink);
 
+    let rounds = |rates: &[f64]| rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
     println!(
         "attune native push benchmark · release build · local HTTPS sink · {CONCURRENCY} in flight, {SECONDS} s each"
     );
-    println!("  attune APNs (HTTP/2, cached ES256 token)       {apns_rate:>9.0} /s   failed {apns_failed}");
+    let apns_rate = median(&apns_rates);
+    println!(
+        "  attune APNs (HTTP/2, cached ES256 token)       {apns_rate:>9.0} /s   failed {apns_failed}   (median of {})",
+        rounds(&apns_rates)
+    );
     println!("  attune FCM  (cached OAuth token)               {fcm_rate:>9.0} /s   failed {fcm_failed}");
     match node {
-        Ok((rate, detail)) => {
-            println!("  npm {detail:<42} {rate:>9.0} /s");
-            println!("  attune APNs / @parse/node-apn: {:.1}x", apns_rate / rate);
+        Ok(detail) => {
+            let rate = median(&node_rates);
+            println!("  npm {detail:<42} {rate:>9.0} /s   (median of {})", rounds(&node_rates));
+            println!("  attune APNs / @parse/node-apn: {:.1}x (medians)", apns_rate / rate);
         }
         Err(why) => println!("  @parse/node-apn: not measured ({why})"),
     }
     println!("  peak RSS of the sending process: {peak:.1} MiB");
+}
+
+/// The middle of `rates` (of an odd count).
+fn median(rates: &[f64]) -> f64 {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }

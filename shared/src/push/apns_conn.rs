@@ -39,7 +39,7 @@ use tokio_rustls::{
 };
 use url::{Host, Url};
 
-use super::send::CONNECT_TIMEOUT;
+use super::{coalesce::Coalescing, send::CONNECT_TIMEOUT};
 
 /// HTTP/2 connections per APNs host. Apple: "You can establish multiple
 /// connections to APNs servers to improve performance"; one connection's
@@ -219,7 +219,8 @@ impl Slot {
     }
 }
 
-/// Opens HTTP/2 over `io` and runs the connection on its own task.
+/// Opens HTTP/2 over `io` and runs the connection on its own task; its writes
+/// are gathered ([`Coalescing`]).
 async fn handshake<T>(io: T, closed: Arc<AtomicBool>) -> Result<SendRequest<Bytes>, h2::Error>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -232,7 +233,7 @@ where
         .max_header_list_size(MAX_HEADER_LIST_SIZE)
         .max_send_buffer_size(MAX_SEND_BUFFER_SIZE)
         .enable_push(false)
-        .handshake(io)
+        .handshake(Coalescing::new(io))
         .await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {

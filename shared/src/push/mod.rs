@@ -30,6 +30,7 @@
 
 mod apns;
 mod apns_conn;
+mod coalesce;
 /// A user agent's side of RFC 8291, for the fake push service and tests only.
 #[cfg(any(test, feature = "testing"))]
 mod decrypt;
