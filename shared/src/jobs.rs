@@ -29,6 +29,11 @@ pub enum Job {
     PurgeAccount { user_id: Uuid },
     /// Send one message to one subscription; `attempt` counts the sends so far.
     SendPush { user_id: Uuid, subscription_id: Uuid, message: PushMessage, attempt: u32 },
+    /// First sends of many pushes, one after the other: how the Redis queue
+    /// carries a bulk of [`Job::SendPush`] queued under keys (see
+    /// [`JobQueue::enqueue_unique`]). A push whose key is marked sent is skipped, so
+    /// a batch run again sends only what it had not.
+    SendPushes { pushes: Vec<KeyedPush> },
     /// Render and send one account mail; `attempt` counts the sends so far.
     SendMail { mail: MailJob, attempt: u32 },
     /// Consider telling `user_id` that their partner shared something
@@ -42,10 +47,20 @@ impl Job {
         match self {
             Self::PurgeAccount { .. } => "purge_account",
             Self::SendPush { .. } => "send_push",
+            Self::SendPushes { .. } => "send_pushes",
             Self::SendMail { .. } => "send_mail",
             Self::PartnerUpdate { .. } => "partner_update",
         }
     }
+}
+
+/// A first send of [`Job::SendPushes`], with the key it was queued under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedPush {
+    pub key: String,
+    pub user_id: Uuid,
+    pub subscription_id: Uuid,
+    pub message: PushMessage,
 }
 
 /// A job with the key that makes it unique on the queue (see [`JobQueue::enqueue_unique`]).
@@ -243,11 +258,27 @@ impl JobQueue {
 
     /// Enqueues `jobs` in bulk, each under its key: a job whose key was enqueued
     /// before (within [`IDEMPOTENCY_TTL`] on Redis) is dropped, so enqueuing the
-    /// same work again, say after a crash, cannot double it. Chunks of a
-    /// thousand go out a few at a time; on an error some chunks may be queued and
-    /// others not, and enqueuing all again is safe.
+    /// same work again, say after a crash, cannot double it.
+    ///
+    /// On Redis, first sends of pushes go [`PUSH_BATCH`] to a [`Job::SendPushes`]
+    /// under a key made of theirs, and each push is marked sent under its own key
+    /// when it was ([`JobQueue::mark_push_sent`]): a batch queued again with the
+    /// same pushes is dropped, and one with others in it (a claim made again
+    /// after a rollback need not take the same rows) sends only the unmarked.
+    /// Why: apalis-redis's bulk push costs some 15 µs of Redis CPU a job, most of
+    /// a reminder dispatch's Redis time (README, Performance, "Reminder
+    /// dispatch"). Two batches with the same push that run at the same moment
+    /// could both send it; a claim made again after a rollback comes a dispatch
+    /// interval later, when the first batch has long run.
+    ///
+    /// Chunks of a thousand jobs go out a few at a time; on an error some chunks
+    /// may be queued and others not, and enqueuing all again is safe.
     #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     pub async fn enqueue_unique(&self, jobs: Vec<UniqueJob>) -> Result<(), QueueError> {
+        let jobs = match self.backend {
+            QueueBackend::Redis(_) => batch_pushes(jobs),
+            _ => jobs,
+        };
         let mut chunks = Vec::with_capacity(jobs.len().div_ceil(ENQUEUE_CHUNK));
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
@@ -347,6 +378,39 @@ impl JobQueue {
         }
     }
 
+    /// Whether the push of a [`Job::SendPushes`] queued under `key` was sent
+    /// (marked by [`JobQueue::mark_push_sent`] within [`IDEMPOTENCY_TTL`]).
+    /// SQLite carries every push as a job of its own, so nothing there is marked.
+    pub async fn push_was_sent(&self, key: &str) -> Result<bool, QueueError> {
+        match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => redis::cmd("EXISTS")
+                .arg(self.sent_key(key))
+                .query_async::<bool>(storage.get_connection())
+                .await
+                .map_err(QueueError::unavailable),
+            QueueBackend::Sqlite(_) => Ok(false),
+        }
+    }
+
+    /// Marks the push of a [`Job::SendPushes`] queued under `key` as sent.
+    pub async fn mark_push_sent(&self, key: &str) -> Result<(), QueueError> {
+        match self.backend.clone() {
+            QueueBackend::Redis(mut storage) => redis::cmd("SET")
+                .arg(self.sent_key(key))
+                .arg(1)
+                .arg("EX")
+                .arg(IDEMPOTENCY_TTL.as_secs())
+                .query_async::<()>(storage.get_connection())
+                .await
+                .map_err(QueueError::unavailable),
+            QueueBackend::Sqlite(_) => Ok(()),
+        }
+    }
+
+    fn sent_key(&self, key: &str) -> String {
+        format!("{}:sent:{key}", self.name)
+    }
+
     /// Checks that the queue answers, for `/readyz`.
     pub async fn ping(&self) -> Result<(), QueueError> {
         match self.backend.clone() {
@@ -383,6 +447,43 @@ async fn promote_due(storage: &mut RedisStorage<Job>) -> Result<(), redis::Redis
             return Ok(());
         }
     }
+}
+
+/// Pushes per [`Job::SendPushes`]: a few hundred jobs for a dispatch of 100,000
+/// instead of 100,000, each a moment's work for one worker slot.
+pub const PUSH_BATCH: usize = 250;
+
+/// `jobs` with their first sends of pushes gathered [`PUSH_BATCH`] to a job,
+/// each batch under a key made of its pushes' keys.
+fn batch_pushes(jobs: Vec<UniqueJob>) -> Vec<UniqueJob> {
+    let mut others = Vec::new();
+    let mut pushes = Vec::new();
+    for unique in jobs {
+        match unique.job {
+            Job::SendPush { user_id, subscription_id, message, attempt: 0 } => {
+                pushes.push(KeyedPush { key: unique.key, user_id, subscription_id, message })
+            }
+            job => others.push(UniqueJob { key: unique.key, job }),
+        }
+    }
+    let mut pushes = pushes.into_iter().peekable();
+    while pushes.peek().is_some() {
+        let batch: Vec<KeyedPush> = pushes.by_ref().take(PUSH_BATCH).collect();
+        let key = push_batch_key(batch.iter().map(|push| push.key.as_str()));
+        others.push(UniqueJob { key, job: Job::SendPushes { pushes: batch } });
+    }
+    others
+}
+
+/// The key a [`Job::SendPushes`] of pushes queued under `keys` goes under on Redis.
+pub fn push_batch_key<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    for key in keys {
+        digest.update(key.as_bytes());
+        digest.update([0]);
+    }
+    format!("pushes:{}", hex::encode(&digest.finalize()[..16]))
 }
 
 /// Now in apalis's queue time: epoch seconds of the system clock.
@@ -425,6 +526,45 @@ async fn ping_sqlite(pool: &SqlitePool) -> Result<(), QueueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn push(key: &str, attempt: u32) -> UniqueJob {
+        let message = crate::push::PushMessage::new(
+            crate::push::PushPayload {
+                r#type: crate::push::PushKind::Reminder,
+                title: "t".into(),
+                body: "b".into(),
+                url: "/".into(),
+                delivery_id: None,
+            },
+            60,
+            crate::push::Urgency::Low,
+        );
+        UniqueJob {
+            key: key.to_owned(),
+            job: Job::SendPush { user_id: Uuid::nil(), subscription_id: Uuid::nil(), message, attempt },
+        }
+    }
+
+    #[test]
+    fn first_sends_of_pushes_are_gathered_under_a_key_made_of_theirs_and_nothing_else_is() {
+        let mut jobs: Vec<UniqueJob> = (0..PUSH_BATCH + 1).map(|n| push(&format!("p{n}"), 0)).collect();
+        let retry = push("retried", 1);
+        let purge = UniqueJob { key: "purge".into(), job: Job::PurgeAccount { user_id: Uuid::nil() } };
+        jobs.insert(3, retry.clone());
+        jobs.push(purge.clone());
+        let batched = batch_pushes(jobs.clone());
+        assert_eq!(batched.len(), 4, "the retry, the purge and two batches: {batched:?}");
+        assert_eq!(&batched[..2], &[retry, purge]);
+        let keys = |job: &UniqueJob| match &job.job {
+            Job::SendPushes { pushes } => pushes.iter().map(|p| p.key.clone()).collect::<Vec<_>>(),
+            other => panic!("not a batch: {other:?}"),
+        };
+        assert_eq!(keys(&batched[2]), (0..PUSH_BATCH).map(|n| format!("p{n}")).collect::<Vec<_>>());
+        assert_eq!(keys(&batched[3]), vec![format!("p{PUSH_BATCH}")]);
+        assert_eq!(batch_pushes(jobs)[2].key, batched[2].key, "the same pushes, the same key");
+        let fewer = batch_pushes((1..PUSH_BATCH).map(|n| push(&format!("p{n}"), 0)).collect());
+        assert_ne!(fewer[0].key, batched[2].key, "other pushes, another key");
+    }
 
     #[test]
     fn jobs_serialise_with_a_kind_tag() {

@@ -198,13 +198,14 @@ async fn traces_of(queue: &JobQueue, ids: &[String]) -> usize {
     traces
 }
 
-/// The id of the job queued under `key`.
+/// The id of the job that carries the push queued alone under `key` (on Redis
+/// a batch of one, under the batch's key).
 async fn keyed_job(queue: &JobQueue, key: &str) -> String {
     match queue.backend().clone() {
         QueueBackend::Redis(mut storage) => {
             let config = storage.get_config().clone();
             redis::cmd("GET")
-                .arg(format!("{}:{key}", config.idempotency_key_set()))
+                .arg(format!("{}:{}", config.idempotency_key_set(), attune_shared::jobs::push_batch_key([key])))
                 .query_async(storage.get_connection())
                 .await
                 .unwrap()

@@ -768,3 +768,75 @@ async fn the_largest_claim_records_and_moves_its_whole_batch() {
     assert_eq!(rest.len(), 1, "the one left over is claimed next");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_of_first_sends_run_again_sends_only_what_it_had_not() {
+    use attune_shared::{
+        jobs::KeyedPush,
+        push::{PushKind, PushMessage, PushPayload, Urgency},
+    };
+    let (app, fake, _) = setup().await;
+    let user = app.register("batch@example.org").await;
+    let (phone, laptop) = (fake.new_subscription(), fake.new_subscription());
+    let mut stored = Vec::new();
+    for device in [&phone, &laptop] {
+        let response =
+            app.post("/v1/push/subscriptions").bearer_auth(&user.access_token).json(&device.json).send().await.unwrap();
+        let (status, _, body) = read(response).await;
+        assert_eq!(status, StatusCode::CREATED);
+        stored.push(body["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    }
+    let payload = PushPayload {
+        r#type: PushKind::Reminder,
+        title: "A moment for you".into(),
+        body: "When it suits you.".into(),
+        url: "/today".into(),
+        delivery_id: None,
+    };
+    let message = PushMessage::new(payload, REMINDER_TTL_SECS, Urgency::Low);
+    let pushes: Vec<KeyedPush> = stored
+        .iter()
+        .zip(["batch:phone", "batch:laptop"])
+        .map(|(&subscription_id, key)| KeyedPush {
+            key: key.to_owned(),
+            user_id: user.id.parse().unwrap(),
+            subscription_id,
+            message: message.clone(),
+        })
+        .collect();
+    let deps = app.worker_deps().await;
+    let run_batch = attune_worker::jobs::send_push::run_batch;
+
+    if app.settings.redis_url.is_some() {
+        // The phone's push went out before the batch's worker died.
+        deps.queue.mark_push_sent("batch:phone").await.unwrap();
+        run_batch(&deps, pushes.clone()).await.unwrap();
+        let sent: Vec<String> = fake.deliveries().iter().map(|d| d.subscription_id.clone()).collect();
+        assert_eq!(sent, vec![laptop.id.clone()], "only what had not gone out");
+        assert!(deps.queue.push_was_sent("batch:laptop").await.unwrap(), "and it is marked now");
+        run_batch(&deps, pushes).await.unwrap();
+        assert_eq!(fake.deliveries().len(), 1, "a third run sends nothing");
+    } else {
+        // SQLite carries each push as a job of its own: nothing is marked there.
+        deps.queue.mark_push_sent("batch:phone").await.unwrap();
+        assert!(!deps.queue.push_was_sent("batch:phone").await.unwrap());
+        let mut settings = app.settings.clone();
+        settings.queue_namespace = format!("{}:single", app.settings.queue_namespace);
+        let queue = JobQueue::connect(&settings).await.unwrap();
+        let jobs = pushes
+            .into_iter()
+            .map(|p| UniqueJob {
+                key: p.key,
+                job: Job::SendPush {
+                    user_id: p.user_id,
+                    subscription_id: p.subscription_id,
+                    message: p.message,
+                    attempt: 0,
+                },
+            })
+            .collect();
+        queue.enqueue_unique(jobs).await.unwrap();
+        assert_eq!(queue.depth().await.unwrap().pending, 2, "one job a push");
+    }
+    app.stop().await;
+}

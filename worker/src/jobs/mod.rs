@@ -28,6 +28,7 @@ pub(crate) async fn run(deps: &WorkerDeps, job: Job) -> anyhow::Result<()> {
         Job::SendPush { user_id, subscription_id, message, attempt } => {
             send_push::run(deps, user_id, subscription_id, message, attempt).await
         }
+        Job::SendPushes { pushes } => send_push::run_batch(deps, pushes).await,
         Job::SendMail { mail, attempt } => send_mail::run(deps, mail, attempt).await,
         Job::PartnerUpdate { user_id } => partner_update::run(deps, user_id).await,
     };

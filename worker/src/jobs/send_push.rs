@@ -6,7 +6,7 @@
 use attune_shared::{
     domain::notification_choices::{Delivery, NotificationKind},
     entities::push_subscription::{self, Entity as PushSubscription},
-    jobs::Job,
+    jobs::{Job, KeyedPush},
     notifications::choices,
     push::{DeviceKind, MAX_ATTEMPTS, NativeDevice, PushKind, PushMessage, Rejection, SendOutcome, ValidSubscription},
 };
@@ -14,6 +14,21 @@ use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::WorkerDeps;
+
+/// The first sends of a batch, one after the other: each push not marked sent
+/// is sent as [`run`] sends it, then marked. An error ends the batch, which the
+/// queue runs again later; what was sent and marked before is skipped then.
+#[tracing::instrument(skip_all, fields(pushes = pushes.len()))]
+pub async fn run_batch(deps: &WorkerDeps, pushes: Vec<KeyedPush>) -> anyhow::Result<()> {
+    for KeyedPush { key, user_id, subscription_id, message } in pushes {
+        if deps.queue.push_was_sent(&key).await? {
+            continue;
+        }
+        run(deps, user_id, subscription_id, message, 0).await?;
+        deps.queue.mark_push_sent(&key).await?;
+    }
+    Ok(())
+}
 
 #[tracing::instrument(skip_all, fields(%subscription_id, attempt))]
 pub async fn run(
