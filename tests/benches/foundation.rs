@@ -3,7 +3,8 @@
 //!   (and of `attune-worker`);
 //! - requests/s and p99 of `GET /v1/me` with a valid token, next to a bare axum
 //!   handler answering the same JSON in the same run;
-//! - sign-ins per second (argon2id-bound).
+//! - sign-ins per second (argon2id-bound), and the API's CPU time per sign-in,
+//!   which does not move with what else the machine is doing as the rate does.
 //!
 //! Run: `cargo bench -p attune-tests --bench foundation`. The scaled part uses
 //! `ATTUNE_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
@@ -15,7 +16,7 @@ use std::{process::Command, time::Duration};
 
 use attune_tests::{
     bench_support::{BenchDatabase, build_release_binaries, command, free_port, register, start_until_ready},
-    load::{self, Target, peak_rss_mib, rss_mib},
+    load::{self, Target, cpu_seconds, peak_rss_mib, rss_mib, rss_split_mib},
 };
 use reqwest::Method;
 use serde_json::json;
@@ -47,9 +48,25 @@ async fn login_load(base: &str) -> load::LoadReport {
     load::run(target, LOGIN_CONNECTIONS, Duration::from_secs(LOAD_SECONDS)).await
 }
 
-async fn idle_rss(pid: u32) -> f64 {
+/// Resident memory after two idle seconds: (total, heap and stacks, mapped files).
+async fn idle_rss(pid: u32) -> (f64, f64, f64) {
     tokio::time::sleep(Duration::from_secs(2)).await;
-    rss_mib(pid).unwrap_or(f64::NAN)
+    let (anon, file) = rss_split_mib(pid).unwrap_or((f64::NAN, f64::NAN));
+    (rss_mib(pid).unwrap_or(f64::NAN), anon, file)
+}
+
+/// [`login_load`] on the API process `pid`, with the milliseconds of CPU it
+/// spent per sign-in.
+async fn login_load_measured(base: &str, pid: u32) -> (load::LoadReport, f64) {
+    let before = cpu_seconds(pid).unwrap_or(f64::NAN);
+    let report = login_load(base).await;
+    let spent = cpu_seconds(pid).unwrap_or(f64::NAN) - before;
+    let per_sign_in = spent * 1e3 / report.requests.max(1) as f64;
+    (report, per_sign_in)
+}
+
+fn print_idle(label: &str, (total, anon, file): (f64, f64, f64)) {
+    println!("  {label:<44} {total:>8.1} MiB  (heap and stacks {anon:.1}, mapped files {file:.1})");
 }
 
 /// The baseline: a bare axum handler answering the same JSON as `GET /v1/me`.
@@ -94,7 +111,7 @@ async fn run() {
     let base = format!("http://127.0.0.1:{port}");
     let (token, me) = register(&base, "bench@example.org").await;
     let embedded_me = me_load(&base, &token).await;
-    let embedded_login = login_load(&base).await;
+    let (embedded_login, embedded_login_cpu) = login_load_measured(&base, api.pid()).await;
     let embedded_peak = peak_rss_mib(api.pid()).unwrap_or(f64::NAN);
     drop(api);
 
@@ -116,11 +133,11 @@ async fn run() {
     let worker = attune_tests::bench_support::Proc(command("attune-worker", &scaled_env).spawn().unwrap());
     let (api, scaled_start) = start_until_ready(command("attune-api", &scaled_env), port).await;
     let scaled_idle = idle_rss(api.pid()).await;
-    let worker_idle = rss_mib(worker.pid()).unwrap_or(f64::NAN);
+    let worker_idle = idle_rss(worker.pid()).await;
     let base = format!("http://127.0.0.1:{port}");
     let (token, _) = register(&base, "bench@example.org").await;
     let scaled_me = me_load(&base, &token).await;
-    let scaled_login = login_load(&base).await;
+    let (scaled_login, scaled_login_cpu) = login_load_measured(&base, api.pid()).await;
     let scaled_peak = peak_rss_mib(api.pid()).unwrap_or(f64::NAN);
     drop(api);
     drop(worker);
@@ -132,10 +149,10 @@ async fn run() {
     println!("  embedded, later start                        {:>8.1} ms", warm_start.as_secs_f64() * 1e3);
     println!("  scaled (PostgreSQL + Redis)                  {:>8.1} ms", scaled_start.as_secs_f64() * 1e3);
     println!("idle RSS");
-    println!("  attune-api embedded (API + worker)           {embedded_idle:>8.1} MiB");
-    println!("  attune-api scaled                            {scaled_idle:>8.1} MiB");
-    println!("  attune-worker scaled                         {worker_idle:>8.1} MiB");
-    println!("  bare axum baseline                           {bare_idle:>8.1} MiB");
+    print_idle("attune-api embedded (API + worker)", embedded_idle);
+    print_idle("attune-api scaled", scaled_idle);
+    print_idle("attune-worker scaled", worker_idle);
+    print_idle("bare axum baseline", bare_idle);
     println!("GET /v1/me with a valid token ({CONCURRENCY} connections)");
     println!("  bare axum, same JSON      {bare_me}");
     println!("  attune embedded (SQLite)  {embedded_me}");
@@ -148,5 +165,6 @@ async fn run() {
     println!("POST /v1/auth/login (argon2id m=19 MiB, t=2, p=1; {LOGIN_CONNECTIONS} connections)");
     println!("  embedded                  {embedded_login}");
     println!("  scaled                    {scaled_login}");
+    println!("  API CPU per sign-in: embedded {embedded_login_cpu:.1} ms, scaled {scaled_login_cpu:.1} ms");
     println!("peak RSS under load: embedded {embedded_peak:.1} MiB, scaled {scaled_peak:.1} MiB");
 }

@@ -124,10 +124,65 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// A process's resident memory split as the kernel counts it (`RssAnon`,
+/// `RssFile` + `RssShmem`), in MiB: the heap and stacks apart from the mapped
+/// pages of the binary and libraries, which grow with the binary's size and are
+/// shared between processes running the same one.
+pub fn rss_split_mib(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |field: &str| -> Option<f64> {
+        status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((kib("RssAnon:")? / 1024.0, (kib("RssFile:")? + kib("RssShmem:")?) / 1024.0))
+}
+
+/// CPU time a process has used so far, all its threads, user and system, in
+/// seconds (`/proc/<pid>/stat`, in the kernel's 100 Hz clock ticks). Unlike a
+/// rate, the difference over a load does not depend on what else the machine
+/// was doing.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: fields after it.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split_whitespace();
+    // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
+    let user: f64 = fields.nth(11)?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
 /// Peak resident set size of a process (`VmHWM`), in MiB.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_grows_with_work_no_faster_than_the_cores_allow_and_the_split_adds_up_to_the_rss() {
+        let pid = std::process::id();
+        let before = cpu_seconds(pid).unwrap();
+        let started = Instant::now();
+        let mut x = 1u64;
+        let mut spent = 0.0;
+        // Spin until a tenth of a second is counted (other tests share the cores).
+        while spent < 0.1 && started.elapsed() < Duration::from_secs(60) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            spent = cpu_seconds(pid).unwrap() - before;
+        }
+        let cores = std::thread::available_parallelism().unwrap().get() as f64;
+        let most = started.elapsed().as_secs_f64() * cores + 0.02; // a tick's rounding either side
+        assert!(spent >= 0.1, "a minute of spinning counted as {spent} s");
+        assert!(spent <= most, "{spent} s of CPU in {:?} on {cores} cores", started.elapsed());
+
+        let (anon, file) = rss_split_mib(pid).unwrap();
+        let total = rss_mib(pid).unwrap();
+        assert!(anon > 0.0 && file > 0.0, "{anon} + {file}");
+        // Read a moment apart, so allow a little movement.
+        assert!((anon + file - total).abs() < 1.0, "{anon} + {file} against {total}");
+    }
 }
