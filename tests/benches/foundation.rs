@@ -4,7 +4,7 @@
 //! - requests/s and p99 of `GET /v1/me` with a valid token, next to a bare axum
 //!   handler answering the same JSON in the same run;
 //! - sign-ins per second (argon2id-bound), and the API's CPU time per sign-in,
-//!   which does not move with what else the machine is doing as the rate does.
+//!   which moves less than the rate with what else the machine is doing.
 //!
 //! Run: `cargo bench -p attune-tests --bench foundation`. The scaled part uses
 //! `ATTUNE_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`)

@@ -137,9 +137,9 @@ pub fn rss_split_mib(pid: u32) -> Option<(f64, f64)> {
 }
 
 /// CPU time a process has used so far, all its threads, user and system, in
-/// seconds (`/proc/<pid>/stat`, in the kernel's 100 Hz clock ticks). Unlike a
-/// rate, the difference over a load does not depend on what else the machine
-/// was doing.
+/// seconds (`/proc/<pid>/stat`, in the kernel's 100 Hz clock ticks). The
+/// difference over a load depends less than a rate on what else the machine was
+/// doing.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may hold spaces: fields after it.
