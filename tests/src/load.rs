@@ -124,7 +124,7 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// A process's resident memory split as the kernel counts it (`RssAnon`,
+/// A process's resident memory (`VmRSS`) split as the kernel counts it (`RssAnon`,
 /// `RssFile` + `RssShmem`), in MiB: the heap and stacks apart from the mapped
 /// pages of the binary and libraries, which grow with the binary's size and are
 /// shared between processes running the same one.
