@@ -38,8 +38,10 @@ struct Checkin {
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// Creates the record, or replaces it if it exists.
-    Write(usize, Checkin),
+    /// Creates the record, or replaces it if it exists: as `updated`, or, when
+    /// the flag is set, as `created` again (a device that never heard its
+    /// first push's answer sends it so; the server replaces what it stored).
+    Write(usize, Checkin, bool),
     Delete(usize),
 }
 
@@ -60,7 +62,7 @@ fn checkin() -> impl Strategy<Value = Checkin> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0..IDS, checkin()).prop_map(|(id, c)| Op::Write(id, c)),
+        3 => (0..IDS, checkin(), proptest::bool::weighted(0.25)).prop_map(|(id, c, again)| Op::Write(id, c, again)),
         1 => (0..IDS).prop_map(Op::Delete),
     ]
 }
@@ -91,15 +93,15 @@ async fn check_sequence(app: &TestApp, user: &TestUser, pushes: &[Vec<Op>]) -> R
         let mut last: BTreeMap<usize, &Op> = BTreeMap::new();
         for op in ops {
             let id = match op {
-                Op::Write(id, _) | Op::Delete(id) => *id,
+                Op::Write(id, ..) | Op::Delete(id) => *id,
             };
             last.insert(id, op);
         }
         let (mut created, mut updated, mut deleted) = (vec![], vec![], vec![]);
         for (id, op) in last {
             match op {
-                Op::Write(_, checkin) => {
-                    let list = if stored.contains_key(&id) { &mut updated } else { &mut created };
+                Op::Write(_, checkin, as_created) => {
+                    let list = if stored.contains_key(&id) && !as_created { &mut updated } else { &mut created };
                     list.push(record(id, checkin, start_ms, &exercises));
                     stored.insert(id, checkin.clone());
                 }

@@ -29,7 +29,10 @@ pub mod tables;
 
 pub use rotate::rotate_keys;
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionSession, TransactionTrait};
 use serde::Deserialize;
@@ -398,7 +401,12 @@ impl SyncService {
         let txn = crate::db::begin(conn).await?;
         let version = sql::next_version(&txn, user_id, self.clock.now_ms()).await?;
 
+        // What is stored of each table's ids, read once: for the conflict check,
+        // the summary (only stored check-ins come out of it) and the tombstones
+        // to forget. Nothing else writes these rows meanwhile: every writer of a
+        // person's synced rows holds their `sync_state` lock, taken above.
         let mut conflicts = Vec::new();
+        let mut stored = Vec::with_capacity(changes.len());
         for change in &changes {
             let ids: Vec<&str> = change.all_ids().collect();
             let rows = sql::row_versions(&txn, change.table, user_id, &ids).await?;
@@ -413,14 +421,15 @@ impl SyncService {
                     conflicts.push(ConflictedRecord { table: change.table.name.to_owned(), id: id.to_owned() });
                 }
             }
+            stored.push(Stored { rows, tombstones });
         }
         if !conflicts.is_empty() {
             txn.rollback().await?;
             return Err(SyncError::Conflict(conflicts));
         }
 
-        let summary = self.summary_delta(&txn, user_id, &changes).await?;
-        for change in &changes {
+        let summary = self.summary_delta(&txn, user_id, &changes, &stored).await?;
+        for (change, stored) in changes.iter().zip(&stored) {
             let upserts: Vec<StoredRecord> = change
                 .created
                 .iter()
@@ -428,7 +437,8 @@ impl SyncService {
                 .map(|record| self.seal(user_id, change.table, record))
                 .collect();
             sql::upsert(&txn, change.table, user_id, version, &upserts).await?;
-            let recreated: Vec<&str> = upserts.iter().map(|r| r.id.as_str()).collect();
+            let recreated: Vec<&str> =
+                upserts.iter().map(|r| r.id.as_str()).filter(|id| stored.tombstones.contains_key(*id)).collect();
             sql::forget_tombstones(&txn, change.table, user_id, &recreated).await?;
             let deleted: Vec<&str> = change.deleted.iter().map(String::as_str).collect();
             sql::delete(&txn, change.table, user_id, version, &deleted).await?;
@@ -454,10 +464,11 @@ impl SyncService {
         txn: &C,
         user_id: Uuid,
         changes: &[TableChanges],
+        stored: &[Stored],
     ) -> Result<SummaryDelta, DbErr> {
         let mut delta = SummaryDelta::default();
-        for change in changes.iter().filter(|c| c.table.name == tables::CHECKINS) {
-            let ids: Vec<&str> = change.all_ids().collect();
+        for (change, stored) in changes.iter().zip(stored).filter(|(c, _)| c.table.name == tables::CHECKINS) {
+            let ids: Vec<&str> = change.all_ids().filter(|id| stored.rows.contains_key(*id)).collect();
             for row in sql::checkin_facts_of(txn, user_id, &ids).await? {
                 delta.remove(&summary::fact(row));
             }
@@ -525,6 +536,13 @@ impl TableChanges {
     fn len(&self) -> usize {
         self.created.len() + self.updated.len() + self.deleted.len()
     }
+}
+
+/// What is stored of one table's pushed ids before the push writes:
+/// `id → version` of the rows and of the tombstones.
+struct Stored {
+    rows: HashMap<String, i64>,
+    tombstones: HashMap<String, i64>,
 }
 
 fn check_migration(migration: &MigrationSpec) -> Result<(), SyncError> {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait, OnConflict},
+    sea_query::{Expr, ExprTrait, IntoColumnRef, OnConflict},
 };
 use uuid::Uuid;
 
@@ -51,8 +51,11 @@ pub async fn all_facts<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<Vec<
 }
 
 /// Applies `delta` to `user_id`'s summary, on the push's transaction, after the
-/// check-ins are written: a latest completion or distress signal that was
-/// replaced or deleted is looked up again among what is stored now.
+/// check-ins are written. What only adds (new check-ins, the common push) is
+/// added in the statement that writes it, whatever is stored: one upsert for
+/// the exercise tallies, one for the distress signal, one for the slots. A
+/// latest completion or distress signal that was replaced or deleted is looked
+/// up again among what is stored now.
 pub async fn apply<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
     if delta.is_empty() {
         return Ok(());
@@ -62,19 +65,71 @@ pub async fn apply<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDel
     apply_slots(db, user_id, delta).await
 }
 
+/// An upsert's new value of `column`: what is stored plus what it brings
+/// (`excluded.column`), in either dialect.
+fn sum_of(stored: impl IntoColumnRef, column: &str) -> Expr {
+    Expr::col(stored).add(Expr::cust(format!("excluded.{column}")))
+}
+
+/// An upsert's new value of `column`: the later of what is stored and what it
+/// brings, in either dialect.
+fn later_of(stored: impl IntoColumnRef, column: &str) -> Expr {
+    let (stored, excluded) = (Expr::col(stored), Expr::cust(format!("excluded.{column}")));
+    Expr::case(excluded.clone().gt(stored.clone()), excluded).finally(stored).into()
+}
+
+/// Tally rows per statement: a user id, an exercise id (at most 64 bytes) and
+/// three 8-byte numbers (`db::MAX_STATEMENT_BYTES`).
+const TALLY_CHUNK: usize = db::rows_per_statement(db::UUID_BIND_BYTES + 68 + 3 * 14);
+
 async fn apply_tallies<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
-    if delta.exercises.is_empty() {
+    let (added, changed): (Vec<_>, Vec<_>) =
+        delta.exercises.iter().partition(|(_, change)| change.latest_removed.is_none());
+    let added: Vec<tally::ActiveModel> = added
+        .into_iter()
+        .filter_map(|(exercise_id, change)| {
+            Some(tally::ActiveModel {
+                user_id: Set(user_id),
+                exercise_id: Set(exercise_id.clone()),
+                completions: Set(change.completions),
+                comfortable: Set(change.comfortable),
+                last_completed_at: Set(ms(change.latest_added?)),
+            })
+        })
+        .collect();
+    for chunk in added.chunks(TALLY_CHUNK) {
+        tally::Entity::insert_many(chunk.iter().cloned())
+            .on_conflict(
+                OnConflict::columns([tally::Column::UserId, tally::Column::ExerciseId])
+                    .value(
+                        tally::Column::Completions,
+                        sum_of((tally::Entity, tally::Column::Completions), "completions"),
+                    )
+                    .value(
+                        tally::Column::Comfortable,
+                        sum_of((tally::Entity, tally::Column::Comfortable), "comfortable"),
+                    )
+                    .value(
+                        tally::Column::LastCompletedAt,
+                        later_of((tally::Entity, tally::Column::LastCompletedAt), "last_completed_at"),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    if changed.is_empty() {
         return Ok(());
     }
     let stored: HashMap<String, tally::Model> = tally::Entity::find()
         .filter(tally::Column::UserId.eq(user_id))
-        .filter(tally::Column::ExerciseId.is_in(delta.exercises.keys().map(String::as_str)))
+        .filter(tally::Column::ExerciseId.is_in(changed.iter().map(|(id, _)| id.as_str())))
         .all(db)
         .await?
         .into_iter()
         .map(|row| (row.exercise_id.clone(), row))
         .collect();
-    for (exercise_id, change) in &delta.exercises {
+    for (exercise_id, change) in changed {
         let before = stored.get(exercise_id);
         let completions = before.map_or(0, |b| b.completions) + change.completions;
         if completions <= 0 {
@@ -115,7 +170,35 @@ async fn apply_tallies<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &Summar
 
 async fn apply_distress<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
     let change = &delta.distress;
-    if change.latest_added.is_none() && change.latest_removed.is_none() {
+    let Some(added) = change.latest_added.filter(|_| change.latest_removed.is_none()) else {
+        return replace_distress(db, user_id, delta).await;
+    };
+    checkin_distress::Entity::insert(checkin_distress::ActiveModel {
+        user_id: Set(user_id),
+        checkins: Set(change.count),
+        last_at: Set(ms(added)),
+    })
+    .on_conflict(
+        OnConflict::column(checkin_distress::Column::UserId)
+            .value(
+                checkin_distress::Column::Checkins,
+                sum_of((checkin_distress::Entity, checkin_distress::Column::Checkins), "checkins"),
+            )
+            .value(
+                checkin_distress::Column::LastAt,
+                later_of((checkin_distress::Entity, checkin_distress::Column::LastAt), "last_at"),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// The distress signal after a push that replaced or deleted a check-in.
+async fn replace_distress<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDelta) -> Result<(), DbErr> {
+    let change = &delta.distress;
+    if change.latest_removed.is_none() {
         return Ok(());
     }
     let before = checkin_distress::Entity::find_by_id(user_id).one(db).await?;
@@ -162,10 +245,7 @@ async fn apply_slots<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryD
         slot::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([slot::Column::UserId, slot::Column::SlotAt])
-                    .value(
-                        slot::Column::Completions,
-                        Expr::col((slot::Entity, slot::Column::Completions)).add(Expr::cust("excluded.completions")),
-                    )
+                    .value(slot::Column::Completions, sum_of((slot::Entity, slot::Column::Completions), "completions"))
                     .to_owned(),
             )
             .exec_without_returning(db)
