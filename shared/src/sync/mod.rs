@@ -399,6 +399,7 @@ impl SyncService {
         let changes = parse_changes(body)?;
         let since = last_pulled_at.unwrap_or(0);
         let txn = crate::db::begin(conn).await?;
+        sql::plan_for_values(&txn).await?;
         let version = sql::next_version(&txn, user_id, self.clock.now_ms()).await?;
 
         // What is stored of each table's ids, read once: for the conflict check,

@@ -106,6 +106,7 @@ impl SyncService {
         conn: &impl ConnectionTrait,
         recipient: Uuid,
     ) -> Result<(), sea_orm::DbErr> {
+        sql::plan_for_values(conn).await?;
         let held = sql::all_ids(conn, items_table(), recipient).await?;
         if held.is_empty() {
             return Ok(());
@@ -197,6 +198,7 @@ impl SyncService {
     ) -> Result<usize, SyncError> {
         let table = items_table();
         let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        sql::plan_for_values(conn).await?;
         let held = sql::row_versions(conn, table, recipient, &ids).await?;
         let gone: Vec<&str> = candidates
             .iter()
