@@ -30,7 +30,7 @@ use attune_shared::{
     secrets::Secret,
 };
 use attune_tests::{
-    bench_support::{reset_peak_rss, sample_reminder_message},
+    bench_support::{median, reset_peak_rss, sample_reminder_message},
     load::peak_rss_mib,
 };
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
@@ -285,11 +285,4 @@ async fn run() {
         Err(why) => println!("  @parse/node-apn: not measured ({why})"),
     }
     println!("  peak RSS of the sending process: {peak:.1} MiB");
-}
-
-/// The middle of `rates` (of an odd count).
-fn median(rates: &[f64]) -> f64 {
-    let mut sorted = rates.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }

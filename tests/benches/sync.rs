@@ -1,7 +1,9 @@
 //! Sync benchmarks (issue 3), release build, on PostgreSQL:
 //! - pushes of 100 and of 1,000 check-ins per request, in records stored per
 //!   second, next to a plain batched `INSERT` of the same rows into the same
-//!   PostgreSQL, measured in the same run;
+//!   PostgreSQL: the two take turns, three rounds each, and the medians are the
+//!   figures (in single rounds PostgreSQL's own background work, autovacuum and
+//!   checkpoints, moved either by up to half);
 //! - first pulls of 1,000 and of 10,000 changes: p50/p99 latency to the last
 //!   byte of the answer (and with the client's JSON parse, as the figures
 //!   before 2026-12-03 were taken), and the API's peak RSS.
@@ -14,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use attune_tests::{
     bench_support::{
-        BenchDatabase, PullLatencies, build_release_binaries, command, first_pull_latencies, free_port, register,
-        reset_peak_rss, start_until_ready,
+        BenchDatabase, PullLatencies, build_release_binaries, command, first_pull_latencies, free_port, median,
+        register, reset_peak_rss, start_until_ready,
     },
     load::peak_rss_mib,
 };
@@ -30,6 +32,8 @@ const CLIENTS: usize = 4;
 const RECORDS_PER_CLIENT: usize = 10_000;
 /// Enough rounds that p99 is not simply the slowest one.
 const PULL_ROUNDS: usize = 100;
+/// Turns of Attune's pushes and the plain `INSERT`s, at each batch size.
+const PUSH_ROUNDS: usize = 3;
 
 fn checkin(n: usize) -> Value {
     json!({"id": format!("c{n:08}"), "occurred_at": 1_795_000_000_000_i64 + n as i64, "mood": 1 + n % 5,
@@ -38,7 +42,9 @@ fn checkin(n: usize) -> Value {
            "tags": r#"["evening","talk"]"#})
 }
 
-async fn push_rate(base: &str, tokens: &[String], batch: usize) -> f64 {
+/// Each client pushes [`RECORDS_PER_CLIENT`] new check-ins in requests of
+/// `batch`; `round` keeps the ids of one client's rounds apart.
+async fn push_rate(base: &str, tokens: &[String], batch: usize, round: usize) -> f64 {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (c, token) in tokens.iter().enumerate() {
@@ -46,8 +52,8 @@ async fn push_rate(base: &str, tokens: &[String], batch: usize) -> f64 {
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             for chunk_start in (0..RECORDS_PER_CLIENT).step_by(batch) {
-                let records: Vec<Value> =
-                    (chunk_start..chunk_start + batch).map(|n| checkin(c * 10_000_000 + batch * 100_000 + n)).collect();
+                let first = c * 10_000_000 + batch * 100_000 + round * RECORDS_PER_CLIENT;
+                let records: Vec<Value> = (chunk_start..chunk_start + batch).map(|n| checkin(first + n)).collect();
                 let body = json!({"changes": {"checkins": {"created": records, "updated": [], "deleted": []}}});
                 let response = client
                     .post(format!("{base}/v1/sync?last_pulled_at=0"))
@@ -181,8 +187,11 @@ async fn run() {
     }
     let mut rows = Vec::new();
     for batch in [100, 1_000] {
-        let attune = push_rate(&base, &tokens, batch).await;
-        let plain = plain_insert_rate(&db, batch).await;
+        let (mut attune, mut plain) = (Vec::new(), Vec::new());
+        for round in 0..PUSH_ROUNDS {
+            attune.push(push_rate(&base, &tokens, batch, round).await);
+            plain.push(plain_insert_rate(&db, batch).await);
+        }
         rows.push((batch, attune, plain));
     }
 
@@ -201,11 +210,17 @@ async fn run() {
     database.drop_database().await;
 
     println!();
-    println!("push: check-ins stored per second ({CLIENTS} clients × {RECORDS_PER_CLIENT} records)");
+    println!(
+        "push: check-ins stored per second ({CLIENTS} clients × {RECORDS_PER_CLIENT} records; medians of {PUSH_ROUNDS} alternating rounds)"
+    );
+    let rounds = |rates: &[f64]| rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
     for (batch, attune, plain) in rows {
+        let (a, p) = (median(&attune), median(&plain));
         println!(
-            "  {batch:>5} per request   attune {attune:>9.0}/s   plain INSERT {plain:>9.0}/s   ratio {:.2}",
-            attune / plain
+            "  {batch:>5} per request   attune {a:>9.0}/s   plain INSERT {p:>9.0}/s   ratio {:.2}   (rounds: attune {}; plain {})",
+            a / p,
+            rounds(&attune),
+            rounds(&plain)
         );
     }
     println!(

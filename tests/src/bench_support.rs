@@ -213,3 +213,12 @@ pub fn sample_reminder_message() -> attune_shared::push::PushMessage {
     };
     PushMessage::new(payload, 4 * 3600, Urgency::Low)
 }
+
+/// The middle of `rates` (of an odd count): the figure of a benchmark whose
+/// contenders take turns, so that a change in the machine's speed during the
+/// run reaches them alike.
+pub fn median(rates: &[f64]) -> f64 {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
