@@ -169,13 +169,10 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
 }
 
 fn router(state: AppState) -> anyhow::Result<Router> {
-    let (api, openapi) = api_routes().split_for_parts();
-    let openapi = crate::openapi::finish(openapi);
-    state
-        .openapi
-        .set(serde_json::to_string(&openapi?)?)
-        .map_err(|_| anyhow::anyhow!("OpenAPI document built twice"))?;
-
+    // The document is rendered when it is first asked for (`routes::contract`):
+    // most servers never serve it, and rendering it at start left its peak of
+    // heap with the process for good.
+    let api = Router::from(api_routes());
     let settings = &state.settings;
     let body_limit = settings.max_body_bytes;
     let cors = cors_layer(&settings.cors_origins)?;

@@ -12,7 +12,7 @@ pub struct App {
     pub services: Services,
     /// base64url of the VAPID public key.
     pub vapid_public_key: String,
-    /// The OpenAPI document, rendered once at start.
+    /// The OpenAPI document, rendered when first asked for.
     pub openapi: std::sync::OnceLock<String>,
 }
 

@@ -46,12 +46,21 @@ static SWAGGER_CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "getOpenApiDocument",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json",
         body = Object)))]
-async fn openapi_json(state: AppState) -> Response {
-    let body = state.openapi.get().cloned().unwrap_or_default();
+async fn openapi_json(state: AppState) -> ApiResult<Response> {
+    let body = match state.openapi.get() {
+        Some(body) => body.clone(),
+        None => {
+            // Rendered once, on the first request: two requests racing here
+            // render the same document, and the first kept is served.
+            let rendered = serde_json::to_string(&crate::openapi::document().map_err(ApiError::internal)?)
+                .map_err(ApiError::internal)?;
+            state.openapi.get_or_init(|| rendered).clone()
+        }
+    };
     let mut response = body.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    response
+    Ok(response)
 }
 
 /// Swagger UI: browse the API and try requests against this server.
