@@ -30,7 +30,7 @@ use attune_shared::{
     secrets::Secret,
 };
 use attune_tests::{
-    bench_support::{median, reset_peak_rss, sample_reminder_message},
+    bench_support::{median, reset_peak_rss, rounds, sample_reminder_message},
     load::peak_rss_mib,
 };
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
@@ -266,7 +266,6 @@ async fn run() {
     let peak = peak_rss_mib(std::process::id()).unwrap_or(f64::NAN);
     drop(sink);
 
-    let rounds = |rates: &[f64]| rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
     println!(
         "attune native push benchmark · release build · local HTTPS sink · {CONCURRENCY} in flight, {SECONDS} s each"
     );

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use attune_tests::{
     bench_support::{
         BenchDatabase, PullLatencies, build_release_binaries, command, first_pull_latencies, free_port, median,
-        register, reset_peak_rss, start_until_ready,
+        register, reset_peak_rss, rounds, start_until_ready,
     },
     load::peak_rss_mib,
 };
@@ -213,7 +213,6 @@ async fn run() {
     println!(
         "push: check-ins stored per second ({CLIENTS} clients × {RECORDS_PER_CLIENT} records; medians of {PUSH_ROUNDS} alternating rounds)"
     );
-    let rounds = |rates: &[f64]| rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
     for (batch, attune, plain) in rows {
         let (a, p) = (median(&attune), median(&plain));
         println!(

@@ -222,3 +222,8 @@ pub fn median(rates: &[f64]) -> f64 {
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
+
+/// Each round's rate, whole, for printing beside their [`median`].
+pub fn rounds(rates: &[f64]) -> String {
+    rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
+}
