@@ -1,16 +1,19 @@
 //! Native push benchmark (issue 18), release build: APNs and FCM sends per
 //! second from Attune's clients (`ApnsClient`: HTTP/2, cached ES256 provider
-//! token; `FcmClient`: cached OAuth access token) to a local HTTPS sink (a child
-//! process; HTTP/2 and HTTP/1.1, answering 200 to `/3/device/<token>` and
-//! `messages:send`, and an access token to `/token`), beside npm's
-//! `@parse/node-apn` sending to the same APNs sink in the same run, and the peak
-//! RSS of the sending process.
+//! token; `FcmClient`: cached OAuth access token) to local HTTPS sinks (child
+//! processes: for APNs HTTP/2 answering 200 to `/3/device/<token>`; for FCM
+//! HTTP/2 and HTTP/1.1 answering `messages:send`, and an access token to
+//! `/token`), beside npm's `@parse/node-apn` sending to the same APNs sink in
+//! the same run, taking turns with Attune's. Printed: sends per second, the CPU
+//! each send took of the sender and of the sink, and the peak RSS of the
+//! sending process.
 //!
 //! Run: `cargo bench -p attune-tests --bench native_push` (needs `node` and
 //! `npm`: the peer's pinned packages, `tests/bench-apn/package-lock.json`, are
 //! installed with `npm ci` when missing; without them the peer is skipped with
 //! a note). `ATTUNE_BENCH_LOG=1` prints the senders' warnings on stderr, which
-//! say why a send failed.
+//! say why a send failed; `ATTUNE_BENCH_APNS_SINK=axum` sends APNs to the FCM
+//! sink (hyper and axum) instead of APNs's own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: failing loudly is right")]
 
@@ -31,7 +34,7 @@ use attune_shared::{
 };
 use attune_tests::{
     bench_support::{median, reset_peak_rss, rounds, sample_reminder_message},
-    load::peak_rss_mib,
+    load::{cpu_seconds, peak_rss_mib},
 };
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 
@@ -55,6 +58,11 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--sink") {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         runtime.block_on(https_sink::serve(args[2].parse().unwrap(), &args[3], &args[4], routes()));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--apns-sink") {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        runtime.block_on(https_sink::serve_apns(args[2].parse().unwrap(), &args[3], &args[4]));
         return;
     }
     if args.iter().any(|a| a == "--list" || a == "--test") {
@@ -92,8 +100,17 @@ fn routes() -> axum::Router {
         )
 }
 
-/// Sends `send` from [`CONCURRENCY`] tasks for [`SECONDS`]; (delivered/s, failed).
-async fn per_second<F, Fut>(send: F) -> (f64, u64)
+/// One turn of a sender: sends per second, failures, and the CPU time it took
+/// per delivered send, in µs (its own process; the sink's apart).
+struct Turn {
+    rate: f64,
+    delivered: f64,
+    failed: u64,
+    cpu_us: f64,
+}
+
+/// Sends `send` from [`CONCURRENCY`] tasks for [`SECONDS`].
+async fn per_second<F, Fut>(send: F) -> Turn
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = SendOutcome> + Send,
@@ -103,6 +120,7 @@ where
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let started = Instant::now();
+    let cpu_before = cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
     let tasks: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let (send, delivered, failed) = (send.clone(), delivered.clone(), failed.clone());
@@ -119,7 +137,14 @@ where
     for task in tasks {
         task.await.unwrap();
     }
-    (delivered.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), failed.load(Ordering::Relaxed))
+    let cpu = cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - cpu_before;
+    let delivered = delivered.load(Ordering::Relaxed) as f64;
+    Turn {
+        rate: delivered / started.elapsed().as_secs_f64(),
+        delivered,
+        failed: failed.load(Ordering::Relaxed),
+        cpu_us: cpu * 1e6 / delivered,
+    }
 }
 
 fn settings() -> Settings {
@@ -153,15 +178,18 @@ async function loop() {
   const warm = await provider.send(note(), token);
   if (warm.sent.length !== 1) { console.error(JSON.stringify(warm.failed)); process.exit(1); }
   const started = Date.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: Number(concurrency) }, loop));
   const secs = (Date.now() - started) / 1000;
-  console.log(JSON.stringify({ rate: delivered / secs, delivered, failed }));
+  const cpu = process.cpuUsage(cpuBefore);
+  console.log(JSON.stringify({ rate: delivered / secs, cpu_us: (cpu.user + cpu.system) / delivered, delivered, failed }));
   provider.shutdown();
 })();
 "#;
 
-/// The same APNs sends with `@parse/node-apn`, or why it could not run.
-fn node_apn_per_second(port: u16, pem: &str) -> Result<(f64, String), String> {
+/// The same APNs sends with `@parse/node-apn` (its turn and a description), or
+/// why it could not run.
+fn node_apn_per_second(port: u16, pem: &str) -> Result<(Turn, String), String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-apn");
     if !dir.join("node_modules/@parse/node-apn").exists() {
         let cache = std::env::var("HOME").map(|home| format!("{home}/.cache/attune-npm")).unwrap_or_default();
@@ -188,12 +216,25 @@ fn node_apn_per_second(port: u16, pem: &str) -> Result<(f64, String), String> {
         .map_err(|e| e.to_string())?;
     let result: serde_json::Value = serde_json::from_slice(&output.stdout)
         .map_err(|_| format!("node failed: {}", String::from_utf8_lossy(&output.stderr)))?;
-    Ok((result["rate"].as_f64().unwrap_or(0.0), format!("@parse/node-apn {version}, failed {}", result["failed"])))
+    let turn = Turn {
+        rate: result["rate"].as_f64().unwrap_or(0.0),
+        delivered: result["delivered"].as_f64().unwrap_or(f64::NAN),
+        failed: result["failed"].as_u64().unwrap_or(0),
+        cpu_us: result["cpu_us"].as_f64().unwrap_or(f64::NAN),
+    };
+    let detail = format!("@parse/node-apn {version}, failed {}", turn.failed);
+    Ok((turn, detail))
 }
 
 async fn run() {
     let sink = https_sink::start();
     let origin = format!("https://127.0.0.1:{}", sink.port);
+    // APNs has a sink of its own, `h2` alone (see `serve_apns`), unless
+    // `ATTUNE_BENCH_APNS_SINK=axum` asks for the FCM sink's hyper and axum.
+    let apns_sink = match std::env::var("ATTUNE_BENCH_APNS_SINK").as_deref() {
+        Ok("axum") => https_sink::start(),
+        _ => https_sink::start_as("--apns-sink"),
+    };
     let roots = vec![reqwest::Certificate::from_der(&sink.cert_der).unwrap()];
     let policy = PushPolicy::new(&["127.0.0.1".to_owned()], true);
     let message = Arc::new(sample_reminder_message());
@@ -205,9 +246,9 @@ async fn run() {
     apns_settings.apns_key_id = Some("KEY1234567".into());
     apns_settings.apns_team_id = Some("TEAM123456".into());
     apns_settings.apns_topic = Some("org.attune.bench".into());
-    apns_settings.apns_endpoint = Some(origin.clone());
+    apns_settings.apns_endpoint = Some(format!("https://127.0.0.1:{}", apns_sink.port));
     let apns_config = ApnsConfig::from_settings(&apns_settings, &policy).unwrap().unwrap();
-    let apns = ApnsClient::new(apns_config, policy.clone(), vec![sink.cert_der.clone()]).unwrap();
+    let apns = ApnsClient::new(apns_config, policy.clone(), vec![apns_sink.cert_der.clone()]).unwrap();
     let iphone = Arc::new(
         NativeDevice::from_stored(
             attune_shared::push::DeviceKind::Apns,
@@ -238,7 +279,7 @@ async fn run() {
             async move { apns.send(&iphone, &message, chrono::Utc::now()).await }
         })
     };
-    let (fcm_rate, fcm_failed) = {
+    let fcm_turn = {
         let (fcm, android, message) = (fcm.clone(), android.clone(), message.clone());
         per_second(move || {
             let (fcm, android, message) = (fcm.clone(), android.clone(), message.clone());
@@ -247,41 +288,58 @@ async fn run() {
         .await
     };
     // The two APNs senders take turns, so that a change in the machine's speed
-    // over the minutes of the run reaches both alike.
-    let mut apns_rates = Vec::with_capacity(ROUNDS);
-    let mut apns_failed = 0;
-    let mut node_rates = Vec::with_capacity(ROUNDS);
+    // over the minutes of the run reaches both alike. The sink's CPU per send
+    // is what it took from the two cores the sender shares with it.
+    let sink_cpu = || cpu_seconds(apns_sink.pid()).unwrap_or(f64::NAN);
+    let (mut apns_turns, mut node_turns) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    let (mut apns_sink_us, mut node_sink_us) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
     let mut node = Ok(String::new());
     for _ in 0..ROUNDS {
-        let (rate, failed) = apns_once().await;
-        apns_rates.push(rate);
-        apns_failed += failed;
+        let before = sink_cpu();
+        let turn = apns_once().await;
+        apns_sink_us.push((sink_cpu() - before) * 1e6 / turn.delivered);
+        apns_turns.push(turn);
         if node.is_ok() {
-            node = node_apn_per_second(sink.port, &pem).map(|(rate, detail)| {
-                node_rates.push(rate);
+            let before = sink_cpu();
+            node = node_apn_per_second(apns_sink.port, &pem).map(|(turn, detail)| {
+                node_sink_us.push((sink_cpu() - before) * 1e6 / turn.delivered);
+                node_turns.push(turn);
                 detail
             });
         }
     }
     let peak = peak_rss_mib(std::process::id()).unwrap_or(f64::NAN);
-    drop(sink);
+    drop((sink, apns_sink));
 
+    let rates = |turns: &[Turn]| turns.iter().map(|t| t.rate).collect::<Vec<_>>();
+    let cpu = |turns: &[Turn]| median(&turns.iter().map(|t| t.cpu_us).collect::<Vec<_>>());
     println!(
         "attune native push benchmark · release build · local HTTPS sink · {CONCURRENCY} in flight, {SECONDS} s each"
     );
+    let apns_rates = rates(&apns_turns);
     let apns_rate = median(&apns_rates);
+    let apns_failed: u64 = apns_turns.iter().map(|t| t.failed).sum();
     println!(
         "  attune APNs (HTTP/2, cached ES256 token)       {apns_rate:>9.0} /s   failed {apns_failed}   (median of {})",
         rounds(&apns_rates)
     );
-    println!("  attune FCM  (cached OAuth token)               {fcm_rate:>9.0} /s   failed {fcm_failed}");
+    println!("  attune FCM  (cached OAuth token)               {:>9.0} /s   failed {}", fcm_turn.rate, fcm_turn.failed);
     match node {
         Ok(detail) => {
+            let node_rates = rates(&node_turns);
             let rate = median(&node_rates);
             println!("  npm {detail:<42} {rate:>9.0} /s   (median of {})", rounds(&node_rates));
             println!("  attune APNs / @parse/node-apn: {:.1}x (medians)", apns_rate / rate);
+            let (ours, theirs) = (cpu(&apns_turns), cpu(&node_turns));
+            println!(
+                "  CPU per send (medians), sender / sink: attune APNs {ours:.1} / {:.1} µs, @parse/node-apn {theirs:.1} / {:.1} µs: {:.1}x less",
+                median(&apns_sink_us),
+                median(&node_sink_us),
+                theirs / ours
+            );
         }
         Err(why) => println!("  @parse/node-apn: not measured ({why})"),
     }
+    println!("  CPU per send, attune FCM: {:.1} µs", fcm_turn.cpu_us);
     println!("  peak RSS of the sending process: {peak:.1} MiB");
 }
