@@ -291,37 +291,48 @@ pub(crate) async fn wait_until(what: &str, timeout: Duration, done: impl Fn() ->
 /// certificate; `http2_only` offers only `h2` in ALPN. Returns the port, the
 /// certificate (DER) and the server task.
 pub async fn serve_tls(router: Router, http2_only: bool) -> (u16, Vec<u8>, JoinHandle<()>) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("certificate");
+    let cert_der = certified.cert.der().to_vec();
+    let alpn = if http2_only { vec![b"h2".to_vec()] } else { vec![b"h2".to_vec(), b"http/1.1".to_vec()] };
+    let acceptor = tls_acceptor(cert_der.clone(), certified.signing_key.serialize_der(), alpn);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a TLS fake");
+    let port = listener.local_addr().expect("address").port();
+    let server = tokio::spawn(serve_https(listener, acceptor, router));
+    (port, cert_der, server)
+}
+
+/// A TLS acceptor (ring, TLS 1.2 and 1.3) for one certificate and its PKCS#8
+/// key, both DER, offering `alpn`.
+pub fn tls_acceptor(cert_der: Vec<u8>, key_der: Vec<u8>, alpn: Vec<Vec<u8>>) -> tokio_rustls::TlsAcceptor {
     use tokio_rustls::rustls::{
         ServerConfig,
         pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
     };
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("certificate");
-    let cert_der = certified.cert.der().to_vec();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .expect("TLS versions")
             .with_no_client_auth()
-            .with_single_cert(vec![CertificateDer::from(cert_der.clone())], key)
+            .with_single_cert(vec![CertificateDer::from(cert_der)], key)
             .expect("TLS config");
-    config.alpn_protocols = if http2_only { vec![b"h2".to_vec()] } else { vec![b"h2".to_vec(), b"http/1.1".to_vec()] };
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a TLS fake");
-    let port = listener.local_addr().expect("address").port();
-    let server = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let (acceptor, router) = (acceptor.clone(), router.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else { return };
-                let service = hyper_util::service::TowerToHyperService::new(router);
-                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    (port, cert_der, server)
+    config.alpn_protocols = alpn;
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// Serves `router` on every TLS connection `listener` accepts (hyper, HTTP/2
+/// or HTTP/1.1 as ALPN chose), until accepting fails.
+pub async fn serve_https(listener: tokio::net::TcpListener, acceptor: tokio_rustls::TlsAcceptor, router: Router) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { return };
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else { return };
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        });
+    }
 }

@@ -3,26 +3,14 @@
 //! another first argument the benchmark gives [`start_as`]),
 //! serving the routes each benchmark gives it.
 
-use std::sync::Arc;
-
-/// Serves `app` over HTTPS (TLS 1.3, HTTP/2 and HTTP/1.1) on `port`.
+/// Serves `app` over HTTPS (HTTP/2 and HTTP/1.1) on `port`.
 pub async fn serve(port: u16, cert_path: &str, key_path: &str, app: axum::Router) {
     let acceptor = acceptor(cert_path, key_path, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    loop {
-        let (stream, _) = listener.accept().await.unwrap();
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(stream).await else { return };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-        });
-    }
+    attune_tests::fake_apns::serve_https(listener, acceptor, app).await;
 }
 
-/// Serves APNs's one request over HTTPS (TLS 1.3, HTTP/2 only, as APNs) on
+/// Serves APNs's one request over HTTPS (HTTP/2 only, as APNs) on
 /// `port`, with `h2` alone: `POST /3/device/<token>` with a body is answered
 /// 200, anything else 400. A sink stands in for Apple's servers, which cost
 /// the sending machine nothing; this one took 8.6 µs of CPU a request against
@@ -56,23 +44,10 @@ pub async fn serve_apns(port: u16, cert_path: &str, key_path: &str) {
     }
 }
 
-/// A TLS acceptor for the certificate and key at these paths, offering `alpn`.
+/// A TLS acceptor for the certificate and key (DER) at these paths, offering
+/// `alpn`.
 fn acceptor(cert_path: &str, key_path: &str, alpn: Vec<Vec<u8>>) -> tokio_rustls::TlsAcceptor {
-    use tokio_rustls::rustls::{
-        ServerConfig,
-        pki_types::{CertificateDer, PrivateKeyDer},
-    };
-    let cert = CertificateDer::from(std::fs::read(cert_path).unwrap());
-    let key = PrivateKeyDer::try_from(std::fs::read(key_path).unwrap()).unwrap();
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-    config.alpn_protocols = alpn;
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    attune_tests::fake_apns::tls_acceptor(std::fs::read(cert_path).unwrap(), std::fs::read(key_path).unwrap(), alpn)
 }
 
 /// What a Web Push service answers when all is well: 201 to every push.
