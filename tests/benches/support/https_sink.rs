@@ -13,9 +13,10 @@ pub async fn serve(port: u16, cert_path: &str, key_path: &str, app: axum::Router
 /// Serves APNs's one request over HTTPS (HTTP/2 only, as APNs) on
 /// `port`, with `h2` alone: `POST /3/device/<token>` with a body is answered
 /// 200, anything else 400. A sink stands in for Apple's servers, which cost
-/// the sending machine nothing; this one took 8.6 µs of CPU a request against
-/// 10.3 µs for [`serve`]'s hyper and axum (2026-12-04, one run each), leaving
-/// more of the two shared cores to the sender measured.
+/// the sending machine nothing; this one took 8.7–8.8 µs of CPU a request
+/// against 10.3–11.4 µs for [`serve`]'s hyper and axum (2026-12-04, three runs
+/// of each in turn; README, "Native push"), leaving more of the two shared
+/// cores to the sender measured.
 #[allow(dead_code, reason = "the native push benchmark's; the others include this file too")]
 pub async fn serve_apns(port: u16, cert_path: &str, key_path: &str) {
     let acceptor = acceptor(cert_path, key_path, vec![b"h2".to_vec()]);
