@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait, IntoColumnRef, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
@@ -65,17 +65,24 @@ pub async fn apply<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryDel
     apply_slots(db, user_id, delta).await
 }
 
-/// An upsert's new value of `column`: what is stored plus what it brings
-/// (`excluded.column`), in either dialect.
-fn sum_of(stored: impl IntoColumnRef, column: &str) -> Expr {
-    Expr::col(stored).add(Expr::cust(format!("excluded.{column}")))
+/// What an upsert finds stored in `column` (`table.column`) and what it brings
+/// (`excluded.column`).
+fn stored_and_excluded<C: ColumnTrait>(column: C) -> (Expr, Expr) {
+    (Expr::col((column.entity_name(), column)), Expr::cust(format!("excluded.{}", column.as_str())))
+}
+
+/// An upsert's new value of `column`: what is stored plus what it brings, in
+/// either dialect.
+fn sum_of<C: ColumnTrait>(column: C) -> (C, Expr) {
+    let (stored, excluded) = stored_and_excluded(column);
+    (column, stored.add(excluded))
 }
 
 /// An upsert's new value of `column`: the later of what is stored and what it
 /// brings, in either dialect.
-fn later_of(stored: impl IntoColumnRef, column: &str) -> Expr {
-    let (stored, excluded) = (Expr::col(stored), Expr::cust(format!("excluded.{column}")));
-    Expr::case(excluded.clone().gt(stored.clone()), excluded).finally(stored).into()
+fn later_of<C: ColumnTrait>(column: C) -> (C, Expr) {
+    let (stored, excluded) = stored_and_excluded(column);
+    (column, Expr::case(excluded.clone().gt(stored.clone()), excluded).finally(stored).into())
 }
 
 /// Tally rows per statement: a user id, an exercise id (at most 64 bytes) and
@@ -101,18 +108,11 @@ async fn apply_tallies<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &Summar
         tally::Entity::insert_many(chunk.iter().cloned())
             .on_conflict(
                 OnConflict::columns([tally::Column::UserId, tally::Column::ExerciseId])
-                    .value(
-                        tally::Column::Completions,
-                        sum_of((tally::Entity, tally::Column::Completions), "completions"),
-                    )
-                    .value(
-                        tally::Column::Comfortable,
-                        sum_of((tally::Entity, tally::Column::Comfortable), "comfortable"),
-                    )
-                    .value(
-                        tally::Column::LastCompletedAt,
-                        later_of((tally::Entity, tally::Column::LastCompletedAt), "last_completed_at"),
-                    )
+                    .values([
+                        sum_of(tally::Column::Completions),
+                        sum_of(tally::Column::Comfortable),
+                        later_of(tally::Column::LastCompletedAt),
+                    ])
                     .to_owned(),
             )
             .exec_without_returning(db)
@@ -180,14 +180,7 @@ async fn apply_distress<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &Summa
     })
     .on_conflict(
         OnConflict::column(checkin_distress::Column::UserId)
-            .value(
-                checkin_distress::Column::Checkins,
-                sum_of((checkin_distress::Entity, checkin_distress::Column::Checkins), "checkins"),
-            )
-            .value(
-                checkin_distress::Column::LastAt,
-                later_of((checkin_distress::Entity, checkin_distress::Column::LastAt), "last_at"),
-            )
+            .values([sum_of(checkin_distress::Column::Checkins), later_of(checkin_distress::Column::LastAt)])
             .to_owned(),
     )
     .exec_without_returning(db)
@@ -245,7 +238,7 @@ async fn apply_slots<C: ConnectionTrait>(db: &C, user_id: Uuid, delta: &SummaryD
         slot::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([slot::Column::UserId, slot::Column::SlotAt])
-                    .value(slot::Column::Completions, sum_of((slot::Entity, slot::Column::Completions), "completions"))
+                    .values([sum_of(slot::Column::Completions)])
                     .to_owned(),
             )
             .exec_without_returning(db)
