@@ -594,3 +594,69 @@ async fn a_device_s_own_writes_come_back_as_updated_so_its_deletions_survive() {
     }
     app.stop().await;
 }
+
+/// The prepared statements a PostgreSQL connection holds, by how they were planned.
+async fn plans(db: &impl ConnectionTrait, statement_like: &str) -> Vec<(String, i64, i64)> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE $1",
+            [statement_like.into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("", "statement").unwrap(),
+                r.try_get("", "generic_plans").unwrap(),
+                r.try_get("", "custom_plans").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// On PostgreSQL a push's lookups by ids are planned for their own values every
+/// time (`sync::sql::plan_for_values`): after five runs of a prepared statement
+/// PostgreSQL may plan it once for any values, from the average person's rows,
+/// and for `user_id = $1 AND id IN (…)` that plan once read a long history whole
+/// on every push. The same lookup outside a push, on the same connection, is
+/// planned generically: the setting is the push's alone and does not stay on
+/// the pooled connection. SQLite plans every statement for its values, so there
+/// is nothing to observe there.
+#[tokio::test]
+async fn a_push_s_lookups_are_planned_for_their_own_ids_on_postgres() {
+    let app = TestApp::spawn().await;
+    if app.backend != Backend::Postgres {
+        app.stop().await;
+        return;
+    }
+    let user = app.register("planned@example.org").await;
+    // One connection, so that every statement below is prepared on it.
+    let options = sea_orm::ConnectOptions::new(app.settings.database_url()).max_connections(1).to_owned();
+    let one = sea_orm::Database::connect(options).await.unwrap();
+    let service = app.sync_service(TEST_DATA_KEYS);
+    let lookup = "SELECT \"id\", \"version\" FROM \"checkins\" WHERE \"user_id\" = $1 AND \"id\" IN (%";
+    for round in 0..8 {
+        let records = (0..20).map(|n| checkin(&format!("r{round}-{n}"), 2, None)).collect();
+        service.push(&one, user.uuid(), None, &created("checkins", records)).await.unwrap();
+    }
+    let pushed = plans(&one, lookup).await;
+    assert_eq!(pushed.len(), 1, "one lookup statement for 20 ids: {pushed:?}");
+    let (_, generic, custom) = pushed[0];
+    assert_eq!((generic, custom), (0, 8), "every push planned its lookup for its ids");
+
+    // The same lookup, outside a push: PostgreSQL goes generic after five runs.
+    let table = attune_shared::sync::tables::table("checkins").unwrap();
+    let ids: Vec<String> = (0..20).map(|n| format!("r0-{n}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for _ in 0..8 {
+        let found = attune_shared::sync::sql::row_versions(&one, table, user.uuid(), &ids).await.unwrap();
+        assert_eq!(found.len(), 20);
+    }
+    let (_, generic, custom) = plans(&one, lookup).await[0];
+    assert_eq!(generic + custom, 16);
+    assert!(generic > 0, "the setting outlived the pushes' transactions: {custom} custom plans");
+    one.close().await.unwrap();
+    app.stop().await;
+}
