@@ -66,13 +66,15 @@ pub async fn begin<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr>
 
 /// The most bytes of bound values a bulk statement should carry.
 ///
-/// sqlx 0.9.0 leaves Nagle's algorithm on for TCP connections
-/// (launchbadge/sqlx#4335, fixed upstream but not yet released): a message larger
-/// than the socket's initial send buffer (16 KiB on Linux) goes out in two writes,
-/// and the second waits for the server's delayed ACK, some 40 ms per statement
-/// whatever its size. Measured locally: 250 rows of 64 bytes take 2 ms, 300 rows
-/// take 47 ms. Bulk statements stay below this until a release sets TCP_NODELAY,
-/// save the reminder claim's, measured faster whole (`Reminders::claim_due`).
+/// Chosen when sqlx 0.9.0 left Nagle's algorithm on for TCP connections
+/// (sqlx#4335, fixed in 0.9.1 by #4336): a message larger than the socket's initial send
+/// buffer (16 KiB on Linux) went out in two writes, and the second waited for
+/// the server's delayed ACK, some 40 ms per statement whatever its size
+/// (measured then: 250 rows of 64 bytes took 2 ms, 300 rows 47 ms). sqlx 0.9.1
+/// sets `TCP_NODELAY`, so a larger statement no longer waits; the size stays
+/// the unit of the bulk writes that fan out to many people (notices, choices,
+/// the check-in summary's slots and tallies), well under either database's
+/// limit of bound values.
 pub const MAX_STATEMENT_BYTES: usize = 12 * 1024;
 
 /// Bound bytes of one UUID (PostgreSQL's binary format: length, value, format code).
