@@ -63,8 +63,14 @@ pub fn command(bin: &str, env: &[(&str, String)]) -> Command {
     ] {
         cmd.env_remove(var);
     }
-    // Errors go to the benchmark's own stderr, so a server that cannot start says why.
-    cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+    // Errors go to the benchmark's own stderr, so a server that cannot start says
+    // why. `ATTUNE_BENCH_API_LOG`, a `RUST_LOG` filter, shows the servers' own log
+    // as well, request by request (how a stall in a benchmark is found).
+    match std::env::var("ATTUNE_BENCH_API_LOG") {
+        Ok(filter) => cmd.env("RUST_LOG", filter).stdout(Stdio::inherit()),
+        Err(_) => cmd.env("RUST_LOG", "warn").stdout(Stdio::null()),
+    };
+    cmd.stderr(Stdio::inherit());
     for (k, v) in env {
         cmd.env(k, v);
     }
