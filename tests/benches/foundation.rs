@@ -4,7 +4,10 @@
 //! - requests/s and p99 of `GET /v1/me` with a valid token, next to a bare axum
 //!   handler answering the same JSON in the same run;
 //! - sign-ins per second (argon2id-bound), and the API's CPU time per sign-in,
-//!   which moves less than the rate with what else the machine is doing.
+//!   which moves less than the rate with what else the machine is doing;
+//! - the time to open one PostgreSQL connection as the pool opens them (sqlx,
+//!   TLS where the server offers it), next to one without TLS: what a request
+//!   waits when the pool has to grow (sqlx 0.9.0, without `TCP_NODELAY`: 90 ms).
 //!
 //! Run: `cargo bench -p attune-tests --bench foundation`. The scaled part uses
 //! `ATTUNE_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
@@ -12,10 +15,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: failing loudly is right")]
 
-use std::{process::Command, time::Duration};
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use attune_tests::{
-    bench_support::{BenchDatabase, build_release_binaries, command, free_port, register, start_until_ready},
+    bench_support::{BenchDatabase, build_release_binaries, command, free_port, median, register, start_until_ready},
     load::{self, Target, cpu_seconds, peak_rss_mib, rss_split_mib},
 };
 use reqwest::Method;
@@ -77,6 +83,24 @@ async fn bare_server(port: u16, body: String) {
         .route("/readyz", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     axum::serve(listener, app).await.unwrap();
+}
+
+/// Connections opened by [`pg_connect_ms`] (odd, for [`median`]).
+const CONNECTS: usize = 9;
+
+/// The median time to open a PostgreSQL connection through sqlx at `url`, with
+/// `sslmode` (the pool's default is `prefer`: TLS where the server offers it).
+async fn pg_connect_ms(url: &str, sslmode: &str) -> f64 {
+    use sea_orm::sqlx::{Connection, postgres::PgConnection};
+    let url = format!("{url}{}sslmode={sslmode}", if url.contains('?') { '&' } else { '?' });
+    let mut times = Vec::with_capacity(CONNECTS);
+    for _ in 0..CONNECTS {
+        let started = Instant::now();
+        let connection = PgConnection::connect(&url).await.unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        connection.close().await.unwrap();
+    }
+    median(&times)
 }
 
 fn main() {
@@ -141,6 +165,8 @@ async fn run() {
     let scaled_peak = peak_rss_mib(api.pid()).unwrap_or(f64::NAN);
     drop(api);
     drop(worker);
+    let connect_tls = pg_connect_ms(&database.url, "prefer").await;
+    let connect_plain = pg_connect_ms(&database.url, "disable").await;
     database.drop_database().await;
 
     println!();
@@ -167,4 +193,8 @@ async fn run() {
     println!("  scaled                    {scaled_login}");
     println!("  API CPU per sign-in: embedded {embedded_login_cpu:.1} ms, scaled {scaled_login_cpu:.1} ms");
     println!("peak RSS under load: embedded {embedded_peak:.1} MiB, scaled {scaled_peak:.1} MiB");
+    println!(
+        "a new PostgreSQL connection (sqlx, median of {CONNECTS}): {connect_tls:.1} ms as the pool opens it \
+         (sslmode=prefer), {connect_plain:.1} ms without TLS"
+    );
 }

@@ -25,7 +25,7 @@ use std::{
 };
 
 use attune_shared::{
-    SystemClock,
+    clock::ManualClock,
     config::Settings,
     db,
     domain::reminders::ReminderSettings,
@@ -70,7 +70,7 @@ async fn run() {
     let conn = db::connect(&bench.url).await.unwrap();
     db::migrate(&conn).await.unwrap();
     let seeding = Instant::now();
-    let seeded_at = seed(&conn, reminders).await;
+    let seeded_at = seed(&conn, reminders, bench_now()).await;
     println!(
         "seeded {reminders} people with a due reminder, one device and {HISTORY} past reminders each in {:.1} s",
         seeding.elapsed().as_secs_f64()
@@ -144,6 +144,14 @@ fn batches(reminders: i64) -> std::ops::RangeInclusive<i64> {
     fewest as i64..=(fewest + reminders.div_ceil(BATCH) + 4) as i64
 }
 
+/// The benchmark's "now": today at 11:00 UTC, midday in Berlin where the seeded
+/// people live, outside the default quiet hours (22:00–07:00) whenever the
+/// benchmark runs. (With the machine's clock, a run at 23:10 UTC found every
+/// reminder in its quiet hours and dispatched none.)
+fn bench_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now().date_naive().and_hms_opt(11, 0, 0).unwrap().and_utc()
+}
+
 /// When a seeded person's reminder is due: within the hour before `seeded_at`.
 fn due_at(seeded_at: i64) -> String {
     format!("{seeded_at} - 60000 - (abs(hashtext(email)) % 3600000)")
@@ -172,8 +180,8 @@ async fn due_again(conn: &DatabaseConnection, prefix: &str, seeded_at: i64, roun
 /// People enrolled at a steady pace, each with the default reminder settings, a
 /// reminder due within the last hour, one device and [`HISTORY`] past reminders.
 /// Returns the seeding time.
-async fn seed(conn: &DatabaseConnection, people: i64) -> i64 {
-    let now = chrono::Utc::now().timestamp_millis();
+async fn seed(conn: &DatabaseConnection, people: i64, now: chrono::DateTime<chrono::Utc>) -> i64 {
+    let now = now.timestamp_millis();
     let due = due_at(now);
     let settings = serde_json::to_string(&ReminderSettings::default()).unwrap().replace('\'', "''");
     let statements = [
@@ -231,7 +239,7 @@ fn settings(bench: &BenchDatabase, dir: &std::path::Path) -> Settings {
 async fn worker_deps(settings: &Settings, db: DatabaseConnection) -> WorkerDeps {
     let secrets = Secrets::resolve(settings).unwrap();
     let queue = JobQueue::connect(settings).await.unwrap();
-    let services = Services::new(settings, db, queue, secrets, Arc::new(SystemClock)).unwrap();
+    let services = Services::new(settings, db, queue, secrets, Arc::new(ManualClock::new(bench_now()))).unwrap();
     WorkerDeps::new(services, settings).unwrap()
 }
 
