@@ -147,9 +147,9 @@ pub async fn all_ids<C: ConnectionTrait>(db: &C, table: &SyncTable, user_id: Uui
 
 /// `id → version` of the user's rows of `from` (rows or tombstones, optionally
 /// of one synced table) among `ids` (in `id_column`), in chunks of [`ID_CHUNK`]
-/// ids, one
-/// primary-key lookup per id: a correlated subquery for each id of a `VALUES`
-/// list, which no planner turns into a read of the person's whole history.
+/// ids, one primary-key lookup per id: a correlated subquery for each id of a
+/// `VALUES` list, which no planner turns into a read of the person's whole
+/// history.
 /// PostgreSQL did that with `user_id = $1 AND id IN (…)`, even planned for its
 /// values, whenever its statistics made the person look smaller than they were
 /// (during a burst of pushes, before `ANALYZE`, or for anyone with far more than
