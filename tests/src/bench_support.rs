@@ -41,10 +41,20 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// Builds `attune-api` and `attune-worker` in release mode.
+/// Where the benchmarks' servers are built: a target directory of their own.
+/// `cargo bench` builds the shared dependencies into `target/release` with the
+/// features the test crate unifies; `attune-api` built there with its own would
+/// rebuild them, and the next `cargo bench` rebuild them back (3–4 minutes each
+/// way on two cores).
+fn servers_dir() -> PathBuf {
+    target_dir().join("bench-servers")
+}
+
+/// Builds `attune-api` and `attune-worker` in release mode (in [`servers_dir`]).
 pub fn build_release_binaries() {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "attune-api", "-p", "attune-worker"])
+        .args(["build", "--release", "-p", "attune-api", "-p", "attune-worker", "--target-dir"])
+        .arg(servers_dir())
         .status()
         .unwrap();
     assert!(status.success(), "release build failed");
@@ -52,7 +62,7 @@ pub fn build_release_binaries() {
 
 /// A release binary with a clean environment plus `env`.
 pub fn command(bin: &str, env: &[(&str, String)]) -> Command {
-    let mut cmd = Command::new(target_dir().join("release").join(bin));
+    let mut cmd = Command::new(servers_dir().join("release").join(bin));
     for var in [
         "DATABASE_URL",
         "REDIS_URL",
