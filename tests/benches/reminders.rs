@@ -70,7 +70,9 @@ async fn run() {
     let conn = db::connect(&bench.url).await.unwrap();
     db::migrate(&conn).await.unwrap();
     let seeding = Instant::now();
-    let seeded_at = seed(&conn, reminders, bench_now()).await;
+    // One instant for the seeding and the dispatcher's clock alike.
+    let now = bench_now();
+    let seeded_at = seed(&conn, reminders, now).await;
     println!(
         "seeded {reminders} people with a due reminder, one device and {HISTORY} past reminders each in {:.1} s",
         seeding.elapsed().as_secs_f64()
@@ -78,7 +80,7 @@ async fn run() {
 
     let dir = tempfile::tempdir().unwrap();
     let settings = settings(&bench, dir.path());
-    let deps = worker_deps(&settings, conn.clone()).await;
+    let deps = worker_deps(&settings, conn.clone(), now).await;
     let pid = std::process::id();
     let mut rounds = Vec::with_capacity(ROUNDS);
     let mut peak = 0.0_f64;
@@ -235,11 +237,11 @@ fn settings(bench: &BenchDatabase, dir: &std::path::Path) -> Settings {
     settings
 }
 
-/// What an `attune-worker` process has.
-async fn worker_deps(settings: &Settings, db: DatabaseConnection) -> WorkerDeps {
+/// What an `attune-worker` process has, its clock stopped at `now`.
+async fn worker_deps(settings: &Settings, db: DatabaseConnection, now: chrono::DateTime<chrono::Utc>) -> WorkerDeps {
     let secrets = Secrets::resolve(settings).unwrap();
     let queue = JobQueue::connect(settings).await.unwrap();
-    let services = Services::new(settings, db, queue, secrets, Arc::new(ManualClock::new(bench_now()))).unwrap();
+    let services = Services::new(settings, db, queue, secrets, Arc::new(ManualClock::new(now))).unwrap();
     WorkerDeps::new(services, settings).unwrap()
 }
 
